@@ -1,0 +1,22 @@
+"""Shared test setup: point the data directory at the verified copies in ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
+
+if SHARED_DATA.is_dir() and not os.environ.get("DEEPRNN_DATA"):
+    os.environ["DEEPRNN_DATA"] = str(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = Path(os.environ.get("DEEPRNN_DATA", SHARED_DATA))
+    if not path.is_dir():
+        pytest.fail(f"benchmark data directory not found: {path} (set DEEPRNN_DATA)")
+    return path
