@@ -20,3 +20,9 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"benchmark data directory not found: {path} (set DEEPRNN_DATA)")
     return path
+
+# One intra-op thread: the suite's models are tiny, and on a busy 2-core machine PyTorch's default
+# threading makes their small matrix products many times slower.
+import torch  # noqa: E402
+
+torch.set_num_threads(1)

@@ -1,1 +1,27 @@
-"""deeprnn.models"""
+"""deeprnn.models: recurrent cores with torch.nn.RNN's conventions, and task heads.
+
+Cores: ``RNN``, ``DTRNN`` (DT-RNN / DT(S)-RNN), ``StackedRNN`` (sRNN), ``LSTM``, ``GRU``. Heads:
+``MusicModel``, ``LanguageModel``, ``Tagger`` (DOT(S)-RNN = a DTRNN core with a deep output). Build them by
+name with ``build_model``. Equations and options: docs/models.md.
+"""
+
+from deeprnn.models.activations import ACTIVATIONS, LpPool, Maxout, get_activation
+from deeprnn.models.dtrnn import DTRNN
+from deeprnn.models.gated import GRU, LSTM
+from deeprnn.models.heads import DeepOutput, LanguageModel, MusicModel, Tagger
+from deeprnn.models.init import INIT_SCHEMES, init_weights
+from deeprnn.models.registry import (
+    ARCHITECTURES,
+    MODEL_NAMES,
+    TASKS,
+    build_model,
+    count_parameters,
+    detach_hidden,
+)
+from deeprnn.models.rnn import RNN, StackedRNN
+
+__all__ = [
+    "ACTIVATIONS", "ARCHITECTURES", "DTRNN", "GRU", "INIT_SCHEMES", "LSTM", "MODEL_NAMES", "RNN", "TASKS",
+    "DeepOutput", "LanguageModel", "LpPool", "Maxout", "MusicModel", "StackedRNN", "Tagger", "build_model",
+    "count_parameters", "detach_hidden", "get_activation", "init_weights",
+]

@@ -1,0 +1,50 @@
+"""``deeprnn report``: tables, learning curves and a Markdown report from run or sweep directories."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _split_commas(values: list[str]) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def add_parser(subparsers) -> None:
+    from deeprnn.reports.published import PUBLISHED  # light: no torch, no matplotlib
+
+    p = subparsers.add_parser(
+        "report",
+        help="tables and learning curves from run or sweep directories",
+        description="Tables in the layout of the replication's Tables 1 and 2 (rows = swept value, columns = "
+        "model, best cell marked) as Markdown, CSV and LaTeX; learning curves (PNG and SVG) per model; and "
+        "report.md linking them. A sweep directory's sweep.json names the swept keys; for a list of runs they "
+        "are the config keys whose values differ.",
+        epilog="example: deeprnn report runs/sweeps/jsb-hidden --metric valid.bce_mean --epoch 10 "
+        "--published replication-table2",
+    )
+    p.add_argument("dirs", nargs="+", metavar="STUDY_OR_RUN_DIR", help="a sweep directory, or run directories")
+    p.add_argument("--metric", action="append", default=[],
+                   help="SPLIT.NAME, e.g. valid.nll, valid.bce_mean, test.nll (repeatable or comma-separated; "
+                   "default: the task's selection metric)")
+    p.add_argument("--epoch", type=int, help="take values at this epoch (metrics.jsonl) instead of the best checkpoint")
+    p.add_argument("--format", choices=["md", "csv", "latex"], default="md",
+                   help="format of the table printed (all three are written)")
+    p.add_argument("--published", action="append", default=[], metavar="NAME",
+                   help=f"add quoted published numbers, labelled with their source: {', '.join(PUBLISHED)}")
+    p.add_argument("--out", help="output directory (default: DIR/report for one directory, else ./report)")
+    p.add_argument("--no-figures", action="store_true", help="tables only")
+    p.set_defaults(func=run_report)
+
+
+def run_report(args) -> int:
+    from deeprnn.reports.report import write_report
+    from deeprnn.reports.tables import FORMATS
+
+    out = Path(args.out) if args.out else (Path(args.dirs[0]) / "report" if len(args.dirs) == 1 else Path("report"))
+    report = write_report(args.dirs, out, _split_commas(args.metric), args.epoch, _split_commas(args.published),
+                          figures=not args.no_figures, warn=lambda message: print(message, file=sys.stderr))
+    for table in report.tables:
+        print(f"{table.title}\n{FORMATS[args.format](table)}")
+    print(f"report written to {out / 'report.md'} ({len(report.files)} files)")
+    return 0

@@ -1,0 +1,250 @@
+"""The user's own corpora, selected by a dataset name with a prefix (see docs/own-data.md).
+
+- ``midi:PATH`` or ``midi:PATH#STEP``: a folder of ``*.mid`` / ``*.midi`` files (searched
+  recursively) -> music. STEP is the time step (default "eighth"; "quarter", "sixteenth" or
+  a number of beats), see ``deeprnn.midi`` for the quantisation rule. The split is made from
+  the file paths, see ``split_files``.
+- ``text:PATH``: a folder with ``train.txt``, ``valid.txt``, ``test.txt``; one sentence per
+  line, tokens separated by whitespace -> word-level language modelling.
+- ``chars:PATH``: the same files at character level: a sentence is the characters of a line
+  after its whitespace is normalised (ends stripped, each run of spaces/tabs -> one space);
+  the space is kept as the symbol " " (not "_" as in ptb-char). The line end is not a symbol.
+- ``conll:PATH``: a folder with ``train.txt``, ``valid.txt``, ``test.txt`` in CoNLL format:
+  ``word tag`` per line (tag = 2nd column, further columns ignored), a blank line between
+  sentences, ``-DOCSTART-`` lines skipped -> tagging, and language modelling on the words.
+
+Blank lines are not sentences. Parsed corpora are cached in memory per dataset name; the
+cached arrays are shared between callers, so do not modify them in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from deeprnn import midi
+from deeprnn.data.registry import SPLITS, DatasetSpec, check_split
+
+# Each file's hash value u in [0, 1) falls in one band: train 80 %, valid 10 %, test 10 %.
+SPLIT_BANDS = {"train": (0.0, 0.8), "valid": (0.8, 0.9), "test": (0.9, 1.0)}
+MIDI_SUFFIXES = (".mid", ".midi")
+DEFAULT_STEP = "eighth"
+
+SPEC_FIELDS = {  # prefix -> (family, tasks, level, what it is)
+    "midi": ("music", ("music",), None, "MIDI folder"),
+    "text": ("text", ("lm",), "word", "word-level text folder"),
+    "chars": ("text", ("lm",), "char", "character-level text folder"),
+    "conll": ("tagged", ("lm", "tagging"), "word", "CoNLL tagged-text folder"),
+}
+
+
+def parse_name(name: str) -> tuple[str, Path, str | None]:
+    """Split ``prefix:PATH[#STEP]`` into (prefix, folder, step); step is None unless prefix is midi."""
+    prefix, colon, rest = name.partition(":")
+    if not colon or prefix not in SPEC_FIELDS:
+        forms = ", ".join(f"{p}:PATH" for p in SPEC_FIELDS)
+        raise ValueError(f"unknown custom dataset {name!r}: use one of {forms}")
+    step = None
+    if prefix == "midi":
+        rest, hash_sign, step = rest.rpartition("#")
+        if not hash_sign:
+            rest, step = step, DEFAULT_STEP
+        midi.step_beats(step)  # reject an unknown step early
+    if not rest:
+        raise ValueError(f"custom dataset {name!r} names no folder")
+    return prefix, Path(rest).expanduser(), step
+
+
+def get_spec(name: str) -> DatasetSpec:
+    prefix, folder, step = parse_name(name)
+    family, tasks, level, what = SPEC_FIELDS[prefix]
+    return DatasetSpec(
+        name=name,
+        family=family,
+        tasks=tasks,
+        description=f"your own {what}: {folder}",
+        licence="your own data",
+        citation="",
+        time_step=step,
+        level=level,
+    )
+
+
+def _require(name: str, wanted_prefixes: tuple[str, ...], loader: str) -> tuple[str, Path, str | None]:
+    prefix, folder, step = parse_name(name)
+    if prefix not in wanted_prefixes:
+        raise ValueError(f"{loader} cannot load {name!r}: it needs a {' or '.join(wanted_prefixes)}: dataset")
+    return prefix, folder, step
+
+
+def _check_folder(folder: Path) -> None:
+    if not folder.exists():
+        raise FileNotFoundError(f"dataset folder not found: {folder}")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"dataset path is not a folder: {folder}")
+
+
+# ---------------------------------------------------------------------------------------------
+# MIDI folders
+
+
+def hash_unit(relative_path: str) -> float:
+    """A stable number in [0, 1) for a file: the first 32 bits of sha1(path as UTF-8) / 2**32."""
+    return int(hashlib.sha1(relative_path.encode("utf-8")).hexdigest()[:8], 16) / 2**32
+
+
+def split_files(relative_paths: list[str]) -> dict[str, list[str]]:
+    """Assign the usable files of a MIDI folder to train/valid/test by their relative paths.
+
+    1. With fewer than 3 files, all are train.
+    2. Otherwise each file goes to the split whose band holds ``hash_unit(path)``
+       (train [0, 0.8), valid [0.8, 0.9), test [0.9, 1)).
+    3. Then, in the order train, valid, test, an empty split takes the file whose hash is
+       closest to its band (ties: smallest path) from the splits that hold 2 or more files.
+    A file's split thus depends only on its own path, unless step 3 moved files.
+    """
+    paths = sorted(relative_paths)
+    if len(paths) < 3:
+        return {"train": paths, "valid": [], "test": []}
+    u = {path: hash_unit(path) for path in paths}
+    split_of = {path: next(s for s, (lo, hi) in SPLIT_BANDS.items() if lo <= u[path] < hi) for path in paths}
+    for split in SPLITS:
+        if split in split_of.values():
+            continue
+        sizes = {s: list(split_of.values()).count(s) for s in SPLITS}
+        donors = [path for path in paths if sizes[split_of[path]] >= 2]
+        lo, hi = SPLIT_BANDS[split]
+        split_of[min(donors, key=lambda path: (max(lo - u[path], u[path] - hi, 0.0), path))] = split
+    return {split: [path for path in paths if split_of[path] == split] for split in SPLITS}
+
+
+@lru_cache(maxsize=16)
+def _read_midi_folder(name: str) -> dict[str, tuple[tuple[str, np.ndarray], ...]]:
+    """split -> ((relative path, piano-roll), ...) for every readable MIDI file of the folder."""
+    _, folder, step = _require(name, ("midi",), "load_music")
+    _check_folder(folder)
+    files = sorted(
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if path.suffix.lower() in MIDI_SUFFIXES and path.is_file()
+    )
+    rolls = {}
+    for relative_path in files:
+        try:
+            rolls[relative_path] = midi.midi_to_pianoroll(folder / relative_path, step=step)
+        except ValueError as exc:  # unreadable, or no notes: one bad file should not stop the corpus
+            warnings.warn(f"skipping {exc}", stacklevel=2)
+    if not rolls:
+        raise ValueError(f"no usable MIDI files (*.mid, *.midi, with notes) in {folder}")
+    return {split: tuple((p, rolls[p]) for p in paths) for split, paths in split_files(list(rolls)).items()}
+
+
+def midi_split_files(name: str, split: str) -> list[str]:
+    """The relative paths of the files in one split of a ``midi:`` dataset, in load order."""
+    check_split(split)
+    return [path for path, _ in _read_midi_folder(name)[split]]
+
+
+def load_music(name: str, split: str) -> list[np.ndarray]:
+    """The (T, 88) uint8 piano-rolls of one split of a ``midi:`` dataset, files in path order."""
+    check_split(split)
+    return [roll for _, roll in _read_midi_folder(name)[split]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Text and CoNLL folders
+
+
+def _read_split_lines(folder: Path, split: str) -> list[str]:
+    _check_folder(folder)
+    path = folder / f"{split}.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"split file not found: {path}")
+    lines = path.read_text(encoding="utf-8-sig").splitlines()  # utf-8-sig: drop a byte-order mark
+    if not any(line.strip() for line in lines):
+        raise ValueError(f"split file is empty: {path}")
+    return lines
+
+
+@lru_cache(maxsize=32)
+def _read_tagged(name: str, split: str) -> tuple[tuple[tuple[str, str], ...], ...]:
+    _, folder, _ = _require(name, ("conll",), "load_tagged")
+    sentences, sentence = [], []
+    for number, line in enumerate(_read_split_lines(folder, split), start=1):
+        columns = line.split()
+        if not columns or columns[0] == "-DOCSTART-":
+            if sentence:
+                sentences.append(tuple(sentence))
+            sentence = []
+        elif len(columns) < 2:
+            raise ValueError(f"{folder / f'{split}.txt'}:{number}: expected 'word tag', got {line.strip()!r}")
+        else:
+            sentence.append((columns[0], columns[1]))
+    if sentence:
+        sentences.append(tuple(sentence))
+    return tuple(sentences)
+
+
+@lru_cache(maxsize=32)
+def _read_text(name: str, split: str) -> tuple[tuple[str, ...], ...]:
+    prefix, folder, _ = _require(name, ("text", "chars", "conll"), "load_text")
+    if prefix == "conll":
+        return tuple(tuple(word for word, _ in sentence) for sentence in _read_tagged(name, split))
+    lines = [line for line in _read_split_lines(folder, split) if line.strip()]
+    if prefix == "chars":
+        return tuple(tuple(" ".join(line.split())) for line in lines)
+    return tuple(tuple(line.split()) for line in lines)
+
+
+def load_text(name: str, split: str) -> list[list[str]]:
+    """Sentences of tokens (words, or characters for ``chars:``); ``conll:`` gives its words."""
+    check_split(split)
+    return [list(sentence) for sentence in _read_text(name, split)]
+
+
+def load_tagged(name: str, split: str) -> list[list[tuple[str, str]]]:
+    """Sentences of (word, tag) pairs from a ``conll:`` dataset."""
+    check_split(split)
+    return [list(sentence) for sentence in _read_tagged(name, split)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary for ``deeprnn data info``
+
+
+def _music_summary(rolls: list[np.ndarray]) -> dict[str, int]:
+    onsets = [np.diff(roll.astype(np.int8), axis=0, prepend=0) == 1 for roll in rolls]
+    return {
+        "sequences": len(rolls),
+        "steps": sum(len(roll) for roll in rolls),
+        "notes": sum(int(onset.sum()) for onset in onsets),
+        "max_polyphony": max((int(roll.sum(axis=1).max()) for roll in rolls if len(roll)), default=0),
+    }
+
+
+def _text_summary(sentences: list[list[str]]) -> dict[str, int]:
+    return {
+        "sentences": len(sentences),
+        "tokens": sum(len(sentence) for sentence in sentences),
+        "vocabulary": len({token for sentence in sentences for token in sentence}),
+    }
+
+
+def info(name: str) -> dict[str, dict[str, int]]:
+    """Per split: sequences, steps, notes (note onsets), max_polyphony for music;
+    sentences, tokens, vocabulary (distinct tokens) and, for ``conll:``, tags for text."""
+    prefix, _, _ = parse_name(name)
+    summary = {}
+    for split in SPLITS:
+        if prefix == "midi":
+            summary[split] = _music_summary(load_music(name, split))
+        else:
+            summary[split] = _text_summary(load_text(name, split))
+        if prefix == "conll":
+            tags = {tag for sentence in load_tagged(name, split) for _, tag in sentence}
+            summary[split]["tags"] = len(tags)
+    return summary

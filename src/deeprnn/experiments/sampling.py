@@ -1,0 +1,314 @@
+"""Sampling from trained runs: piano-rolls from music models, text from language models, tags from taggers.
+
+Music models give one Bernoulli per key: frame t+1 is drawn key by key from sigmoid(logits / T).
+Language models give a softmax over the vocabulary: the next token is drawn from softmax(logits / T).
+Temperature 0 means the most likely choice at every step: a key sounds when its probability is above
+0.5 (logit > 0), a token is the argmax. The log-likelihood reported with a sample is that of what was
+drawn under the model at temperature 1, summed over the generated steps (the prime is not counted).
+
+Conventions of the training data (see deeprnn.training.tasks): a music model reads [0, x_1, ..., x_{T-1}]
+and predicts x_1..x_T, so generation starts from an all-zero frame and a prime p_1..p_k is fed as
+[0, p_1, ..., p_k]. A language model reads a stream in which ``<eos>`` ends every line, so generation
+(and a prime) starts after an ``<eos>``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deeprnn import data, midi
+from deeprnn.data.vocab import EOS, UNK
+from deeprnn.training import load_run
+
+DEFAULT_PRIME_STEPS = 16
+PTB_CHAR_SPACE = "_"  # ptb-char writes "_" between words and has no " " symbol
+
+
+def check_sampling_args(steps: int, temperature: float) -> None:
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if not (temperature >= 0 and math.isfinite(temperature)):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Music
+
+
+def _draw_frame(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+    """One 0/1 frame from per-key logits (88,)."""
+    if temperature == 0:
+        return (logits > 0).float()
+    probs = torch.sigmoid(logits / temperature)
+    return (torch.rand(probs.shape, generator=generator, dtype=probs.dtype) < probs).float()
+
+
+@torch.no_grad()
+def sample_music(
+    model, steps: int, temperature: float = 1.0, generator: torch.Generator | None = None, prime=None
+) -> tuple[np.ndarray, float]:
+    """A piano-roll sampled frame by frame: (prime frames + ``steps`` new frames, 88) uint8, and the
+    log-likelihood in nats of the new frames under the model at temperature 1."""
+    check_sampling_args(steps, temperature)
+    prime = np.zeros((0, midi.N_KEYS), np.float32) if prime is None else np.asarray(prime, np.float32)
+    if prime.ndim != 2 or prime.shape[1] != midi.N_KEYS or not np.isin(prime, (0, 1)).all():
+        raise ValueError(f"a music prime must be a 0/1 piano-roll of shape (T, {midi.N_KEYS}), got {prime.shape}")
+    inputs = torch.cat([torch.zeros(1, midi.N_KEYS), torch.from_numpy(prime)])[None]  # [0, p_1..p_k]
+    logits, state = model.step(inputs, None)
+    logits = logits[0, -1]
+    frames, log_likelihood = [], 0.0
+    for _ in range(steps):
+        frame = _draw_frame(logits, temperature, generator)
+        log_likelihood -= F.binary_cross_entropy_with_logits(logits, frame, reduction="sum").item()
+        frames.append(frame)
+        logits, state = model.step(frame[None, None], state)
+        logits = logits[0, -1]
+    roll = np.concatenate([prime, torch.stack(frames).numpy()]).astype(np.uint8)
+    return roll, log_likelihood
+
+
+def polyphony_stats(roll: np.ndarray) -> dict:
+    """Notes per frame (max, mean) and the lowest/highest MIDI pitch played (None when silent)."""
+    notes_per_frame = roll.sum(axis=1)
+    pitches = np.flatnonzero(roll.any(axis=0)) + midi.LOWEST_PITCH
+    return {
+        "max_notes_per_frame": int(notes_per_frame.max(initial=0)),
+        "mean_notes_per_frame": float(notes_per_frame.mean()) if len(roll) else 0.0,
+        "lowest_pitch": int(pitches[0]) if len(pitches) else None,
+        "highest_pitch": int(pitches[-1]) if len(pitches) else None,
+    }
+
+
+def music_time_step(config) -> str:
+    """The note value of one frame of the run's dataset (quarter for JSB, eighth for the others)."""
+    return data.get_dataset(config.data.name).time_step or "eighth"
+
+
+def _split_steps(spec: str, default: int) -> tuple[str, int]:
+    """'HEAD:STEPS' -> (HEAD, STEPS); anything else -> (spec, default)."""
+    head, colon, tail = spec.rpartition(":")
+    if colon and tail.isdigit():
+        if int(tail) < 1:
+            raise ValueError(f"prime {spec!r}: the number of steps must be at least 1")
+        return head, int(tail)
+    return spec, default
+
+
+def load_music_prime(spec: str, config, data_dir=None) -> np.ndarray:
+    """The prime piano-roll named by ``test:INDEX[:STEPS]`` (the opening STEPS frames of test piece INDEX of
+    the run's dataset) or ``FILE.mid[:STEPS]`` (the opening of a MIDI file, from its first note on, read on
+    the dataset's time step). STEPS defaults to 16."""
+    if spec.startswith("test:"):
+        index, steps = _split_steps(spec[len("test:") :], DEFAULT_PRIME_STEPS)
+        if not index.isdigit():
+            raise ValueError(f"prime {spec!r}: expected test:INDEX[:STEPS] with whole numbers")
+        pieces = data.load_music(config.data.name, "test", data_dir or config.data.data_dir)
+        if int(index) >= len(pieces):
+            raise ValueError(f"prime {spec!r}: the test split of {config.data.name} has {len(pieces)} pieces")
+        return np.asarray(pieces[int(index)][:steps], np.uint8)
+    path, steps = spec, DEFAULT_PRIME_STEPS
+    if not Path(spec).is_file():
+        path, steps = _split_steps(spec, DEFAULT_PRIME_STEPS)
+    if Path(path).suffix.lower() not in (".mid", ".midi"):
+        raise ValueError(f"music prime {spec!r}: use test:INDEX[:STEPS] or a .mid/.midi file [:STEPS]")
+    roll = midi.midi_to_pianoroll(path, step=music_time_step(config))
+    first_note = int(np.flatnonzero(roll.any(axis=1))[0])  # midi_to_pianoroll guarantees a note
+    return roll[first_note : first_note + steps]
+
+
+# ---------------------------------------------------------------------------------------------
+# Text
+
+
+def text_level(config) -> str:
+    return data.get_dataset(config.data.name).level or "word"
+
+
+def prime_tokens(text: str, vocab: list[str], level: str) -> list[str]:
+    """The tokens of a prime text: words split on whitespace or characters; line breaks become ``<eos>``.
+
+    A token not in the vocabulary is tried lower-cased (the Brown/CoNLL/PTB vocabularies are lower-case),
+    then becomes ``<unk>`` with a warning naming it; without ``<unk>`` in the vocabulary (ptb-char,
+    ptb) it is an error. Characters: each run of whitespace is one space, which is ptb-char's word
+    separator "_" for ptb-char.
+    """
+    known = set(vocab)
+    lines = text.splitlines()
+    if level == "char":
+        # Runs of whitespace become one space, as in the chars: loader; a trailing space is kept on purpose
+        # (a prime ending in a space asks for the next word).
+        space = PTB_CHAR_SPACE if " " not in known and PTB_CHAR_SPACE in known else " "
+        lines = [list(re.sub(r"\s+", space, line)) for line in lines]
+    else:
+        lines = [line.split() for line in lines]
+    tokens = []
+    for i, line in enumerate(lines):
+        tokens += [EOS] if i else []
+        tokens += [token if token in known or token.lower() not in known else token.lower() for token in line]
+    unknown = sorted({token for token in tokens if token not in known})
+    if not unknown:
+        return tokens
+    what = "characters" if level == "char" else "words"
+    if UNK not in known:
+        raise ValueError(f"prime has {what} not in the model's vocabulary (which has no {UNK}): {unknown}")
+    warnings.warn(f"prime {what} not in the vocabulary, read as {UNK}: {unknown}", stacklevel=2)
+    return [token if token in known else UNK for token in tokens]
+
+
+def _draw_token(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> int:
+    if temperature == 0:
+        return int(logits.argmax())
+    # Subtracting the max first keeps tiny temperatures finite (no inf - inf).
+    probs = torch.softmax((logits - logits.max()) / temperature, dim=-1)
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+@torch.no_grad()
+def sample_text(
+    model, steps: int, temperature: float = 1.0, generator: torch.Generator | None = None, prime=None
+) -> tuple[list[str], float]:
+    """``steps`` tokens sampled after ``<eos>`` and the prime tokens (in ``model.vocab``), and their
+    log-likelihood in nats under the model at temperature 1."""
+    check_sampling_args(steps, temperature)
+    stoi = {token: i for i, token in enumerate(model.vocab)}
+    if EOS not in stoi:
+        raise ValueError(f"the model's vocabulary has no {EOS}")
+    ids = [stoi[EOS]] + [stoi[token] for token in prime or []]
+    logits, state = model.step(torch.tensor([ids]), None)
+    logits = logits[0, -1]
+    sampled, log_likelihood = [], 0.0
+    for _ in range(steps):
+        token = _draw_token(logits, temperature, generator)
+        log_likelihood += torch.log_softmax(logits, dim=-1)[token].item()
+        sampled.append(token)
+        logits, state = model.step(torch.tensor([[token]]), state)
+        logits = logits[0, -1]
+    return [model.vocab[i] for i in sampled], log_likelihood
+
+
+def detokenize(tokens: list[str], level: str) -> str:
+    """Text of a token list: ``<eos>`` is a line break; words are joined by spaces, characters by nothing
+    (ptb-char's "_" is shown as a space)."""
+    lines, line = [], []
+    for token in tokens:
+        if token == EOS:
+            lines.append(line)
+            line = []
+        else:
+            line.append(token)
+    lines.append(line)
+    if level == "char":
+        return "\n".join("".join(line).replace(PTB_CHAR_SPACE, " ") for line in lines)
+    return "\n".join(" ".join(line) for line in lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tagging
+
+
+@torch.no_grad()
+def tag_sentence(model, words: list[str]) -> list[str]:
+    """The most likely tag of each word; words are lower-cased like the tagger's vocabulary, unknown ones
+    read as ``<unk>``."""
+    if model.task != "tagging":
+        raise ValueError(f"this run is a {model.task} model, not a tagger")
+    if not words:
+        raise ValueError("give a sentence to tag")
+    stoi = {token: i for i, token in enumerate(model.vocab)}
+    ids = [stoi.get(word.lower(), stoi[UNK]) for word in words]
+    logits = model(torch.tensor([ids]))[0]
+    return [model.tags[i] for i in logits.argmax(-1).tolist()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing samples of a run
+
+
+def _write_json(path: Path, record: dict) -> None:
+    path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def sample_run(
+    run_dir,
+    *,
+    steps: int = 100,
+    temperature: float = 1.0,
+    seed: int = 0,
+    prime: str | None = None,
+    num: int = 1,
+    out_dir=None,
+    checkpoint: str = "best",
+    tempo_bpm: float = 120,
+    data_dir=None,
+) -> list[dict]:
+    """Write ``num`` samples of a music or language-model run to ``out_dir`` (default RUN_DIR/samples):
+    ``sample_000.mid/.png/.json`` or ``sample_000.txt/.json``, ...; sample i uses seed ``seed + i``.
+    Returns the JSON sidecars."""
+    if num < 1:
+        raise ValueError(f"num must be at least 1, got {num}")
+    check_sampling_args(steps, temperature)
+    model, config = load_run(run_dir, checkpoint=checkpoint)
+    if model.task == "tagging":
+        raise ValueError(f"{run_dir} is a tagger: use 'deeprnn tag {run_dir} \"a sentence\"'")
+    out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "samples"
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    if model.task == "music":
+        time_step = music_time_step(config)
+        prime_roll = load_music_prime(prime, config, data_dir) if prime else None
+    else:
+        level = text_level(config)
+        prime_list = prime_tokens(prime, model.vocab, level) if prime else []
+
+    records = []
+    for i in range(num):
+        generator = torch.Generator().manual_seed(seed + i)
+        stem = out_dir / f"sample_{i:03d}"
+        record = {
+            "run": str(run_dir),
+            "checkpoint": checkpoint,
+            "dataset": config.data.name,
+            "task": model.task,
+            "seed": seed + i,
+            "temperature": temperature,
+            "prime": prime,
+            "steps": steps,
+        }
+        if model.task == "music":
+            roll, log_likelihood = sample_music(model, steps, temperature, generator, prime_roll)
+            prime_steps = len(roll) - steps
+            midi.pianoroll_to_midi(roll, stem.with_suffix(".mid"), step=time_step, tempo_bpm=tempo_bpm)
+            title = f"{Path(run_dir).name} sample {i} (seed {seed + i}, T={temperature})"
+            midi.plot_pianoroll(roll, stem.with_suffix(".png"), prime_steps=prime_steps, title=title)
+            record |= {
+                "prime_steps": prime_steps,
+                "time_step": time_step,
+                "tempo_bpm": tempo_bpm,
+                "files": [stem.with_suffix(".mid").name, stem.with_suffix(".png").name],
+                "polyphony": polyphony_stats(roll[prime_steps:]),  # of the generated frames
+            }
+        else:
+            tokens, log_likelihood = sample_text(model, steps, temperature, generator, prime_list)
+            stem.with_suffix(".txt").write_text(detokenize(prime_list + tokens, level) + "\n")
+            record |= {
+                "level": level,
+                "prime_tokens": prime_list,
+                "files": [stem.with_suffix(".txt").name],
+            }
+        record |= {
+            "log_likelihood_nats": log_likelihood,
+            "log_likelihood_nats_per_step": log_likelihood / steps,
+            "log_likelihood_note": "sum over the generated steps (prime excluded) of the log-probability "
+            "of what was sampled, under the model at temperature 1",
+        }
+        _write_json(stem.with_suffix(".json"), record)
+        records.append(record)
+    return records

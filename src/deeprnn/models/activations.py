@@ -1,0 +1,100 @@
+"""Unit nonlinearities for deep transitions and deep outputs.
+
+A layer of ``size`` units computes its pre-activations with one linear map and then applies one of these
+modules. Pointwise units need one linear response per unit; pooling units (L_p, maxout) pool a group of
+``pool_size`` responses into one unit, so their linear map has ``size * pool_size`` outputs. Every module
+says how many responses it needs in ``input_size``; layer sizes always count units after pooling.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deeprnn.models.checks import check_choice, check_positive
+
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "lp", "maxout")
+
+
+class Pointwise(nn.Module):
+    """tanh, relu or sigmoid applied to each linear response: one response per unit."""
+
+    functions = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
+
+    def __init__(self, name: str, size: int):
+        super().__init__()
+        self.name, self.size, self.input_size = name, size, size
+
+    def forward(self, z):
+        return self.functions[self.name](z)
+
+    def extra_repr(self):
+        return f"{self.name}, size={self.size}"
+
+
+class LpPool(nn.Module):
+    """L_p units (Gulcehre, Cho, Pascanu & Bengio 2014).
+
+    Unit j pools its group of N = ``pool_size`` linear responses z_{j,1..N}:
+
+        y_j = ((1/N) sum_i |z_{j,i} - c_{j,i}|^{p_j})^{1/p_j},   p_j = 1 + softplus(rho_j) >= 1,
+
+    with learned centres c and a learned order p per unit. Initialisation: c = 0 and p = 2 (a smooth
+    root-mean-square of the group; p = 1 would start every unit on the kink of |.|).
+    """
+
+    def __init__(self, size: int, pool_size: int):
+        super().__init__()
+        self.size, self.pool_size, self.input_size = size, pool_size, size * pool_size
+        self.centres = nn.Parameter(torch.zeros(size, pool_size))
+        self.rho = nn.Parameter(torch.full((size,), math.log(math.e - 1.0)))  # softplus(rho) = 1, so p = 2
+
+    @property
+    def p(self):
+        return 1.0 + F.softplus(self.rho)
+
+    def forward(self, z):
+        distance = (z.unflatten(-1, (self.size, self.pool_size)) - self.centres).abs()
+        p = self.p.unsqueeze(-1)
+        # Divide by the group's largest distance before raising to the power p and multiply back after: the
+        # same value, but no overflow once p is learned large. The clamps only matter when a whole group sits
+        # exactly on its centres (e.g. zero input and state at init): they keep the gradient finite there.
+        tiny = torch.finfo(z.dtype).tiny
+        scale = distance.amax(-1, keepdim=True).clamp_min(tiny)
+        mean_power = (distance / scale).pow(p).mean(-1, keepdim=True).clamp_min(tiny)
+        return (scale * mean_power.pow(1.0 / p)).squeeze(-1)
+
+    def extra_repr(self):
+        return f"size={self.size}, pool_size={self.pool_size}"
+
+
+class Maxout(nn.Module):
+    """Maxout units (Goodfellow et al. 2013): y_j = max_i z_{j,i} over a group of k = ``pool_size``
+    responses."""
+
+    def __init__(self, size: int, pool_size: int):
+        super().__init__()
+        self.size, self.pool_size, self.input_size = size, pool_size, size * pool_size
+
+    def forward(self, z):
+        return z.unflatten(-1, (self.size, self.pool_size)).amax(-1)
+
+    def extra_repr(self):
+        return f"size={self.size}, pool_size={self.pool_size}"
+
+
+def get_activation(name: str, size: int, pool_size: int = 2) -> nn.Module:
+    """The nonlinearity of a layer of ``size`` units; its linear map needs ``module.input_size`` outputs."""
+    check_choice("activation", name, ACTIVATIONS)
+    check_positive("size", size)
+    if name == "lp":
+        check_positive("pool_size", pool_size)
+        return LpPool(size, pool_size)
+    if name == "maxout":
+        check_positive("pool_size", pool_size)
+        return Maxout(size, pool_size)
+    return Pointwise(name, size)
+

@@ -1,0 +1,152 @@
+"""Deep transition RNN: DT-RNN and, with shortcuts, DT(S)-RNN (Pascanu et al. 2014, section 3.2)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deeprnn.models.activations import ACTIVATIONS, get_activation
+from deeprnn.models.checks import check_choice, check_integer, check_positive, check_probability
+from deeprnn.models.sequence import RecurrentCore, scan
+
+
+class TransitionLayer(nn.Module):
+    """Layer l of a deep transition: computes z^l of the equations in ``DTRNN`` from z^{l-1}, h_{t-1}, x_t.
+
+    ``weight_hh`` is W_l (reading z^{l-1}, which is h_{t-1} for l = 1); ``weight_shortcut`` is S_l,
+    present only for l >= 2 in a DT(S)-RNN (layer 1 already reads h_{t-1}); ``weight_ih`` is U_l, present
+    for l = 1 and, with ``input_to="all"``, for every layer; ``bias`` is b_l (one per layer). For L_p and
+    maxout units W_l, S_l, U_l and b_l have ``size * pool_size`` rows.
+    """
+
+    def __init__(self, below_size, size, activation, pool_size, input_size=None, shortcut_size=None):
+        super().__init__()
+        self.activation = get_activation(activation, size, pool_size)
+        rows = self.activation.input_size
+        self.weight_hh = nn.Parameter(torch.empty(rows, below_size))
+        self.weight_shortcut = nn.Parameter(torch.empty(rows, shortcut_size)) if shortcut_size else None
+        self.weight_ih = nn.Parameter(torch.empty(rows, input_size)) if input_size else None
+        self.bias = nn.Parameter(torch.empty(rows))
+
+    def forward(self, below, h_prev, x_t):
+        pre_activation = F.linear(below, self.weight_hh, self.bias)
+        if self.weight_shortcut is not None:
+            pre_activation = pre_activation + F.linear(h_prev, self.weight_shortcut)
+        if self.weight_ih is not None:
+            pre_activation = pre_activation + F.linear(x_t, self.weight_ih)
+        return self.activation(pre_activation)
+
+    def extra_repr(self):
+        weights = self.named_parameters(recurse=False)
+        return ", ".join(f"{name}={tuple(weight.shape)}" for name, weight in weights)
+
+
+class DTRNN(RecurrentCore):
+    """DT-RNN / DT(S)-RNN: the transition h_{t-1} -> h_t is an L-layer network.
+
+    With ``transition_depth`` L (L = 1 is the plain RNN, with a single bias):
+
+        z^1 = φ_1(W_1 h_{t-1} + U x_t + b_1)
+        z^l = φ_l(W_l z^{l-1} + b_l),                  l = 2..L   (DT-RNN, ``shortcut=False``)
+        z^l = φ_l(W_l z^{l-1} + S_l h_{t-1} + b_l),    l = 2..L   (DT(S)-RNN, ``shortcut=True``)
+        h_t = z^L
+
+    (each layer is a ``TransitionLayer``). The shortcut is the one of the authors' code, GroundHog's
+    ``RecurrentMultiLayerShortPath``. With ``input_to="all"`` every layer also adds U_l x_t. Intermediate
+    layers have ``transition_size`` units (default ``hidden_size``) with ``activation`` (one name, or a list
+    of L-1 names); the last has ``hidden_size`` units with ``last_activation``. ``pool_size`` is the group
+    size of L_p and maxout units.
+
+    ``dropout`` applies to the intermediate layers z^1..z^{L-1} (training mode only). Because these sit on
+    the recurrent path, each sequence keeps one dropout mask for all its steps (variational dropout, Gal &
+    Ghahramani 2016) rather than fresh noise at every step. h_t itself is never dropped here: dropout on
+    the core's output is the heads' job.
+
+    Construction-time initialisation is torch.nn.RNN's, U(-1/sqrt(H), 1/sqrt(H)); ``build_model`` then
+    applies the documented scheme (``deeprnn.models.init``). h_n has shape (1, B, hidden_size).
+    """
+
+    num_layers = 1
+
+    def __init__(self, input_size, hidden_size, transition_depth=2, transition_size=None, shortcut=False,
+                 activation="tanh", last_activation="tanh", pool_size=2, input_to="first",
+                 batch_first=False, dropout=0.0):
+        super().__init__()
+        check_positive("input_size", input_size)
+        check_positive("hidden_size", hidden_size)
+        check_integer("transition_depth", transition_depth, 1)
+        transition_size = hidden_size if transition_size is None else transition_size
+        check_positive("transition_size", transition_size)
+        check_positive("pool_size", pool_size)
+        check_choice("input_to", input_to, ("first", "all"))
+        check_probability("dropout", dropout)
+        if isinstance(activation, str):
+            activation = [activation] * (transition_depth - 1)
+        activations = list(activation)
+        if len(activations) != transition_depth - 1:
+            raise ValueError(f"activation list needs transition_depth - 1 = {transition_depth - 1} names, "
+                             f"got {len(activations)}")
+        activations.append(last_activation)
+        for name in activations:
+            check_choice("activation", name, ACTIVATIONS)
+
+        self.input_size, self.hidden_size, self.batch_first = input_size, hidden_size, batch_first
+        self.transition_depth, self.transition_size = transition_depth, transition_size
+        self.shortcut = shortcut
+        self.input_to, self.dropout, self.activations = input_to, dropout, activations
+        self.layers = nn.ModuleList()
+        for l, layer_activation in enumerate(activations):
+            first, last = l == 0, l == transition_depth - 1
+            self.layers.append(TransitionLayer(
+                below_size=hidden_size if first else transition_size,
+                size=hidden_size if last else transition_size,
+                activation=layer_activation,
+                pool_size=pool_size,
+                input_size=input_size if first or input_to == "all" else None,
+                shortcut_size=hidden_size if shortcut and not first else None,
+            ))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for layer in self.layers:
+            for weight in layer.parameters(recurse=False):  # not the L_p units' own parameters
+                nn.init.uniform_(weight, -bound, bound)
+
+    def dropout_masks(self, batch_size, like):
+        """One mask per intermediate layer, shared by all steps of a sequence; None outside training."""
+        if not self.training or self.dropout == 0.0:
+            return None
+        keep = 1.0 - self.dropout
+        return [like.new_empty(batch_size, self.transition_size).bernoulli_(keep) / keep
+                for _ in range(self.transition_depth - 1)]
+
+    def cell(self, x_t, h_prev, masks=None):
+        """One step: h_t = z^L from h_{t-1} and x_t (equations in the class docstring)."""
+        z = h_prev
+        for l, layer in enumerate(self.layers):
+            z = layer(z, h_prev, x_t)
+            if masks is not None and l < self.transition_depth - 1:
+                z = z * masks[l]
+        return z
+
+    def run(self, x, hx, mask):
+        masks = self.dropout_masks(x.shape[1], x)
+        output, h_last = scan(lambda x_t, h: self.cell(x_t, h, masks), x, hx[0], mask)
+        return output, h_last.unsqueeze(0)
+
+    @classmethod
+    def from_config(cls, input_size, config):
+        return cls(input_size, config.hidden_size, transition_depth=config.transition_depth,
+                   transition_size=config.transition_size, shortcut=config.shortcut,
+                   activation=config.activation, pool_size=config.pool_size, input_to=config.input_to,
+                   batch_first=True, dropout=config.dropout)
+
+    def extra_repr(self):
+        return (f"{self.input_size}, {self.hidden_size}, transition_depth={self.transition_depth}, "
+                f"transition_size={self.transition_size}, shortcut={self.shortcut}, "
+                f"activations={self.activations}, input_to={self.input_to!r}, "
+                f"batch_first={self.batch_first}, dropout={self.dropout}")

@@ -1,0 +1,81 @@
+"""LSTM and GRU baselines: torch.nn.LSTM / torch.nn.GRU (fused kernels) with the cores' interface.
+
+Subclasses, so parameter names, state dicts, initialisation and numerics are torch's; only ``forward``
+gains ``lengths`` and input checks. Equations: see the torch.nn.LSTM and torch.nn.GRU documentation.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from deeprnn.models.checks import check_positive, check_probability
+from deeprnn.models.sequence import check_input_size, check_lengths
+
+
+def _check_sizes(input_size, hidden_size, num_layers, dropout):
+    check_positive("input_size", input_size)
+    check_positive("hidden_size", hidden_size)
+    check_positive("num_layers", num_layers)
+    check_probability("dropout", dropout)
+
+
+def _forward_with_lengths(module, torch_forward, input, hx, lengths):
+    """Run a torch RNN on a padded batch with ``lengths`` by packing it: steps past a sequence's length
+    give zeros and h_n is the state at its last valid step."""
+    check_input_size(input, module.input_size, type(module).__name__)
+    if lengths is None or isinstance(input, PackedSequence):
+        if lengths is not None:
+            raise ValueError("pass lengths or a PackedSequence, not both")
+        return torch_forward(input, hx)
+    if input.dim() != 3:
+        raise ValueError(f"expected a 3-D input, got shape {tuple(input.shape)}")
+    time_dim = 1 if module.batch_first else 0
+    lengths = check_lengths(lengths, input.shape[1 - time_dim], input.shape[time_dim])
+    packed = pack_padded_sequence(input, lengths, batch_first=module.batch_first, enforce_sorted=False)
+    output, h_n = torch_forward(packed, hx)
+    total_length = input.shape[time_dim]
+    output, _ = pad_packed_sequence(output, batch_first=module.batch_first, total_length=total_length)
+    return output, h_n
+
+
+def _from_config(cls, input_size, config):
+    if config.activation != "tanh":
+        raise ValueError(f"{cls.__name__} has fixed gate nonlinearities: activation must be 'tanh', "
+                         f"got {config.activation!r}")
+    # torch warns about dropout with a single layer, where it does nothing anyway
+    dropout = config.dropout if config.num_layers > 1 else 0.0
+    return cls(input_size, config.hidden_size, num_layers=config.num_layers, batch_first=True,
+               dropout=dropout)
+
+
+class LSTM(nn.LSTM):
+    """``torch.nn.LSTM`` with ``forward(input, hx=None, *, lengths=None) -> (output, (h_n, c_n))``."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, batch_first=False, dropout=0.0):
+        _check_sizes(input_size, hidden_size, num_layers, dropout)
+        super().__init__(input_size, hidden_size, num_layers=num_layers, batch_first=batch_first,
+                         dropout=dropout)
+
+    def forward(self, input, hx=None, *, lengths=None):
+        return _forward_with_lengths(self, super().forward, input, hx, lengths)
+
+    @classmethod
+    def from_config(cls, input_size, config):
+        return _from_config(cls, input_size, config)
+
+
+class GRU(nn.GRU):
+    """``torch.nn.GRU`` with ``forward(input, hx=None, *, lengths=None) -> (output, h_n)``."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, batch_first=False, dropout=0.0):
+        _check_sizes(input_size, hidden_size, num_layers, dropout)
+        super().__init__(input_size, hidden_size, num_layers=num_layers, batch_first=batch_first,
+                         dropout=dropout)
+
+    def forward(self, input, hx=None, *, lengths=None):
+        return _forward_with_lengths(self, super().forward, input, hx, lengths)
+
+    @classmethod
+    def from_config(cls, input_size, config):
+        return _from_config(cls, input_size, config)

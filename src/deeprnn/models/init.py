@@ -1,0 +1,98 @@
+"""Weight initialisation schemes, applied by ``build_model(init=...)``.
+
+Modules are built with torch-style initialisation (torch's own for RNN/sRNN/LSTM/GRU, nn.Linear and
+nn.Embedding; torch.nn.RNN's U(-1/sqrt(H), 1/sqrt(H)) for the deep transition). ``init_weights`` then
+re-initialises a model by parameter role:
+
+- recurrent matrices: every matrix on the path h_{t-1} -> h_t, i.e. ``weight_hh*`` (torch cores; the W_l
+  of a deep transition) and ``weight_shortcut`` (the S_l of a DT(S)-RNN);
+- other weight matrices: input-to-hidden ``weight_ih*`` and the heads' linear maps;
+- biases (``bias*``): zero, for every scheme except "torch" (LSTM forget gates included);
+- embeddings: U(-0.1, 0.1);
+- L_p units keep their own initialisation (centres 0, p = 2).
+
+Schemes:
+
+- ``"orthogonal"`` (default): recurrent matrices orthogonal, other matrices Xavier-uniform. A matrix whose
+  row count is a multiple of its column count (gate-stacked LSTM/GRU matrices, pooled units) is set block
+  by block, so each square block is orthogonal.
+- ``"sparse"`` (the authors' GroundHog code, after Martens 2010): each row gets ``sparse_nonzeros``
+  non-zero entries drawn from N(0, 1) at random columns, all others zero; each recurrent block is then
+  rescaled to spectral radius ``spectral_radius`` (its largest |eigenvalue|; its largest singular value if
+  the block is not square).
+- ``"torch"``: keep the construction-time initialisation.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from deeprnn.models.checks import check_choice, check_positive
+
+INIT_SCHEMES = ("orthogonal", "sparse", "torch")
+
+
+def _blocks(weight):
+    """Square row blocks of a (k * n, n) matrix; the whole matrix otherwise."""
+    rows, columns = weight.shape
+    return weight.split(columns) if rows % columns == 0 else (weight,)
+
+
+def sparse_(weight, nonzeros):
+    """Each row of ``weight``: ``nonzeros`` N(0, 1) entries at random columns, zeros elsewhere."""
+    rows, columns = weight.shape
+    nonzeros = min(nonzeros, columns)
+    values = torch.zeros(rows, columns, dtype=torch.float64)
+    for row in range(rows):
+        values[row, torch.randperm(columns)[:nonzeros]] = torch.randn(nonzeros, dtype=torch.float64)
+    with torch.no_grad():
+        weight.copy_(values)
+    return weight
+
+
+def rescale_spectral_radius_(weight, radius):
+    """Scale ``weight`` so its spectral radius (largest singular value if not square) is ``radius``."""
+    with torch.no_grad():
+        matrix = weight.detach().to(torch.float64)
+        if matrix.shape[0] == matrix.shape[1]:
+            current = torch.linalg.eigvals(matrix).abs().max()
+        else:
+            current = torch.linalg.matrix_norm(matrix, ord=2)
+        if current > 0:
+            weight.mul_(radius / current.item())
+    return weight
+
+
+def init_weights(model: nn.Module, scheme: str = "orthogonal", sparse_nonzeros: int = 15,
+                 spectral_radius: float = 1.0) -> nn.Module:
+    """Re-initialise ``model`` in place with ``scheme`` (see the module docstring); returns it."""
+    check_choice("init", scheme, INIT_SCHEMES)
+    check_positive("sparse_nonzeros", sparse_nonzeros)
+    if not spectral_radius > 0:
+        raise ValueError(f"spectral_radius must be positive, got {spectral_radius!r}")
+    if scheme == "torch":
+        return model
+    done = set()  # a tied weight is initialised once, by the module that registers it first (the embedding)
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if id(param) in done:
+                continue
+            done.add(id(param))
+            with torch.no_grad():
+                if isinstance(module, nn.Embedding):
+                    nn.init.uniform_(param, -0.1, 0.1)
+                elif name.startswith("bias"):
+                    nn.init.zeros_(param)
+                elif name.startswith(("weight_hh", "weight_shortcut")):
+                    for block in _blocks(param):
+                        if scheme == "orthogonal":
+                            nn.init.orthogonal_(block)
+                        else:
+                            rescale_spectral_radius_(sparse_(block, sparse_nonzeros), spectral_radius)
+                elif name.startswith("weight") and param.dim() == 2:
+                    if scheme == "orthogonal":
+                        nn.init.xavier_uniform_(param)
+                    else:
+                        sparse_(param, sparse_nonzeros)
+    return model

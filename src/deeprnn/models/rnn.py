@@ -1,0 +1,97 @@
+"""Plain RNN and stacked RNN (sRNN), with torch.nn.RNN's parameter names and shapes."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deeprnn.models.checks import check_choice, check_positive, check_probability
+from deeprnn.models.sequence import RecurrentCore, scan
+
+
+class StackedRNN(RecurrentCore):
+    """sRNN: ``num_layers`` plain RNN layers; layer l's input is layer l-1's hidden state (layer 1 reads x).
+
+    Parameters are named and shaped as in ``torch.nn.RNN`` (``weight_ih_l{k}``, ``weight_hh_l{k}``,
+    ``bias_ih_l{k}``, ``bias_hh_l{k}``: two biases per layer), so state dicts load both ways, and the
+    initialisation is torch's, U(-1/sqrt(H), 1/sqrt(H)). As in torch, ``dropout`` is applied to the output
+    sequence of every layer except the last (training mode only).
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=2, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0):
+        super().__init__()
+        check_positive("input_size", input_size)
+        check_positive("hidden_size", hidden_size)
+        check_positive("num_layers", num_layers)
+        check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
+        check_probability("dropout", dropout)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.nonlinearity, self.bias = nonlinearity, bias
+        self.batch_first, self.dropout = batch_first, dropout
+        for k in range(num_layers):
+            layer_input_size = input_size if k == 0 else hidden_size
+            weight_ih = nn.Parameter(torch.empty(hidden_size, layer_input_size))
+            self.register_parameter(f"weight_ih_l{k}", weight_ih)
+            self.register_parameter(f"weight_hh_l{k}", nn.Parameter(torch.empty(hidden_size, hidden_size)))
+            if bias:
+                self.register_parameter(f"bias_ih_l{k}", nn.Parameter(torch.empty(hidden_size)))
+                self.register_parameter(f"bias_hh_l{k}", nn.Parameter(torch.empty(hidden_size)))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def layer_parameters(self, k):
+        """(W_ih, W_hh, b_ih, b_hh) of layer k; the biases are None without ``bias``."""
+        return tuple(getattr(self, f"{name}_l{k}", None)
+                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    def cell(self, k, x_t, h_prev):
+        """One step of layer k: h_t = tanh(W_hh h_{t-1} + W_ih x_t + b_ih + b_hh) (relu with
+        ``nonlinearity="relu"``); x_t is the layer below's h_t for k > 0."""
+        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_parameters(k)
+        pre_activation = F.linear(x_t, weight_ih, bias_ih) + F.linear(h_prev, weight_hh, bias_hh)
+        return torch.tanh(pre_activation) if self.nonlinearity == "tanh" else torch.relu(pre_activation)
+
+    def run(self, x, hx, mask):
+        layer_input, final_states = x, []
+        for k in range(self.num_layers):
+            if k > 0:
+                layer_input = F.dropout(layer_input, self.dropout, self.training)
+            layer_input, h_last = scan(partial(self.cell, k), layer_input, hx[k], mask)
+            final_states.append(h_last)
+        return layer_input, torch.stack(final_states)
+
+    @classmethod
+    def from_config(cls, input_size, config):
+        return cls(input_size, config.hidden_size, num_layers=config.num_layers,
+                   nonlinearity=config.activation, batch_first=True, dropout=config.dropout)
+
+    def extra_repr(self):
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"nonlinearity={self.nonlinearity!r}, bias={self.bias}, batch_first={self.batch_first}, "
+                f"dropout={self.dropout}")
+
+
+class RNN(StackedRNN):
+    """Plain RNN: one layer, h_t = tanh(W_hh h_{t-1} + W_ih x_t + b_ih + b_hh), h_0 = 0 unless given
+    (computed by ``StackedRNN.cell``). Same parameters and outputs as ``torch.nn.RNN(num_layers=1)``; as
+    there, ``dropout`` acts between layers and so does nothing here (the heads apply their own dropout).
+    """
+
+    def __init__(self, input_size, hidden_size, nonlinearity="tanh", bias=True, batch_first=False,
+                 dropout=0.0):
+        super().__init__(input_size, hidden_size, num_layers=1, nonlinearity=nonlinearity, bias=bias,
+                         batch_first=batch_first, dropout=dropout)
+
+    @classmethod
+    def from_config(cls, input_size, config):
+        return cls(input_size, config.hidden_size, nonlinearity=config.activation, batch_first=True,
+                   dropout=config.dropout)

@@ -1,0 +1,102 @@
+"""torch.nn.RNN's calling conventions, in one place for every core.
+
+``input`` is (T, B, features), or (B, T, features) with ``batch_first``, or a ``PackedSequence``; the
+optional ``lengths`` (B,) gives each sequence's valid steps. Cores run time-major, padded tensors with a
+step mask; this module converts to that form and back.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+
+def check_input_size(input, input_size: int, owner: str) -> None:
+    data = input.data if isinstance(input, PackedSequence) else input
+    if data.dim() == 0 or data.shape[-1] != input_size:
+        got = data.shape[-1] if data.dim() else "a scalar"
+        raise ValueError(f"{owner}: expected input size {input_size}, got {got}")
+
+
+def check_lengths(lengths, batch_size: int, max_length: int) -> torch.Tensor:
+    """``lengths`` as a CPU int64 tensor, checked against the batch: 1 <= length <= T for each sequence."""
+    lengths = torch.as_tensor(lengths).to("cpu", torch.int64).reshape(-1)
+    if lengths.numel() != batch_size:
+        raise ValueError(f"lengths has {lengths.numel()} entries for a batch of {batch_size}")
+    if lengths.numel() and (lengths.min() < 1 or lengths.max() > max_length):
+        raise ValueError(f"lengths must lie in [1, {max_length}], got {lengths.tolist()}")
+    return lengths
+
+
+def to_time_major(input, batch_first: bool, lengths):
+    """(x, lengths): x a padded (T, B, features) tensor; lengths None when every step is valid."""
+    if isinstance(input, PackedSequence):
+        if lengths is not None:
+            raise ValueError("pass lengths or a PackedSequence, not both")
+        return pad_packed_sequence(input)  # batch in the caller's original order
+    if input.dim() != 3:
+        layout = "(B, T, features)" if batch_first else "(T, B, features)"
+        raise ValueError(f"expected a 3-D input {layout}, got shape {tuple(input.shape)}")
+    x = input.transpose(0, 1) if batch_first else input
+    if lengths is not None:
+        lengths = check_lengths(lengths, x.shape[1], x.shape[0])
+    return x, lengths
+
+
+def from_time_major(output, input, lengths, batch_first: bool):
+    """Give ``output`` (T, B, H) the layout of ``input``: batch-first, time-major or packed like it."""
+    if isinstance(input, PackedSequence):
+        order = input.sorted_indices
+        if order is not None:  # pack in the input's sorted order, so batch_sizes and indices carry over
+            output, lengths = output.index_select(1, order), lengths[order.cpu()]
+        return input._replace(data=pack_padded_sequence(output, lengths).data)
+    return output.transpose(0, 1) if batch_first else output
+
+
+def step_mask(lengths, max_length: int, device) -> torch.Tensor | None:
+    """(T, B, 1) booleans, True where step t is within sequence b; None without lengths."""
+    if lengths is None:
+        return None
+    return (torch.arange(max_length)[:, None] < lengths[None, :]).unsqueeze(-1).to(device)
+
+
+def scan(cell, x, h0, mask):
+    """Run ``h_t = cell(x_t, h_{t-1})`` over t = 1..T from ``h0``: returns (outputs (T, B, H), h_T).
+
+    Past a sequence's length (``mask`` False) its state stops updating, so h_T is the state at its last
+    valid step, and its output is zero.
+    """
+    h, outputs = h0, []
+    for t in range(x.shape[0]):
+        h_new = cell(x[t], h)
+        if mask is not None:
+            h_new, h = torch.where(mask[t], h_new, 0.0), torch.where(mask[t], h_new, h)
+        else:
+            h = h_new
+        outputs.append(h_new)
+    return torch.stack(outputs), h
+
+
+class RecurrentCore(nn.Module):
+    """Base class of the loop-based cores: ``forward(input, hx=None, *, lengths=None) -> (output, h_n)``.
+
+    Subclasses set ``input_size``, ``hidden_size``, ``num_layers`` and ``batch_first`` and implement
+    ``run(x, hx, mask)`` on a time-major padded input x (T, B, input_size) and a state hx
+    (num_layers, B, hidden_size), returning the top layer's states (T, B, hidden_size) and h_n.
+    """
+
+    def forward(self, input, hx=None, *, lengths=None):
+        check_input_size(input, self.input_size, type(self).__name__)
+        x, lengths = to_time_major(input, self.batch_first, lengths)
+        state_shape = (self.num_layers, x.shape[1], self.hidden_size)
+        if hx is None:
+            hx = x.new_zeros(state_shape)
+        elif tuple(hx.shape) != state_shape:
+            raise ValueError(f"{type(self).__name__}: expected hx of shape {state_shape}, "
+                             f"got {tuple(hx.shape)}")
+        output, h_n = self.run(x, hx, step_mask(lengths, x.shape[0], x.device))
+        return from_time_major(output, input, lengths, self.batch_first), h_n
+
+    def run(self, x, hx, mask):
+        raise NotImplementedError

@@ -1,0 +1,143 @@
+"""Published numbers, quoted (not measured here), to show next to ours in report tables.
+
+Each ``Quote`` keeps the number exactly as printed in its source, the source's short name (full citation
+in ``SOURCES``), and what it measures in our terms: dataset, split and metric key (``nll`` = negative
+log-likelihood in nats per frame, ``bce_mean`` = mean per-key binary cross-entropy, ``ppl``, ``bpc``). The
+replication's Table 1 reports a BCE on word-level text, a metric deeprnn does not compute: its key is
+``bce`` so it never lines up with one of ours by accident.
+
+Sets are looked up by name (``deeprnn report --published NAME``); ``PUBLISHED`` lists them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+QUOTED = "quoted, not measured here"
+
+SOURCES = {
+    "Cristea et al. 2025": "P.-T. Cristea, D.-F. Cringanu, P.-L. Eftimie, A. Hodoroaga. Investigating the robustness "
+    "and applicability of Deep RNNs. Report, June 2025 (replication of Pascanu et al. 2014).",
+    "Pascanu et al. 2013": "R. Pascanu, C. Gulcehre, K. Cho, Y. Bengio. How to Construct Deep Recurrent Neural "
+    "Networks. arXiv:1312.6026, 2013 (ICLR 2014).",
+    "Gulcehre et al. 2014": "C. Gulcehre, K. Cho, R. Pascanu, Y. Bengio. Learned-Norm Pooling for Deep Feedforward "
+    "and Recurrent Neural Networks. ECML-PKDD 2014.",
+    "Chung et al. 2014": "J. Chung, C. Gulcehre, K. Cho, Y. Bengio. Empirical Evaluation of Gated Recurrent Neural "
+    "Networks on Sequence Modeling. arXiv:1412.3555, 2014.",
+    "Zaremba et al. 2014": "W. Zaremba, I. Sutskever, O. Vinyals. Recurrent Neural Network Regularization. "
+    "arXiv:1409.2329, 2014.",
+    "Bai et al. 2018": "S. Bai, J. Z. Kolter, V. Koltun. An Empirical Evaluation of Generic Convolutional and "
+    "Recurrent Networks for Sequence Modeling. arXiv:1803.01271, 2018.",
+}
+
+
+@dataclass(frozen=True)
+class Quote:
+    model: str  # our model.name where one matches, else the source's name (e.g. "tcn")
+    quoted: str  # the number as printed in the source
+    source: str  # a key of SOURCES
+    variant: str = ""  # what distinguishes this model from ours, e.g. "L_p units"
+    row: int | None = None  # the swept value (hidden size) for grid tables, None for single results
+
+    @property
+    def value(self) -> float:
+        return float(self.quoted)
+
+
+@dataclass(frozen=True)
+class PublishedSet:
+    name: str
+    dataset: str  # our dataset name
+    metric: str  # our metric key, SPLIT.NAME; the split is the one the source reports
+    description: str
+    quotes: tuple[Quote, ...]
+    row_key: str | None = None  # the config key of ``Quote.row``
+    epoch: int | None = None  # the epoch the numbers are taken at (None: the source's best model)
+
+
+def _grid(source: str, models: tuple[str, ...], rows: dict[int, tuple[str, ...]]) -> tuple[Quote, ...]:
+    return tuple(Quote(model, value, source, row=row)
+                 for row, values in rows.items() for model, value in zip(models, values, strict=True))
+
+
+REPLICATION_TABLE1 = PublishedSet(
+    "replication-table1", "ptb", "valid.bce", "Cristea et al. 2025, Table 1: PTB word level, validation BCE with "
+    "logits (mean per output unit) at epoch 7",
+    _grid("Cristea et al. 2025", ("rnn", "dts-rnn", "dots-rnn", "srnn"), {
+        100: ("2.4248", "3.1010", "8.7786", "2.4016"),
+        200: ("2.7130", "3.1098", "8.6688", "2.6574"),
+        300: ("3.2689", "3.2481", "8.5965", "2.7487"),
+        400: ("2.4264", "3.1890", "8.5561", "3.4005"),
+        500: ("2.6061", "3.3677", "8.5288", "3.0144"),
+        600: ("2.5255", "3.1871", "8.5130", "3.3805"),
+        700: ("2.6507", "3.1907", "8.4992", "3.0814"),
+    }),
+    row_key="model.hidden_size", epoch=7,
+)
+
+REPLICATION_TABLE2 = PublishedSet(
+    "replication-table2", "jsb", "valid.bce_mean", "Cristea et al. 2025, Table 2: JSB Chorales, validation BCE "
+    "(mean per key) at epoch 10",
+    _grid("Cristea et al. 2025", ("rnn", "dts-rnn", "dots-rnn", "srnn", "lstm", "gru"), {
+        10: ("0.2479", "0.2486", "0.7001", "0.2484", "0.2486", "0.2495"),
+        50: ("0.2105", "0.2477", "0.6947", "0.2294", "0.2406", "0.2110"),
+        100: ("0.1903", "0.2477", "0.6940", "0.2040", "0.2341", "0.1998"),
+        150: ("0.1785", "0.2477", "0.6938", "0.1927", "0.2394", "0.1955"),
+        200: ("0.1741", "0.2477", "0.6937", "0.1802", "0.2323", "0.1930"),
+        400: ("0.1667", "0.2477", "0.6935", "0.1672", "0.2336", "0.1900"),
+        600: ("0.1616", "0.2477", "0.6935", "0.1602", "0.2331", "0.1896"),
+    }),
+    row_key="model.hidden_size", epoch=10,
+)
+
+_TEST_NLL = "test-set negative log-likelihood, nats per frame"
+
+LITERATURE = (
+    PublishedSet("jsb-test", "jsb", "test.nll", f"JSB Chorales, {_TEST_NLL}", (
+        Quote("dot-rnn", "7.92", "Gulcehre et al. 2014", "L_p units"),
+        Quote("dot-rnn", "8.44", "Gulcehre et al. 2014", "sigmoid units"),
+        Quote("rnn", "8.01", "Gulcehre et al. 2014"),
+        Quote("gru", "8.43", "Bai et al. 2018"),
+        Quote("lstm", "8.45", "Bai et al. 2018"),
+        Quote("rnn", "8.91", "Bai et al. 2018"),
+        Quote("tcn", "8.10", "Bai et al. 2018"),
+    )),
+    PublishedSet("nottingham-test", "nottingham", "test.nll", f"Nottingham, {_TEST_NLL}", (
+        Quote("dot-rnn", "2.95", "Gulcehre et al. 2014", "L_p units"),
+        Quote("dot-rnn", "3.22", "Gulcehre et al. 2014", "sigmoid units"),
+        Quote("rnn", "3.09", "Gulcehre et al. 2014"),
+        Quote("lstm", "3.29", "Bai et al. 2018"),
+        Quote("gru", "3.46", "Bai et al. 2018"),
+        Quote("tcn", "3.07", "Bai et al. 2018"),
+    )),
+    PublishedSet("musedata-test", "musedata", "test.nll", f"MuseData, {_TEST_NLL}", (
+        Quote("dot-rnn", "6.59", "Gulcehre et al. 2014", "L_p units"),
+        Quote("dot-rnn", "6.97", "Gulcehre et al. 2014", "sigmoid units"),
+        Quote("rnn", "6.75", "Gulcehre et al. 2014"),
+        Quote("gru", "5.99", "Chung et al. 2014"),
+        Quote("lstm", "6.23", "Chung et al. 2014"),
+    )),
+    PublishedSet("pianomidi-test", "pianomidi", "test.nll", f"Piano-midi.de, {_TEST_NLL}", (
+        Quote("gru", "8.82", "Chung et al. 2014"),
+        Quote("lstm", "9.03", "Chung et al. 2014"),
+        Quote("rnn", "9.03", "Chung et al. 2014", "tanh units"),
+    )),
+    PublishedSet("ptb-char-test", "ptb-char", "test.bpc", "Penn Treebank character level, test bits per character", (
+        Quote("dots-rnn", "1.39", "Pascanu et al. 2013"),
+        Quote("srnn", "1.41", "Pascanu et al. 2013"),
+        Quote("lstm", "1.36", "Bai et al. 2018"),
+    )),
+    PublishedSet("ptb-word-test", "ptb", "test.ppl", "Penn Treebank word level, test perplexity", (
+        Quote("dots-rnn", "107.5", "Pascanu et al. 2013"),
+        Quote("srnn", "110.0", "Pascanu et al. 2013"),
+        Quote("lstm", "114.5", "Zaremba et al. 2014", "small, no dropout"),
+    )),
+)
+
+PUBLISHED: dict[str, PublishedSet] = {s.name: s for s in (REPLICATION_TABLE1, REPLICATION_TABLE2, *LITERATURE)}
+
+
+def get_published(name: str) -> PublishedSet:
+    if name not in PUBLISHED:
+        raise ValueError(f"unknown published set {name!r}; choose from {', '.join(PUBLISHED)}")
+    return PUBLISHED[name]

@@ -1,0 +1,249 @@
+"""Typed run configuration: four sections, loaded from TOML and overridable from the command line.
+
+A config file may name another one to start from (``extends = "base.toml"``, resolved relative to
+the file), so presets share their common settings. Overrides use dotted keys:
+``--set model.hidden_size=400 --set optim.name=adam``. Unknown keys and wrong types are errors that
+name the valid keys (and suggest the closest one); nothing is silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_args, get_type_hints
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says which key and why."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "dots-rnn"
+    hidden_size: int = 200
+    transition_depth: int = 2
+    transition_size: int | None = None  # width of intermediate transition layers; None = hidden_size
+    shortcut: bool | None = None  # None = implied by the name (dts-/dots- have the shortcut)
+    num_layers: int | None = None  # sRNN/LSTM/GRU; None = the model's default
+    output_depth: int | None = None  # None = 1 for dot-/dots-, 0 otherwise
+    output_size: int | None = None  # None = hidden_size
+    activation: str = "tanh"  # intermediate transition layers: tanh, relu, sigmoid, lp, maxout
+    output_activation: str = "tanh"  # deep-output layers
+    pool_size: int = 2  # group size of L_p and maxout units
+    dropout: float = 0.0
+    embedding_size: int | None = None  # text models; None = hidden_size
+    tie_weights: bool = False
+    input_to: str = "first"  # "first" or "all" transition layers receive x_t
+    output_from_input: bool = False  # deep output also sees x_t
+    init: str = "orthogonal"  # "orthogonal", "sparse" or "torch"
+    sparse_nonzeros: int = 15
+    spectral_radius: float = 1.0
+
+
+@dataclass
+class DataConfig:
+    name: str = "jsb"
+    task: str | None = None  # "music", "lm" or "tagging"; None = the dataset's first task
+    batch_size: int = 32
+    eval_batch_size: int | None = None  # None = batch_size
+    bptt: int = 100  # truncated-BPTT window for language modelling streams
+    data_dir: str | None = None  # None = $DEEPRNN_DATA, then the per-user cache
+    score_first_frame: bool = True  # music: predict frame 1 from the initial state (see docs/metrics.md)
+    bucket: bool = True  # group sequences of similar length into batches
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"  # "sgd" (with momentum) or "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    clip_norm: float | None = 1.0  # max global gradient norm; None or 0 disables clipping
+    lr_decay: float = 1.0  # multiply lr by this after every epoch (exponential decay); 1 = off
+    plateau_patience: int | None = None  # epochs without validation improvement before lr *= plateau_factor
+    plateau_factor: float = 0.5
+    weight_noise: float = 0.0  # std of Gaussian noise added to weights for each training step
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    patience: int | None = None  # early stopping: epochs without validation improvement
+    max_steps: int | None = None  # stop after this many optimiser steps in total (smoke runs)
+    max_batches_per_epoch: int | None = None  # cap the batches of each training epoch (smoke runs)
+    seed: int = 0
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+    deterministic: bool = False
+    max_bad_steps: int = 10  # consecutive non-finite losses/gradients before the run stops
+    threads: int | None = None  # torch intra-op threads; None = torch's default
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> Config:
+        config = cls()
+        for section, values in raw.items():
+            _check_key(section, _section_names(), source)
+            if not isinstance(values, dict):
+                raise ConfigError(f"{source}: [{section}] must be a table of keys, got {values!r}")
+            for key, value in values.items():
+                set_value(config, f"{section}.{key}", value, source=source)
+        return config
+
+
+def _section_names() -> list[str]:
+    return [f.name for f in fields(Config)]
+
+
+def _check_key(key: str, valid: list[str], source: str, prefix: str = "") -> None:
+    if key not in valid:
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+        raise ConfigError(
+            f"{source}: unknown key '{prefix}{key}'{hint}; valid keys: {', '.join(prefix + v for v in valid)}"
+        )
+
+
+def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
+    """Convert a TOML or command-line value to the field's declared type, or raise ConfigError."""
+    types = get_args(annotation) or (annotation,)
+    optional = type(None) in types
+    base = next(t for t in types if t is not type(None))
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if optional:
+            return None
+        raise ConfigError(f"{source}: '{key}' may not be empty (it must be {base.__name__})")
+    bad = ConfigError(f"{source}: '{key}' must be {base.__name__}{' or none' if optional else ''}, got {value!r}")
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise bad
+    if base is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise bad
+        try:
+            number = float(value)
+        except ValueError:
+            raise bad from None
+        if not number.is_integer():
+            raise bad
+        return int(number)
+    if base is float:
+        if isinstance(value, bool):
+            raise bad
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise bad from None
+    if base is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise ConfigError(f"{source}: cannot handle the type of '{key}'")  # pragma: no cover
+
+
+def set_value(config: Config, dotted_key: str, value: Any, source: str = "--set") -> None:
+    """Set ``section.key`` on ``config``, checking the key exists and coercing the type."""
+    if "." not in dotted_key:
+        sections = ", ".join(_section_names())
+        raise ConfigError(f"{source}: expected section.key, got '{dotted_key}' (sections: {sections})")
+    section_name, key = dotted_key.split(".", 1)
+    _check_key(section_name, _section_names(), source)
+    section = getattr(config, section_name)
+    hints = get_type_hints(type(section))
+    _check_key(key, [f.name for f in fields(section)], source, prefix=f"{section_name}.")
+    setattr(section, key, _coerce(value, hints[key], dotted_key, source))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``key=value``; the value is parsed as TOML when possible (numbers, booleans, strings)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got '{text}'")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word such as dots-rnn
+    return key.strip(), value
+
+
+def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: 'extends' forms a cycle")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    base_name = raw.pop("extends", None)
+    if base_name is None:
+        return raw
+    merged = _read_toml(path.parent / base_name, seen + (path,))
+    for section, values in raw.items():
+        if isinstance(values, dict) and isinstance(merged.get(section), dict):
+            merged[section] = {**merged[section], **values}
+        else:
+            merged[section] = values
+    return merged
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults, then the TOML file (and what it extends), then ``key=value`` overrides in order."""
+    config = Config.from_dict(_read_toml(Path(path)), source=str(path)) if path else Config()
+    return apply_overrides(config, overrides)
+
+
+def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> Config:
+    for text in overrides:
+        key, value = parse_override(text)
+        set_value(config, key, value)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Checks that span keys or need the value ranges; the model and data packages check the rest."""
+    positive = {
+        "model.hidden_size": config.model.hidden_size,
+        "model.transition_depth": config.model.transition_depth,
+        "data.batch_size": config.data.batch_size,
+        "data.bptt": config.data.bptt,
+        "train.epochs": config.train.epochs,
+        "train.max_bad_steps": config.train.max_bad_steps,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"'{key}' must be >= 1, got {value}")
+    if config.optim.name not in ("sgd", "adam"):
+        raise ConfigError(f"'optim.name' must be 'sgd' or 'adam', got '{config.optim.name}'")
+    if config.optim.lr <= 0:
+        raise ConfigError(f"'optim.lr' must be > 0, got {config.optim.lr}")
+    if config.train.device not in ("auto", "cpu", "cuda") and not config.train.device.startswith("cuda:"):
+        raise ConfigError(f"'train.device' must be auto, cpu or cuda, got '{config.train.device}'")
+    if not 0.0 <= config.model.dropout < 1.0:
+        raise ConfigError(f"'model.dropout' must be in [0, 1), got {config.model.dropout}")

@@ -1,0 +1,28 @@
+"""Evaluate a run's checkpoint on a split, with the same metrics as training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from deeprnn.training.checkpoint import checkpoint_path, load_checkpoint, model_from_config
+from deeprnn.training.config import Config
+from deeprnn.training.tasks import build_task
+from deeprnn.training.trainer import resolve_device
+
+
+def evaluate_run(
+    run_dir: str | Path, split: str = "test", checkpoint: str = "best", device: str = "auto"
+) -> dict[str, Any]:
+    if split not in ("train", "valid", "test"):
+        raise ValueError(f"unknown split '{split}' (choose from train, valid, test)")
+    payload = load_checkpoint(checkpoint_path(run_dir, checkpoint))
+    config = Config.from_dict(payload["config"], source=f"{run_dir} checkpoint config")
+    torch_device = resolve_device(device)
+    task = build_task(config, torch_device)
+    model = model_from_config(config, payload["task"], **payload["model_kwargs"]).to(torch_device)
+    model.load_state_dict(payload["model"])
+    model.eval()
+    metrics = task.evaluate(model, split)
+    return {"run_dir": str(run_dir), "checkpoint": checkpoint, "epoch": payload["trainer"]["epoch"], "split": split,
+            "metrics": metrics}

@@ -1,0 +1,216 @@
+"""The three tasks (music, language modelling, tagging): their data, batches, loss and evaluation.
+
+Each task turns a dataset into training batches in a deterministic order (a function of the seed and
+the epoch, so a resumed run sees exactly the batches it would have seen), computes the training loss
+on a batch, and evaluates a model over a whole split with the literature's metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deeprnn import data
+from deeprnn.models import detach_hidden
+from deeprnn.training.config import Config, ConfigError
+from deeprnn.training.metrics import MusicMetrics, TokenMetrics
+
+TASKS = ("music", "lm", "tagging")
+
+
+def resolve_task(config: Config) -> str:
+    """The task of a run: ``data.task`` if given, else the dataset's first task; checked against the dataset."""
+    spec = data.get_dataset(config.data.name)
+    task = config.data.task or spec.tasks[0]
+    if task not in TASKS:
+        raise ConfigError(f"'data.task' must be one of {', '.join(TASKS)}, got '{task}'")
+    if task not in spec.tasks:
+        raise ConfigError(
+            f"dataset '{config.data.name}' does not support task '{task}' (it supports: {', '.join(spec.tasks)})"
+        )
+    return task
+
+
+class Task:
+    """Interface shared by the tasks; see the module docstring."""
+
+    name: str
+    unit: str  # what throughput counts: "frames" or "tokens"
+
+    def model_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def num_train_batches(self) -> int:
+        raise NotImplementedError
+
+    def train_batches(self, epoch: int, seed: int) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def train_loss(self, model: nn.Module, batch: Any, state: Any) -> tuple[torch.Tensor, int, Any]:
+        """Mean loss over the batch's real units, their count, and the state to carry (text streams)."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        raise NotImplementedError
+
+    def extras(self) -> dict[str, Any]:
+        """What a checkpoint must carry for the model to be used without the dataset (vocabularies)."""
+        return {}
+
+
+class MusicTask(Task):
+    name = "music"
+    unit = "frames"
+
+    def __init__(self, config: Config, device: torch.device):
+        self.config, self.device = config, device
+        self.splits = {
+            split: data.load_music(config.data.name, split, config.data.data_dir)
+            for split in ("train", "valid", "test")
+        }
+        lengths = [len(seq) for seq in self.splits["train"]]
+        self.batcher = data.SequenceBatcher(lengths, config.data.batch_size, bucket=config.data.bucket)
+
+    def model_kwargs(self) -> dict[str, Any]:
+        return {"input_size": 88}
+
+    def num_train_batches(self) -> int:
+        return len(self.batcher.plan(0, self.config.train.seed))
+
+    def _collate(self, split: str, indices: list[int]) -> data.MusicBatch:
+        batch = data.collate_music(self.splits[split], indices, score_first_frame=self.config.data.score_first_frame)
+        return type(batch)(*(t.to(self.device) for t in batch))
+
+    def train_batches(self, epoch: int, seed: int) -> Iterator[data.MusicBatch]:
+        for indices in self.batcher.plan(epoch, seed, shuffle=True):
+            yield self._collate("train", indices)
+
+    def train_loss(self, model, batch, state):
+        logits, _ = model(batch.inputs, lengths=batch.lengths)
+        per_frame = F.binary_cross_entropy_with_logits(logits, batch.targets, reduction="none").sum(-1)
+        frames = int(batch.mask.sum())
+        return per_frame[batch.mask].sum() / frames, frames, None
+
+    @torch.no_grad()
+    def evaluate(self, model, split):
+        metrics = MusicMetrics()
+        seqs = self.splits[split]
+        batch_size = self.config.data.eval_batch_size or self.config.data.batch_size
+        batcher = data.SequenceBatcher([len(s) for s in seqs], batch_size, bucket=True)
+        for indices in batcher.plan(0, 0, shuffle=False):
+            batch = self._collate(split, indices)
+            logits, _ = model(batch.inputs, lengths=batch.lengths)
+            metrics.update(logits, batch.targets, batch.mask)
+        return metrics.compute()
+
+
+class LanguageModelTask(Task):
+    """Next-token prediction on a contiguous stream, truncated BPTT with the state carried across windows."""
+
+    name = "lm"
+    unit = "tokens"
+
+    def __init__(self, config: Config, device: torch.device):
+        self.config, self.device = config, device
+        self.level = data.get_dataset(config.data.name).level or "word"
+        self.vocab = data.lm_vocab(config.data.name, config.data.data_dir)
+        self.streams = {
+            s: data.lm_stream(config.data.name, s, self.vocab, config.data.data_dir) for s in ("train", "valid", "test")
+        }
+        self.train_windows = data.LMBatches(self.streams["train"], config.data.batch_size, config.data.bptt)
+
+    def model_kwargs(self):
+        return {"vocab_size": len(self.vocab)}
+
+    def num_train_batches(self):
+        return len(self.train_windows)
+
+    def train_batches(self, epoch, seed):
+        # The stream order is the corpus order, as in the literature; nothing to shuffle.
+        for i in range(len(self.train_windows)):
+            yield tuple(t.to(self.device) for t in self.train_windows.window(i))
+
+    def train_loss(self, model, batch, state):
+        inputs, targets, mask = batch
+        state = detach_hidden(state) if state is not None else None
+        logits, state = model(inputs, state)
+        tokens = int(mask.sum())
+        loss = F.cross_entropy(logits[mask], targets[mask], reduction="sum") / tokens
+        return loss, tokens, state
+
+    @torch.no_grad()
+    def evaluate(self, model, split):
+        metrics = TokenMetrics(self.level)
+        batch_size = self.config.data.eval_batch_size or self.config.data.batch_size
+        windows = data.LMBatches(self.streams[split], batch_size, self.config.data.bptt)
+        state = None
+        for i in range(len(windows)):
+            inputs, targets, mask = (t.to(self.device) for t in windows.window(i))
+            logits, state = model(inputs, state)
+            metrics.update(logits, targets, mask)
+        return metrics.compute()
+
+    def extras(self):
+        return {"vocab": self.vocab.to_list()}
+
+
+class TaggingTask(Task):
+    name = "tagging"
+    unit = "tokens"
+
+    def __init__(self, config: Config, device: torch.device):
+        self.config, self.device = config, device
+        self.words, self.tags = data.tagging_vocabs(config.data.name, config.data.data_dir)
+        self.splits = {}
+        for split in ("train", "valid", "test"):
+            sentences = data.load_tagged(config.data.name, split, config.data.data_dir)
+            self.splits[split] = data.encode_tagged(sentences, self.words, self.tags)
+        lengths = [len(s) for s in self.splits["train"][0]]
+        self.batcher = data.SequenceBatcher(lengths, config.data.batch_size, bucket=config.data.bucket)
+
+    def model_kwargs(self):
+        return {"vocab_size": len(self.words), "num_tags": len(self.tags)}
+
+    def num_train_batches(self):
+        return len(self.batcher.plan(0, self.config.train.seed))
+
+    def _collate(self, split, indices):
+        token_ids, tag_ids = self.splits[split]
+        batch = data.collate_tagged(token_ids, tag_ids, indices)
+        return type(batch)(*(t.to(self.device) for t in batch))
+
+    def train_batches(self, epoch, seed):
+        for indices in self.batcher.plan(epoch, seed, shuffle=True):
+            yield self._collate("train", indices)
+
+    def train_loss(self, model, batch, state):
+        logits, _ = model(batch.tokens, lengths=batch.lengths)
+        tokens = int(batch.mask.sum())
+        loss = F.cross_entropy(logits[batch.mask], batch.tags[batch.mask], reduction="sum") / tokens
+        return loss, tokens, None
+
+    @torch.no_grad()
+    def evaluate(self, model, split):
+        metrics = TokenMetrics(None)
+        token_ids = self.splits[split][0]
+        batch_size = self.config.data.eval_batch_size or self.config.data.batch_size
+        batcher = data.SequenceBatcher([len(s) for s in token_ids], batch_size, bucket=True)
+        for indices in batcher.plan(0, 0, shuffle=False):
+            batch = self._collate(split, indices)
+            logits, _ = model(batch.tokens, lengths=batch.lengths)
+            metrics.update(logits, batch.tags, batch.mask)
+        return metrics.compute()
+
+    def extras(self):
+        return {"vocab": self.words.to_list(), "tags": self.tags.to_list()}
+
+
+TASK_CLASSES = {"music": MusicTask, "lm": LanguageModelTask, "tagging": TaggingTask}
+
+
+def build_task(config: Config, device: torch.device) -> Task:
+    return TASK_CLASSES[resolve_task(config)](config, device)

@@ -1,0 +1,406 @@
+"""The training loop: one function, ``train(config, run_dir)``, that writes a complete run directory.
+
+Run directory (see docs/training.md):
+    config.json        the fully resolved config
+    env.json           package versions, device, seed, git commit
+    metrics.jsonl      one line per epoch: train and valid metrics, lr, gradient norms, time, throughput
+    summary.json       best epoch, parameter count, wall time, valid and test metrics
+    checkpoint_last.pt / checkpoint_best.pt
+
+Reporting rule: test metrics are those of the best-validation checkpoint.
+Resume: checkpoints are written at the end of every epoch with the model, optimiser, schedulers, RNG
+state and data cursor; the batch order of an epoch is a function of (seed, epoch), so a resumed run
+replays the interrupted epoch exactly and ends with the same metrics as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from deeprnn import __version__
+from deeprnn.models import count_parameters
+from deeprnn.training.checkpoint import (
+    CheckpointError,
+    atomic_write_text,
+    checkpoint_path,
+    load_checkpoint,
+    model_from_config,
+    save_checkpoint,
+)
+from deeprnn.training.config import Config, ConfigError
+from deeprnn.training.metrics import SELECTION_METRIC
+from deeprnn.training.tasks import Task, build_task
+
+RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json", "checkpoint_last.pt", "checkpoint_best.pt")
+# Keys that may differ between a run's stored config and the config given to --resume.
+RESUMABLE_CHANGES = ("train.epochs", "train.max_steps", "train.device", "train.threads", "train.patience")
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive non-finite losses or gradients."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but no CUDA device is available (use --device cpu)")
+    return torch.device(name)
+
+
+def environment(config: Config, device: torch.device) -> dict[str, Any]:
+    import numpy
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "deeprnn": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "cuda_device": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "seed": config.train.seed,
+        "deterministic": config.train.deterministic,
+        "git_commit": commit,
+    }
+
+
+def _flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flatten(f"{prefix}{key}.", value))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _check_resumable(stored: Config, given: Config | None) -> Config:
+    if given is None:
+        return stored
+    old, new = _flatten("", stored.to_dict()), _flatten("", given.to_dict())
+    changed = [k for k in old if old[k] != new.get(k) and k not in RESUMABLE_CHANGES]
+    if changed:
+        diffs = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in changed)
+        allowed = ", ".join(RESUMABLE_CHANGES)
+        raise ConfigError(f"cannot resume with a different config ({diffs}); only {allowed} may change")
+    return given
+
+
+def prepare_run_dir(run_dir: Path, config: Config | None, *, resume: bool, overwrite: bool) -> Config:
+    """Create or reopen a run directory; refuses to mix two runs in one directory."""
+    config_file = run_dir / "config.json"
+    if resume:
+        if not config_file.is_file():
+            raise ConfigError(f"--resume {run_dir}: no run there (config.json missing)")
+        stored = Config.from_dict(json.loads(config_file.read_text()), source=str(config_file))
+        return _check_resumable(stored, config)
+    if config is None:
+        raise ConfigError("a config file is needed to start a new run")
+    if run_dir.exists() and any((run_dir / name).exists() for name in RUN_FILES):
+        if not overwrite:
+            stored = json.loads(config_file.read_text()) if config_file.is_file() else None
+            same = stored == config.to_dict()
+            raise ConfigError(
+                f"run directory {run_dir} already holds {'this' if same else 'a different'} run; "
+                "use --resume to continue it, --overwrite to replace it, or another --run-dir"
+            )
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return config
+
+
+def _make_optimizer(config: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
+    opt = config.optim
+    if opt.name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
+
+
+def training_step(model, task: Task, batch, state, optimizer, clip_norm: float | None, weight_noise: float = 0.0):
+    """One optimiser step. Order matters and is tested: forward, backward, clip, step.
+
+    Returns (loss value, units, new state, grad norm before clipping, after clipping, finite?).
+    Non-finite loss or gradients skip the step (the optimiser state is untouched).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    noise = []
+    if weight_noise > 0:  # Graves 2011: perturb the weights for this step's forward/backward only
+        with torch.no_grad():
+            for p in model.parameters():
+                n = torch.randn_like(p) * weight_noise
+                p.add_(n)
+                noise.append(n)
+    loss, units, state = task.train_loss(model, batch, state)
+    finite = bool(torch.isfinite(loss))
+    norm_before = norm_after = float("nan")
+    if finite:
+        loss.backward()
+    if noise:
+        with torch.no_grad():
+            for p, n in zip(model.parameters(), noise):
+                p.sub_(n)
+    if finite:
+        params = [p for p in model.parameters() if p.grad is not None]
+        max_norm = clip_norm if clip_norm else float("inf")
+        norm_before = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        finite = math.isfinite(norm_before)
+        norm_after = min(norm_before, max_norm) if finite else norm_before
+    if finite:
+        optimizer.step()
+    else:
+        optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach()), units, state, norm_before, norm_after, finite
+
+
+def _is_better(value: float, best: float | None, larger_is_better: bool) -> bool:
+    if not math.isfinite(value):
+        return False  # a NaN checkpoint is never marked best
+    if best is None:
+        return True
+    return value > best if larger_is_better else value < best
+
+
+def _format_metrics(values: dict[str, float]) -> str:
+    shown = [k for k in ("nll", "frame_acc", "ppl", "bpc", "loss", "acc") if k in values]
+    return " ".join(f"{k} {values[k]:.4f}" for k in shown)
+
+
+def train(
+    config: Config | None,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    log=print,
+) -> dict[str, Any]:
+    """Train (or resume) a run and return its summary (also written to ``summary.json``)."""
+    run_dir = Path(run_dir)
+    config = prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    if config.train.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    device = resolve_device(config.train.device)
+    torch.manual_seed(config.train.seed)
+
+    task = build_task(config, device)
+    model = model_from_config(config, task.name, **task.model_kwargs()).to(device)
+    optimizer = _make_optimizer(config, model)
+    decay = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.optim.lr_decay)
+    plateau = None
+    metric_name, larger_is_better = SELECTION_METRIC[task.name]
+    if config.optim.plateau_patience is not None:
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="max" if larger_is_better else "min",
+            factor=config.optim.plateau_factor,
+            patience=config.optim.plateau_patience,
+        )
+
+    atomic_write_text(run_dir / "config.json", config.to_json() + "\n")
+    state: dict[str, Any] = {
+        "epoch": 0, "step": 0, "best_epoch": None, "best_value": None, "bad_epochs": 0,
+        "wall_time_s": 0.0, "skipped_steps": 0, "stopped": None,
+    }  # fmt: skip
+    last = checkpoint_path(run_dir, "last")
+    if resume and last.is_file():
+        payload = load_checkpoint(last, map_location=device)
+        _check_resumable(Config.from_dict(payload["config"], source=str(last)), config)
+        try:
+            model.load_state_dict(payload["model"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"checkpoint {last} does not fit the model of this config: {exc}") from None
+        optimizer.load_state_dict(payload["optimizer"])
+        decay.load_state_dict(payload["lr_decay"])
+        if plateau is not None and payload.get("plateau"):
+            plateau.load_state_dict(payload["plateau"])
+        torch.set_rng_state(payload["rng_cpu"].cpu())
+        if device.type == "cuda" and payload.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(payload["rng_cuda"].cpu(), device)
+        state.update(payload["trainer"])
+        _truncate_metrics(run_dir / "metrics.jsonl", state["epoch"])
+        log(f"resuming {run_dir} after epoch {state['epoch']} (step {state['step']})")
+    elif resume:
+        log(f"resuming {run_dir}: no checkpoint yet, starting from epoch 1")
+        _truncate_metrics(run_dir / "metrics.jsonl", 0)
+    if not (resume and (run_dir / "env.json").is_file()):
+        atomic_write_text(run_dir / "env.json", json.dumps(environment(config, device), indent=2) + "\n")
+
+    params = count_parameters(model)
+    if state["epoch"] == 0:
+        log(f"{config.model.name} on {config.data.name} ({task.name}): {params:,} parameters, device {device}")
+
+    while state["stopped"] is None and state["epoch"] < config.train.epochs:
+        epoch = state["epoch"] + 1
+        started = time.perf_counter()
+        train_metrics = _train_epoch(model, task, optimizer, config, epoch, state, progress)
+        model.eval()
+        valid = task.evaluate(model, "valid")
+        model.train()
+        elapsed = time.perf_counter() - started
+        state["wall_time_s"] += elapsed
+        value = valid[metric_name]
+        improved = _is_better(value, state["best_value"], larger_is_better)
+        if improved:
+            state.update(best_epoch=epoch, best_value=value, bad_epochs=0)
+        else:
+            state["bad_epochs"] += 1
+        lr = optimizer.param_groups[0]["lr"]
+        decay.step()
+        if plateau is not None and math.isfinite(value):
+            plateau.step(value)
+        state["epoch"] = epoch
+        if config.train.patience is not None and state["bad_epochs"] >= config.train.patience:
+            state["stopped"] = f"early stopping: no validation improvement for {config.train.patience} epochs"
+        if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
+            state["stopped"] = f"reached train.max_steps={config.train.max_steps}"
+        record = {
+            "epoch": epoch, "step": state["step"], "lr": lr, "train": train_metrics, "valid": valid,
+            "wall_time_s": round(elapsed, 3), "best": improved,
+        }  # fmt: skip
+        with open(run_dir / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        payload = {
+            "config": config.to_dict(), "task": task.name, "model_kwargs": task.model_kwargs(),
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "lr_decay": decay.state_dict(),
+            "plateau": plateau.state_dict() if plateau is not None else None,
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "trainer": dict(state), **task.extras(),
+        }  # fmt: skip
+        # Best before last: a kill between the two replays this epoch on resume, which rewrites the
+        # same best; the other order could leave 'last' pointing at a best that was never written.
+        if improved:
+            save_checkpoint(checkpoint_path(run_dir, "best"), payload)
+        save_checkpoint(last, payload)
+        log(
+            f"epoch {epoch}/{config.train.epochs}  train {_format_metrics(train_metrics)}  "
+            f"valid {_format_metrics(valid)}  lr {lr:.3g}  {elapsed:.1f}s" + ("  *" if improved else "")
+        )
+    return finish(run_dir, task, model, state, params, device, log)
+
+
+def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state: dict, progress) -> dict:
+    model.train()
+    total_batches = task.num_train_batches()
+    limit = config.train.max_batches_per_epoch
+    if limit is not None:
+        total_batches = min(total_batches, limit)
+    loss_sum = units_sum = 0.0
+    norms_before, norms_after = [], []
+    bad_in_a_row = 0
+    carried = None
+    started = time.perf_counter()
+    quiet = not sys.stderr.isatty() if progress is None else not progress
+    bar = tqdm(total=total_batches, desc=f"epoch {epoch}", leave=False, disable=quiet)
+    for index, batch in enumerate(task.train_batches(epoch, config.train.seed)):
+        if index >= total_batches:
+            break
+        if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
+            break
+        loss, units, carried, before, after, finite = training_step(
+            model, task, batch, carried, optimizer, config.optim.clip_norm, config.optim.weight_noise
+        )
+        state["step"] += 1
+        if not finite:
+            state["skipped_steps"] += 1
+            bad_in_a_row += 1
+            if bad_in_a_row >= config.train.max_bad_steps:
+                bar.close()
+                raise TrainingDiverged(
+                    f"epoch {epoch} step {index + 1}: {bad_in_a_row} consecutive non-finite losses or gradients; "
+                    "stopping (try a lower optim.lr or optim.clip_norm)"
+                )
+            carried = None
+            continue
+        bad_in_a_row = 0
+        loss_sum += loss * units
+        units_sum += units
+        norms_before.append(before)
+        norms_after.append(after)
+        rate = units_sum / max(time.perf_counter() - started, 1e-9)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_sum / units_sum:.4f}", **{f"{task.unit}/s": f"{rate:.0f}"})
+    bar.close()
+    elapsed = time.perf_counter() - started
+    mean_loss = loss_sum / units_sum if units_sum else float("nan")
+    return {
+        "loss": mean_loss,
+        "grad_norm_before_clip": sum(norms_before) / len(norms_before) if norms_before else float("nan"),
+        "grad_norm_after_clip": sum(norms_after) / len(norms_after) if norms_after else float("nan"),
+        "grad_norm_max": max(norms_before) if norms_before else float("nan"),
+        "skipped_steps": state["skipped_steps"],
+        f"{task.unit}_per_s": units_sum / elapsed if elapsed > 0 else 0.0,
+    }
+
+
+def _truncate_metrics(path: Path, last_epoch: int) -> None:
+    """Drop metric lines written after the last checkpoint (their epoch will be replayed)."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] <= last_epoch]
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def finish(run_dir: Path, task: Task, model, state: dict, params: int, device, log=print) -> dict[str, Any]:
+    """Evaluate the best-validation checkpoint on valid and test, write summary.json, print a table."""
+    best = checkpoint_path(run_dir, "best")
+    if not best.is_file():
+        raise TrainingDiverged(f"{run_dir}: no finite validation result in {state['epoch']} epochs; nothing to report")
+    payload = load_checkpoint(best, map_location=device)
+    model.load_state_dict(payload["model"])
+    model.eval()
+    results = {split: task.evaluate(model, split) for split in ("valid", "test")}
+    summary = {
+        "best_epoch": state["best_epoch"],
+        "epochs": state["epoch"],
+        "steps": state["step"],
+        "skipped_steps": state["skipped_steps"],
+        "params": params,
+        "wall_time_s": round(state["wall_time_s"], 2),
+        "stopped": state["stopped"] or "completed all epochs",
+        "task": task.name,
+        "model": json.loads((run_dir / "config.json").read_text())["model"]["name"],
+        "dataset": json.loads((run_dir / "config.json").read_text())["data"]["name"],
+        "valid": results["valid"],
+        "test": results["test"],
+    }
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    log(summary_table(summary))
+    return summary
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    keys = [k for k in ("nll", "frame_acc", "bce_mean", "ppl", "bpc", "loss", "acc") if k in summary["valid"]]
+    lines = [
+        f"{summary['model']} on {summary['dataset']}: best epoch {summary['best_epoch']} of {summary['epochs']}, "
+        f"{summary['params']:,} parameters, {summary['wall_time_s']:.1f}s",
+        f"{'split':<6}" + "".join(f"{k:>11}" for k in keys),
+    ]
+    for split in ("valid", "test"):
+        lines.append(f"{split:<6}" + "".join(f"{summary[split][k]:>11.4f}" for k in keys))
+    return "\n".join(lines)

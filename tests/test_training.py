@@ -1,0 +1,222 @@
+"""Training loop: run records, resume after SIGKILL, clipping order, bad input, smoke runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from deeprnn.models import MODEL_NAMES
+from deeprnn.training import ConfigError, TrainingDiverged, evaluate_run, load_config, load_run, train
+from deeprnn.training.trainer import RUN_FILES, training_step
+
+TINY = [
+    "model.hidden_size=8", "model.transition_size=8", "model.output_size=8", "model.embedding_size=8",
+    "data.batch_size=16", "data.eval_batch_size=64", "data.bptt=20", "train.threads=1",
+]  # fmt: skip
+
+
+def tiny_config(*overrides: str, path: str | None = None):
+    return load_config(path, [*TINY, "data.name=jsb", "train.epochs=1", "train.max_batches_per_epoch=2", *overrides])
+
+
+def test_run_directory_records(tmp_path):
+    config = tiny_config("model.name=dts-rnn", "train.epochs=2")
+    summary = train(config, tmp_path / "run", progress=False, log=lambda *_: None)
+    run = tmp_path / "run"
+    for name in RUN_FILES:
+        assert (run / name).is_file(), name
+    assert json.loads((run / "config.json").read_text()) == config.to_dict()
+    env = json.loads((run / "env.json").read_text())
+    assert env["torch"] == torch.__version__ and env["seed"] == 0
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2]
+    assert {"lr", "train", "valid", "wall_time_s"} <= set(lines[0])
+    assert {"grad_norm_before_clip", "grad_norm_after_clip", "frames_per_s"} <= set(lines[0]["train"])
+    stored = json.loads((run / "summary.json").read_text())
+    assert stored == json.loads(json.dumps(summary))
+    assert set(stored["valid"]) >= {"nll", "frame_acc", "bce_mean"}
+    assert stored["best_epoch"] in (1, 2)
+    assert stored["params"] == sum(p.numel() for p in load_run(run)[0].parameters())
+    # JSB valid has 4,602 frames: every frame is scored (frame 1 from the initial state).
+    assert stored["valid"]["frames"] == 4602 and stored["test"]["frames"] == 4725
+    # The reporting rule: test metrics come from the best-validation checkpoint.
+    evaluated = evaluate_run(run, split="test", checkpoint="best")
+    assert evaluated["metrics"]["nll"] == pytest.approx(stored["test"]["nll"], rel=1e-9)
+
+
+def test_load_run_maps_frames_to_next_frame_logits(tmp_path):
+    train(tiny_config("model.name=rnn"), tmp_path / "run", progress=False, log=lambda *_: None)
+    model, config = load_run(tmp_path / "run")
+    assert not model.training and config.model.name == "rnn"
+    x = torch.zeros(2, 5, 88)
+    assert model(x).shape == (2, 5, 88)
+
+
+def test_refuses_to_mix_runs_and_checks_resume_config(tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config("model.name=rnn"), run, progress=False, log=lambda *_: None)
+    before = (run / "summary.json").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a different run"):
+        train(tiny_config("model.name=gru"), run, progress=False, log=lambda *_: None)
+    with pytest.raises(ConfigError, match="cannot resume with a different config"):
+        train(tiny_config("model.name=gru"), run, resume=True, progress=False, log=lambda *_: None)
+    assert (run / "summary.json").read_bytes() == before  # nothing overwritten
+    with pytest.raises(ConfigError, match="no run there"):
+        train(None, tmp_path / "empty", resume=True, progress=False, log=lambda *_: None)
+
+
+def test_task_dataset_mismatch_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not support task 'tagging'"):
+        train(tiny_config("data.name=ptb", "data.task=tagging"), tmp_path / "r", progress=False, log=lambda *_: None)
+
+
+def test_clipping_happens_after_backward_and_before_step():
+    from deeprnn.training import tasks as tasks_module  # noqa: F401  (the step takes any task-like object)
+
+    events = []
+    weight = torch.nn.Parameter(torch.tensor([3.0, 4.0]))
+    weight.register_hook(lambda grad: events.append("backward") or grad)
+    model = torch.nn.Module()
+    model.weight = weight
+
+    class Task:
+        def train_loss(self, model, batch, state):
+            return (model.weight**2).sum() * 10, 1, None
+
+    class Optimizer(torch.optim.SGD):
+        def step(self, closure=None):
+            # at step time the gradient must already be clipped to norm 1
+            events.append(("step", round(float(weight.grad.norm()), 6)))
+            return super().step(closure)
+
+    optimizer = Optimizer([weight], lr=0.1)
+    original = torch.nn.utils.clip_grad_norm_
+
+    def recording_clip(params, max_norm):
+        events.append("clip")
+        return original(params, max_norm)
+
+    torch.nn.utils.clip_grad_norm_ = recording_clip
+    try:
+        loss, units, _, before, after, finite = training_step(model, Task(), None, None, optimizer, clip_norm=1.0)
+    finally:
+        torch.nn.utils.clip_grad_norm_ = original
+    assert events == ["backward", "clip", ("step", 1.0)]
+    assert finite and before == pytest.approx(100.0) and after == pytest.approx(1.0)  # |20*(3,4)| = 100
+
+
+def test_non_finite_losses_are_skipped_counted_and_stop_the_run(tmp_path, monkeypatch):
+    from deeprnn.training.tasks import MusicTask
+
+    original = MusicTask.train_loss
+    calls = {"n": 0}
+
+    def sometimes_nan(self, model, batch, state):
+        loss, units, state = original(self, model, batch, state)
+        calls["n"] += 1
+        return (loss * float("nan") if calls["n"] in bad_calls else loss), units, state
+
+    monkeypatch.setattr(MusicTask, "train_loss", sometimes_nan)
+    # An isolated NaN step is skipped and counted; the run goes on.
+    bad_calls = {2}
+    summary = train(tiny_config("model.name=rnn", "train.max_batches_per_epoch=4"), tmp_path / "a",
+                    progress=False, log=lambda *_: None)
+    assert summary["skipped_steps"] == 1
+    # Consecutive NaN steps stop the run with a message naming epoch and step; no NaN model is marked best.
+    calls["n"] = 0
+    bad_calls = {1, 2, 3, 4}
+    with pytest.raises(TrainingDiverged, match=r"epoch 1 step 3: 3 consecutive non-finite"):
+        train(tiny_config("model.name=rnn", "train.max_bad_steps=3", "train.max_batches_per_epoch=4"),
+              tmp_path / "b", progress=False, log=lambda *_: None)
+    assert not (tmp_path / "b" / "checkpoint_best.pt").exists()
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "deeprnn.cli.main", *args]
+
+
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
+    config_file = tmp_path / "resume.toml"
+    config_file.write_text(
+        '[model]\nname = "dts-rnn"\nhidden_size = 16\ndropout = 0.1\n'
+        '[data]\nname = "jsb"\nbatch_size = 4\neval_batch_size = 128\n'
+        '[optim]\nname = "sgd"\nlr = 0.05\nweight_noise = 0.01\n'
+        "[train]\nepochs = 4\nthreads = 1\n"
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    base = ["train", str(config_file), "--deterministic", "--no-progress"]
+    reference = tmp_path / "reference"
+    subprocess.run(_cli(*base, "--run-dir", str(reference)), check=True, env=env, capture_output=True, timeout=300)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(*base, "--run-dir", str(killed)), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    metrics = killed / "metrics.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        epochs_done = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+        if epochs_done >= 2 and (killed / "checkpoint_last.pt").exists():
+            break
+        time.sleep(0.01)
+    time.sleep(0.15)  # well inside epoch 3
+    assert proc.poll() is None, "run finished before it could be killed; make the test run longer"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "summary.json").exists()
+    subprocess.run(_cli("train", "--resume", str(killed), "--no-progress"), check=True, env=env,
+                   capture_output=True, timeout=300)
+
+    def comparable(run):
+        summary = json.loads((run / "summary.json").read_text())
+        summary.pop("wall_time_s")
+        return summary
+
+    assert comparable(killed) == comparable(reference)
+    drop_time = [
+        {k: v for k, v in json.loads(line).items() if k != "wall_time_s" and k != "train"}
+        for line in (killed / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [m["epoch"] for m in drop_time] == [1, 2, 3, 4]
+
+
+def test_ptb_evaluation_scores_every_token_once(tmp_path):
+    config = load_config(None, [*TINY, "model.name=rnn", "data.name=ptb", "train.epochs=1",
+                                "train.max_batches_per_epoch=1"])
+    summary = train(config, tmp_path / "ptb", progress=False, log=lambda *_: None)
+    assert summary["valid"]["tokens"] == 73760 and summary["test"]["tokens"] == 82430
+    assert summary["test"]["ppl"] > 1
+
+
+@pytest.mark.parametrize("family, dataset", [("music", "jsb"), ("lm", "conll2000"), ("tagging", "conll2000")])
+def test_smoke_one_short_epoch_of_every_model(tmp_path, family, dataset):
+    for name in MODEL_NAMES:
+        config = load_config(
+            Path(__file__).parents[1] / "configs" / family / f"{name}.toml",
+            [*TINY, f"data.name={dataset}", "train.epochs=1", "train.max_batches_per_epoch=2"],
+        )
+        summary = train(config, tmp_path / name, progress=False, log=lambda *_: None)
+        key = {"music": "nll", "lm": "ppl", "tagging": "acc"}[family]
+        assert summary["test"][key] == summary["test"][key]  # finite, not NaN
+
+
+def test_cli_train_and_evaluate(tmp_path, capsys):
+    from deeprnn.cli.main import main
+
+    run = tmp_path / "cli"
+    args = ["train", str(Path(__file__).parents[1] / "configs" / "demo.toml"), "--run-dir", str(run), "--no-progress"]
+    args += [f"--set={item}" for item in [*TINY, "train.epochs=1", "train.max_batches_per_epoch=2"]]
+    assert main(args) == 0
+    assert main(["evaluate", str(run), "--json"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("{"):])
+    assert result["split"] == "test" and "nll" in result["metrics"]
+    assert main(["train", "configs/demo.toml", "--set", "model.hidden_sise=3"]) == 2
+    assert "did you mean 'model.hidden_size'" in capsys.readouterr().err
