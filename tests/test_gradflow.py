@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,15 @@ def test_cli_writes_csv_json_and_figures(tmp_path, capsys):
         assert sum(1 for _ in handle) == 1 + 3 * (4 + 6)
     for stem in ("grad_h1_vs_T", "param_grad_vs_T", "grad_vs_distance"):
         assert (out / f"{stem}.png").stat().st_size > 1000 and (out / f"{stem}.svg").is_file()
+
+
+def test_run_dir_measures_the_trained_run_and_its_architecture_at_init(tmp_path):
+    from deeprnn.training import load_config, train
+
+    overrides = ["model.hidden_size=8", "train.epochs=1", "train.max_batches_per_epoch=2", "train.device=\"cpu\""]
+    config = load_config(Path(__file__).parents[1] / "configs" / "demo.toml", overrides)
+    train(config, tmp_path / "run", progress=False, log=lambda *_: None)
+    results = gradflow.run_sweep(tmp_path / "run", [5], batch_size=BATCH, progress=False)
+    assert [(m.source, m.model, m.depth, m.hidden) for m in results] == [
+        ("jsb-run-init", "dots-rnn", 2, 8), ("jsb-run-trained", "dots-rnn", 2, 8)]
+    assert results[0].step_grad_norms != results[1].step_grad_norms

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from deeprnn.cli.main import main
-from deeprnn.reports import build_table, load_runs, to_csv, to_latex, to_markdown, write_report
+from deeprnn.reports import build_table, load_runs, to_csv, to_latex, to_markdown
+from deeprnn.reports.report import write_report
 
 MODELS = ("rnn", "dts-rnn", "lstm")
 HIDDEN = (50, 10, 200)  # deliberately unsorted: rows must come out sorted

@@ -40,11 +40,24 @@ def add_parser(subparsers) -> None:
     p.add_argument("--data-dir", help="data directory (default: $DEEPRNN_DATA, then the user cache)")
     p.add_argument("--run-dir", help="also measure this music run's best checkpoint (and its architecture at init)")
     p.add_argument("--out", default="runs/gradflow", help="output directory (default runs/gradflow)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: the per-step matrices are small, so more threads mostly wait)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_gradflow)
 
 
 def run_gradflow(args) -> int:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(threads)  # leave the process as it was (matters when called from Python)
+
+
+def _run(args) -> int:
     from deeprnn.experiments import gradflow
     from deeprnn.reports.gradflow_figures import plot_gradflow
 

@@ -68,14 +68,15 @@ class Measurement:
 
 def configurations(models, depths) -> list[tuple[str, int]]:
     """(model, depth) pairs; a plain rnn has no depth and is measured once."""
+    unknown = [model for model in models if model not in DEPTH_OPTION and model != "rnn"]
+    if unknown:
+        raise ValueError(f"unknown model {unknown[0]!r}; valid names: rnn, {', '.join(DEPTH_OPTION)}")
     return [(model, 1) if model == "rnn" else (model, depth)
             for model in models for depth in ([1] if model == "rnn" else depths)]
 
 
 def build_head(model: str, depth: int, hidden_size: int, input_size: int, seed: int):
     """A freshly initialised music head (build_model's documented initialisation), seeded."""
-    if model not in DEPTH_OPTION and model != "rnn":
-        raise ValueError(f"unknown model {model!r}")
     torch.manual_seed(seed)
     options = {DEPTH_OPTION[model]: depth} if model in DEPTH_OPTION else {}
     head = build_model(model, "music", input_size=input_size, hidden_size=hidden_size, **options)
@@ -113,11 +114,12 @@ def measure(core, x: torch.Tensor, last_step_loss) -> tuple[float, list[float], 
     named = [(name, p) for name, p in core.named_parameters() if p.requires_grad]
     grads = torch.autograd.grad(loss, hidden + [p for _, p in named], allow_unused=True)
     step_grads, param_grads = grads[: len(hidden)], grads[len(hidden) :]
-    step_norms = [0.0 if g is None else g[-1].norm().item() for g in step_grads]
+    # Norms in float64: squaring float32 entries below ~1e-19 would underflow to 0 and fake a collapse.
+    step_norms = [0.0 if g is None else g[-1].double().norm().item() for g in step_grads]
     layers: dict[int, float] = {}
     for (name, _), g in zip(named, param_grads):
         if g is not None:
-            layers[layer_index(name)] = layers.get(layer_index(name), 0.0) + g.pow(2).sum().item()
+            layers[layer_index(name)] = layers.get(layer_index(name), 0.0) + g.double().pow(2).sum().item()
     layer_norms = [math.sqrt(layers.get(k, 0.0)) for k in range(max(layers, default=-1) + 1)]
     return loss.item(), step_norms, math.sqrt(sum(layers.values())), layer_norms
 
@@ -192,7 +194,8 @@ def music_sweep(dataset, models, depths, lengths, hidden_size=200, batch_size=32
     from deeprnn.data import load_music
 
     rolls = load_music(dataset, "train", data_dir)
-    heads = [(model, build_head(model, depth, hidden_size, 88, seed)) for model, depth in configurations(models, depths)]
+    heads = [(model, build_head(model, depth, hidden_size, 88, seed))
+             for model, depth in configurations(models, depths)]
     return music_measurements(f"{dataset}-init", heads, rolls, lengths, batch_size, seed, progress)
 
 

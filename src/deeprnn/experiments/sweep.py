@@ -34,6 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: SQLite sweeps there should use --jobs 1
+    fcntl = None
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
@@ -218,6 +223,25 @@ def fail_dead_trials(study, storage) -> None:
 # --- workers ------------------------------------------------------------------------------------
 
 
+@contextmanager
+def queue_lock(storage):
+    """Make failing, retrying and claiming trials atomic on SQLite, which has no row locks.
+
+    On SQLite two processes can both move one trial from WAITING to RUNNING (or both retry one dead
+    trial); an SQLite study is used on one machine only, so its workers take turns through a lock file
+    next to it. Server databases lock the row themselves.
+    """
+    if fcntl is None or not storage.url.startswith("sqlite:///"):
+        yield
+        return
+    with open(storage.url[len("sqlite:///") :] + ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def claim_trial(study, storage) -> int | None:
     """Take one WAITING trial and return its id, or None when none is waiting.
 
@@ -262,8 +286,9 @@ def work(study, storage, spec: SweepSpec, out_dir: Path, log: Callable[[str], No
     counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
     with _sigterm_as_interrupt():
         while True:
-            fail_dead_trials(study, storage)
-            trial_id = claim_trial(study, storage)
+            with queue_lock(storage):
+                fail_dead_trials(study, storage)
+                trial_id = claim_trial(study, storage)
             if trial_id is None:
                 return counts
             counts[run_trial(study, storage, trial_id, spec, out_dir, log)] += 1
@@ -442,8 +467,9 @@ def run_sweep(spec: SweepSpec, out_dir: Path, url: str, jobs: int = 1, log: Call
     storage = open_storage(url)
     study = create_study(spec, storage)
     write_sweep_file(out_dir, spec, url)
-    fail_dead_trials(study, storage)  # before enqueueing, so a dead worker's point is retried once, not twice
-    added = enqueue_missing(study, spec)
+    with queue_lock(storage):
+        fail_dead_trials(study, storage)  # before enqueueing, so a dead worker's point is retried once, not twice
+        added = enqueue_missing(study, spec)
     log(f"study {spec.study} in {redact_url(url)}: {len(spec.points())} points, {added} enqueued; runs in {out_dir}")
     if jobs == 1:
         work(study, storage, spec, out_dir, log)

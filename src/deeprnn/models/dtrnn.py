@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deeprnn.models import fast
 from deeprnn.models.activations import ACTIVATIONS, get_activation
 from deeprnn.models.checks import check_choice, check_integer, check_positive, check_probability
 from deeprnn.models.sequence import RecurrentCore, scan
@@ -67,13 +68,17 @@ class DTRNN(RecurrentCore):
 
     Construction-time initialisation is torch.nn.RNN's, U(-1/sqrt(H), 1/sqrt(H)); ``build_model`` then
     applies the documented scheme (``deeprnn.models.init``). h_n has shape (1, B, hidden_size).
+
+    ``impl``: "reference" runs ``cell`` step by step (the definition); "fast" runs ``deeprnn.models.fast``
+    (same results, tested against it); "auto" (default) is fast whenever the units allow (tanh, relu,
+    sigmoid), reference for L_p and maxout units.
     """
 
     num_layers = 1
 
     def __init__(self, input_size, hidden_size, transition_depth=2, transition_size=None, shortcut=False,
                  activation="tanh", last_activation="tanh", pool_size=2, input_to="first",
-                 batch_first=False, dropout=0.0):
+                 batch_first=False, dropout=0.0, impl="auto"):
         super().__init__()
         check_positive("input_size", input_size)
         check_positive("hidden_size", hidden_size)
@@ -83,6 +88,7 @@ class DTRNN(RecurrentCore):
         check_positive("pool_size", pool_size)
         check_choice("input_to", input_to, ("first", "all"))
         check_probability("dropout", dropout)
+        check_choice("impl", impl, fast.IMPLS)
         if isinstance(activation, str):
             activation = [activation] * (transition_depth - 1)
         activations = list(activation)
@@ -97,6 +103,7 @@ class DTRNN(RecurrentCore):
         self.transition_depth, self.transition_size = transition_depth, transition_size
         self.shortcut = shortcut
         self.input_to, self.dropout, self.activations = input_to, dropout, activations
+        self.impl = impl
         self.layers = nn.ModuleList()
         for l, layer_activation in enumerate(activations):
             first, last = l == 0, l == transition_depth - 1
@@ -135,6 +142,8 @@ class DTRNN(RecurrentCore):
 
     def run(self, x, hx, mask):
         masks = self.dropout_masks(x.shape[1], x)
+        if fast.selected_impl(self) == "fast":
+            return fast.dtrnn_run(self, x, hx, mask, masks)
         output, h_last = scan(lambda x_t, h: self.cell(x_t, h, masks), x, hx[0], mask)
         return output, h_last.unsqueeze(0)
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deeprnn.models import fast
 from deeprnn.models.checks import check_choice, check_positive, check_probability
 from deeprnn.models.sequence import RecurrentCore, scan
 
@@ -20,16 +21,21 @@ class StackedRNN(RecurrentCore):
     ``bias_ih_l{k}``, ``bias_hh_l{k}``: two biases per layer), so state dicts load both ways, and the
     initialisation is torch's, U(-1/sqrt(H), 1/sqrt(H)). As in torch, ``dropout`` is applied to the output
     sequence of every layer except the last (training mode only).
+
+    ``impl``: "reference" runs ``cell`` step by step (the definition); "fast" and "auto" (default) run
+    ``deeprnn.models.fast`` (same results, tested against it).
     """
 
     def __init__(self, input_size, hidden_size, num_layers=2, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0):
+                 batch_first=False, dropout=0.0, impl="auto"):
         super().__init__()
         check_positive("input_size", input_size)
         check_positive("hidden_size", hidden_size)
         check_positive("num_layers", num_layers)
         check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
         check_probability("dropout", dropout)
+        check_choice("impl", impl, fast.IMPLS)
+        self.impl = impl
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.nonlinearity, self.bias = nonlinearity, bias
         self.batch_first, self.dropout = batch_first, dropout
@@ -61,6 +67,8 @@ class StackedRNN(RecurrentCore):
         return torch.tanh(pre_activation) if self.nonlinearity == "tanh" else torch.relu(pre_activation)
 
     def run(self, x, hx, mask):
+        if fast.selected_impl(self) == "fast":
+            return fast.stacked_rnn_run(self, x, hx, mask)
         layer_input, final_states = x, []
         for k in range(self.num_layers):
             if k > 0:
@@ -87,9 +95,9 @@ class RNN(StackedRNN):
     """
 
     def __init__(self, input_size, hidden_size, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0):
+                 dropout=0.0, impl="auto"):
         super().__init__(input_size, hidden_size, num_layers=1, nonlinearity=nonlinearity, bias=bias,
-                         batch_first=batch_first, dropout=dropout)
+                         batch_first=batch_first, dropout=dropout, impl=impl)
 
     @classmethod
     def from_config(cls, input_size, config):

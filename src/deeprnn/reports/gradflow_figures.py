@@ -13,10 +13,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from matplotlib.ticker import NullLocator
 
 from deeprnn.reports.plotting import plt, save_figure
 from deeprnn.reports.tables import column_order
+
+# Below float32's smallest normal number a norm is an underflow artefact (down to 0): left out of the plots.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+
+def plottable(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return np.where(values >= FLOAT32_TINY, values, np.nan)
 
 
 def figure_group(source: str) -> str:
@@ -64,7 +73,7 @@ def plot_against_length(records: list[dict], value: str, ylabel: str, stem: Path
     several = len({r["source"] for r in records}) > 1
     fig, panels = _panels(records, f"{ylabel} against sequence length", "sequence length T", ylabel)
     for (model, source, depth), line in _lines(records).items():
-        panels[model].plot([r["length"] for r in line], [r[value] for r in line], marker="o",
+        panels[model].plot([r["length"] for r in line], plottable([r[value] for r in line]), marker="o",
                            label=_label(source, depth, several))
     lengths = sorted({r["length"] for r in records})
     for axis in panels.values():
@@ -86,7 +95,7 @@ def plot_against_distance(records: list[dict], stem: Path) -> list[Path]:
                           "‖∂L/∂h_t‖")
     for (model, source, depth), line in _lines(records).items():
         norms = line[0]["step_grad_norms"]
-        panels[model].plot([longest - t for t in range(1, len(norms) + 1)], norms,
+        panels[model].plot([longest - t for t in range(1, len(norms) + 1)], plottable(norms),
                            label=_label(source, depth, several))
     for axis in panels.values():
         axis.legend(fontsize="small")

@@ -137,7 +137,7 @@ def load_runs(paths: list[str | Path], warn=print) -> RunSet:
     sweep_file = paths[0] / "sweep.json"
     if len(paths) == 1 and sweep_file.is_file():
         grid = read_json(sweep_file).get("grid") or {}
-        grid_keys = [key for key in grid if key != "model.name"]
+        grid_keys = [key for key in grid if key != "model.name" and any(key in run.config for run in runs)]
         # A grid key with a single value is still what the sweep was about: show it as the rows.
         swept = grid_keys + [key for key in swept if key not in grid_keys]
     title = paths[0].resolve().name if len(paths) == 1 else parent.name

@@ -77,6 +77,7 @@ def model_from_config(config: Config, task: str, **task_kwargs: Any) -> nn.Modul
     """Build the head for ``task`` from the ``[model]`` section; ``task_kwargs`` give sizes from the data."""
     hyper = dataclasses.asdict(config.model)
     name = hyper.pop("name")
+    hyper.pop("output_bias_from_data")  # applied by the trainer, not part of the architecture
     return build_model(name, task=task, **task_kwargs, **hyper)
 
 

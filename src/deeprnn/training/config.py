@@ -45,6 +45,9 @@ class ModelConfig:
     input_to: str = "first"  # "first" or "all" transition layers receive x_t
     output_from_input: bool = False  # deep output also sees x_t
     init: str = "orthogonal"  # "orthogonal", "sparse" or "torch"
+    # Start the read-out bias at the training data's log-odds (music) or log-frequencies (text), so
+    # training begins at the per-key / unigram baseline instead of spending epochs learning it.
+    output_bias_from_data: bool = True
     sparse_nonzeros: int = 15
     spectral_radius: float = 1.0
 

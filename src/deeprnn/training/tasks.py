@@ -57,6 +57,10 @@ class Task:
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         raise NotImplementedError
 
+    def output_bias(self) -> torch.Tensor | None:
+        """The read-out bias matching the training data's marginal statistics (None: keep the model's)."""
+        return None
+
     def extras(self) -> dict[str, Any]:
         """What a checkpoint must carry for the model to be used without the dataset (vocabularies)."""
         return {}
@@ -77,6 +81,13 @@ class MusicTask(Task):
 
     def model_kwargs(self) -> dict[str, Any]:
         return {"input_size": 88}
+
+    def output_bias(self):
+        # log-odds of each key being on in a training frame (add-one smoothed)
+        on = sum(torch.as_tensor(seq, dtype=torch.float64).sum(0) for seq in self.splits["train"])
+        frames = sum(len(seq) for seq in self.splits["train"])
+        p = (on + 1) / (frames + 2)
+        return torch.log(p / (1 - p)).float()
 
     def num_train_batches(self) -> int:
         return len(self.batcher.plan(0, self.config.train.seed))
@@ -126,6 +137,11 @@ class LanguageModelTask(Task):
     def model_kwargs(self):
         return {"vocab_size": len(self.vocab)}
 
+    def output_bias(self):
+        # log unigram frequencies of the training stream (add-one smoothed); softmax is shift-invariant
+        counts = torch.bincount(self.streams["train"], minlength=len(self.vocab)).double() + 1
+        return torch.log(counts / counts.sum()).float()
+
     def num_train_batches(self):
         return len(self.train_windows)
 
@@ -174,6 +190,11 @@ class TaggingTask(Task):
 
     def model_kwargs(self):
         return {"vocab_size": len(self.words), "num_tags": len(self.tags)}
+
+    def output_bias(self):
+        tag_ids = torch.tensor([t for sentence in self.splits["train"][1] for t in sentence])
+        counts = torch.bincount(tag_ids, minlength=len(self.tags)).double() + 1
+        return torch.log(counts / counts.sum()).float()
 
     def num_train_batches(self):
         return len(self.batcher.plan(0, self.config.train.seed))

@@ -208,7 +208,13 @@ def train(
     torch.manual_seed(config.train.seed)
 
     task = build_task(config, device)
-    model = model_from_config(config, task.name, **task.model_kwargs()).to(device)
+    model = model_from_config(config, task.name, **task.model_kwargs())
+    if config.model.output_bias_from_data:
+        bias = task.output_bias()
+        if bias is not None:
+            with torch.no_grad():
+                model.output.readout.bias.copy_(bias)
+    model = model.to(device)
     optimizer = _make_optimizer(config, model)
     decay = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.optim.lr_decay)
     plateau = None

@@ -1,0 +1,306 @@
+"""Fast paths of the loop cores (DT-RNN / DT(S)-RNN, hence DOT(S)-RNN, sRNN and RNN): same math, fewer and
+larger matrix multiplies, and a hand-written backward through time.
+
+The reference implementation is the per-step ``cell`` of each core run by ``deeprnn.models.sequence.scan``;
+every function here is tested against it in float64 (outputs and all gradients, tests/test_fast_cores.py).
+
+One recurrent layer of depth L with blocks of sizes S_1..S_L (``DTRNN``; L = 1 is one sRNN layer) runs as:
+
+- before the loop, one GEMM for all steps: P = X [U_1; ..; U_L]^T + b (only U_1 with ``input_to="first"``);
+- per step, L GEMMs: h_{t-1} [W_1; S_2; ..; S_L]^T (layer 1 and every shortcut in one), then z^{l-1} W_l^T
+  for l = 2..L, each accumulated in place into that step's block of a (T, B, S_1 + .. + S_L) buffer, which
+  then holds the activations z^1..z^L of every step (all the backward needs);
+- backward through time: per step, the same L GEMMs transposed (dz^{l-1} = da^l W_l and
+  dh_{t-1} = [da^1 .. da^L] [W_1; S_2; ..; S_L]); after the loop one GEMM per weight over all T * B rows
+  (dW = dA^T Z) instead of one small GEMM per step and weight.
+
+Which configurations take which path: ``selected_impl`` (and docs/performance.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+IMPLS = ("auto", "reference", "fast")
+FAST_ACTIVATIONS = ("tanh", "relu", "sigmoid")  # pointwise units whose derivative is a function of the output
+
+
+def unsupported_reason(core) -> str | None:
+    """Why ``core`` cannot run the fast path, or None if it can."""
+    activations = getattr(core, "activations", None)  # DTRNN; sRNN/RNN are tanh or relu, always supported
+    if activations is not None:
+        pooled = sorted({name for name in activations if name not in FAST_ACTIVATIONS})
+        if pooled:
+            return f"{'/'.join(pooled)} units (pooling over groups) have no fused kernel"
+    # hooks on the per-step modules (TransitionLayer, units) expect one call per step; the fused loop makes none
+    for module in core.modules():
+        if module is not core and (module._forward_hooks or module._forward_pre_hooks):
+            return "forward hooks on the per-step modules"
+    return None
+
+
+def selected_impl(core) -> str:
+    """"fast" or "reference": what ``core.run`` will use. ``impl="auto"`` picks fast whenever supported;
+    ``impl="fast"`` on an unsupported configuration is an error rather than a silent fallback."""
+    impl = getattr(core, "impl", "auto")
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
+    reason = unsupported_reason(core)
+    if impl == "fast" and reason:
+        raise ValueError(f"{type(core).__name__}: impl='fast' is not available: {reason}")
+    return "reference" if impl == "reference" or reason else "fast"
+
+
+def set_impl(model: torch.nn.Module, impl: str) -> torch.nn.Module:
+    """Set ``impl`` on every loop core inside ``model`` (a core or a head); returns the model."""
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {', '.join(IMPLS)}; got {impl!r}")
+    for module in model.modules():
+        if hasattr(module, "impl"):
+            module.impl = impl
+    return model
+
+
+# --- pointwise units: in place on a block of the activation buffer, derivative from the output -------------
+
+# torch's CPU tanh is not vectorised in current builds (about 5 ns per element, 5-10x sigmoid): at batch 32 it
+# costs a third to a half of the step's GEMM. tanh(a) = 2 sigmoid(2a) - 1 instead; the 2a is free because the
+# weights and bias feeding a tanh block are doubled once per call (exact: a power of two). In float64 this
+# matches torch.tanh to ~1e-16 absolute, in float32 to a few ulps.
+PRE_SCALE = {"tanh": 2.0, "relu": 1.0, "sigmoid": 1.0}
+
+
+def activate(name: str, a: torch.Tensor, out: torch.Tensor, minus_one: torch.Tensor) -> None:
+    """out = φ(a) for a pre-activation a scaled by PRE_SCALE (a is overwritten; out may be a). ``minus_one``
+    is a tensor -1: a Python scalar operand costs a conversion per call, as much as the arithmetic here."""
+    if name == "tanh":
+        torch.add(minus_one, a.sigmoid_(), alpha=2.0, out=out)  # -1 + 2s: exact for s >= 1/4 (Sterbenz)
+    elif name == "relu":
+        torch.clamp_min(a, 0.0, out=out)
+    else:
+        torch.sigmoid(a, out=out)
+
+
+def derivative(name: str, z: torch.Tensor, out: torch.Tensor, one: torch.Tensor) -> None:
+    """out = dφ/da from z = φ(a), in one pass: the formulas of torch's tanh/relu/sigmoid backward."""
+    if name == "tanh":
+        torch.addcmul(one, z, z, value=-1.0, out=out)  # 1 - z^2
+    elif name == "relu":
+        torch.sign(z, out=out)  # z >= 0: 1 where z > 0, else 0
+    else:
+        torch.addcmul(z, z, z, value=-1.0, out=out)  # z (1 - z)
+
+
+# --- one deep-transition recurrent layer ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The static shape of a layer: per-block activations, and which blocks read h_{t-1} and x_t."""
+
+    activations: tuple[str, ...]
+    shortcut: bool  # blocks 2..L read h_{t-1} through S_l
+    input_to_all: bool  # every block reads x_t (else block 1 only)
+    has_bias: bool
+
+    @property
+    def depth(self):
+        return len(self.activations)
+
+    def split(self, params):
+        """(W, S, U, b) lists from the flat parameter tuple (S: blocks 2..L; U: block 1 or all; b or [])."""
+        L, params = self.depth, list(params)
+        weights_hh, params = params[:L], params[L:]
+        num_shortcut = L - 1 if self.shortcut else 0
+        weights_shortcut, params = params[:num_shortcut], params[num_shortcut:]
+        num_ih = L if self.input_to_all else 1
+        weights_ih, biases = params[:num_ih], params[num_ih:]
+        return weights_hh, weights_shortcut, weights_ih, biases
+
+
+def _cat_scaled(weights, names):
+    """Rows of ``weights`` stacked, each block multiplied by its unit's pre-scale (see PRE_SCALE)."""
+    return torch.cat([w * PRE_SCALE[name] if PRE_SCALE[name] != 1.0 else w for w, name in zip(weights, names)])
+
+
+class DeepTransitionFunction(torch.autograd.Function):
+    """(output (T, B, S_L), h_T (B, S_L)) of one deep-transition layer; see the module docstring.
+
+    ``step_mask`` (T, B, 1) bool or None: past a sequence's length its state is carried and its output is
+    zero (h_t = m_t z^L_t + (1 - m_t) h_{t-1}), exactly as ``scan``. ``dropout_masks``: one (B, S_l) mask per
+    intermediate block, shared by all steps (the DTRNN's variational dropout), or None.
+    """
+
+    @staticmethod
+    def forward(ctx, x, h0, step_mask, dropout_masks, layout, *params):
+        weights_hh, weights_shortcut, weights_ih, biases = layout.split(params)
+        names, L = layout.activations, layout.depth
+        T, B, _ = x.shape
+        sizes = [w.shape[0] for w in weights_hh]
+        bounds = [sum(sizes[:l]) for l in range(L + 1)]
+        R = bounds[-1]
+        h_cols = R if layout.shortcut else sizes[0]  # columns fed by h_{t-1}
+        in_cols = R if layout.input_to_all else sizes[0]  # columns fed by x_t
+
+        # transposed once here: .t() in the loop would be a dispatcher call per step
+        w_h = _cat_scaled([weights_hh[0], *weights_shortcut], names).t()
+        w_in = _cat_scaled(weights_ih, names if layout.input_to_all else names[:1]).t()
+        w_below = [None] + [(w * PRE_SCALE[n]).t() for w, n in zip(weights_hh[1:], names[1:])]
+        minus_one = x.new_full((1,), -1.0)
+
+        z = x.new_empty(T, B, R)  # pre-activations, then activations z^1..z^L of every step
+        if layout.has_bias:
+            z.copy_(_cat_scaled(biases, names))
+        else:
+            z.zero_()
+        z.view(T * B, R)[:, :in_cols].addmm_(x.reshape(T * B, -1), w_in)  # input projection of all steps at once
+
+        states = x.new_empty(T, B, sizes[-1])  # h_1..h_T: the output itself without a step mask
+        # per-step views made once: unbind is one call, slicing in the loop would be T calls per block
+        h = [h0, *states.unbind(0)]  # h[t] = h_{t-1} of step t (0-based)
+        z_h = z[:, :, :h_cols].unbind(0)
+        blocks = [z[:, :, bounds[l]:bounds[l + 1]].unbind(0) for l in range(L)]
+        dropped = [x.new_empty(B, s) for s in sizes[:-1]] if dropout_masks is not None else None
+        masks = step_mask.unbind(0) if step_mask is not None else None
+
+        for t in range(T):
+            z_h[t].addmm_(h[t], w_h)  # W_1 h_{t-1} and every S_l h_{t-1}: one GEMM
+            below = None
+            for l in range(L - 1):
+                block = blocks[l][t]
+                if l:
+                    block.addmm_(below, w_below[l])
+                activate(names[l], block, block, minus_one)
+                below = block if dropped is None else torch.mul(block, dropout_masks[l], out=dropped[l])
+            block = blocks[L - 1][t]
+            if L > 1:
+                block.addmm_(below, w_below[L - 1])
+            if masks is None:
+                activate(names[L - 1], block, h[t + 1], minus_one)  # h_t straight into the state buffer
+            else:
+                activate(names[L - 1], block, block, minus_one)
+                torch.where(masks[t], block, h[t], out=h[t + 1])
+
+        output = states if step_mask is None else z[:, :, bounds[-2]:] * step_mask
+        ctx.layout, ctx.step_mask, ctx.dropout_masks = layout, step_mask, dropout_masks
+        ctx.save_for_backward(x, h0, z, states, *params)
+        return output, h[T].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output, grad_hn):
+        x, h0, z, states, *params = ctx.saved_tensors
+        layout, step_mask, dropout_masks = ctx.layout, ctx.step_mask, ctx.dropout_masks
+        weights_hh, weights_shortcut, weights_ih, biases = layout.split(params)
+        names, L = layout.activations, layout.depth
+        T, B, R = z.shape
+        sizes = [w.shape[0] for w in weights_hh]
+        bounds = [sum(sizes[:l]) for l in range(L + 1)]
+        h_cols = R if layout.shortcut else sizes[0]
+        in_cols = R if layout.input_to_all else sizes[0]
+        w_h = torch.cat([weights_hh[0], *weights_shortcut])
+        w_in = torch.cat(weights_ih)
+        z_blocks = [z[:, :, bounds[l]:bounds[l + 1]] for l in range(L)]
+        if step_mask is None:  # the forward wrote z^L into the states only
+            z_blocks[-1] = states
+
+        # dφ/da of every block and step in one batched pass each; the step mask and the dropout masks folded
+        # in, so the loop needs a single multiply per block
+        deriv = torch.empty_like(z)
+        one = z.new_ones(1)
+        for l in range(L):
+            block = deriv[:, :, bounds[l]:bounds[l + 1]]
+            derivative(names[l], z_blocks[l], block, one)
+            if dropout_masks is not None and l < L - 1:
+                block.mul_(dropout_masks[l])
+        if step_mask is not None:
+            deriv[:, :, bounds[-2]:].mul_(step_mask)
+            carry = (~step_mask).to(z.dtype).unbind(0)  # dh_{t-1} += (1 - m_t) dh_t
+
+        grad_a = torch.empty_like(z)  # dLoss/d(pre-activation) of every block and step
+        grad_blocks = [grad_a[:, :, bounds[l]:bounds[l + 1]].unbind(0) for l in range(L)]
+        grad_h_cols = grad_a[:, :, :h_cols].unbind(0)
+        deriv_blocks = [deriv[:, :, bounds[l]:bounds[l + 1]].unbind(0) for l in range(L)]
+        grad_out = grad_output.unbind(0)
+        grad_below = [z.new_empty(B, s) for s in sizes[:-1]]
+        # g: dLoss/dh_t through the recurrence (and, without a step mask, through output t as well)
+        if step_mask is None:
+            g = grad_hn + grad_out[T - 1]
+        else:
+            g, total = grad_hn.clone(memory_format=torch.contiguous_format), torch.empty_like(grad_hn)
+
+        for t in range(T - 1, -1, -1):
+            if step_mask is not None:
+                total = torch.add(g, grad_out[t], out=total)
+            else:
+                total = g
+            torch.mul(total, deriv_blocks[L - 1][t], out=grad_blocks[L - 1][t])
+            for l in range(L - 1, 0, -1):
+                torch.mm(grad_blocks[l][t], weights_hh[l], out=grad_below[l - 1])
+                torch.mul(grad_below[l - 1], deriv_blocks[l - 1][t], out=grad_blocks[l - 1][t])
+            if step_mask is not None:
+                g.mul_(carry[t]).addmm_(grad_h_cols[t], w_h)
+            elif t:
+                torch.addmm(grad_out[t - 1], grad_h_cols[t], w_h, out=g)  # adds output t-1's gradient for free
+            else:
+                torch.mm(grad_h_cols[t], w_h, out=g)
+
+        # weight gradients: one GEMM per matrix over all T * B rows (h_0 alone is one more tiny GEMM)
+        grad_a_flat = grad_a.view(T * B, R)
+        grad_w_h = torch.addmm(grad_a[0, :, :h_cols].t().mm(h0), grad_a_flat[B:, :h_cols].t(),
+                               states[:-1].reshape(-1, sizes[-1]))
+        grad_hh = [grad_w_h[:sizes[0]]]
+        for l in range(1, L):
+            below = z_blocks[l - 1] if dropout_masks is None else z_blocks[l - 1] * dropout_masks[l - 1]
+            grad_hh.append(grad_a_flat[:, bounds[l]:bounds[l + 1]].t().mm(below.reshape(T * B, -1)))
+        grad_shortcut = list(grad_w_h[sizes[0]:].split(sizes[1:])) if layout.shortcut else []
+        grad_ih = grad_a_flat[:, :in_cols].t().mm(x.reshape(T * B, -1)).split(sizes[:len(weights_ih)])
+        grad_bias = grad_a_flat.sum(0).split(sizes) if layout.has_bias else []
+        grad_x = grad_a_flat[:, :in_cols].mm(w_in).view_as(x) if ctx.needs_input_grad[0] else None
+        grad_h0 = g if ctx.needs_input_grad[1] else None
+        return grad_x, grad_h0, None, None, None, *grad_hh, *grad_shortcut, *grad_ih, *grad_bias
+
+
+def deep_transition(x, h0, weights_hh, weights_shortcut, weights_ih, biases, activations, step_mask=None,
+                    dropout_masks=None):
+    """Functional form: see ``DeepTransitionFunction``. ``weights_shortcut`` is [] or S_2..S_L;
+    ``weights_ih`` is [U_1] or U_1..U_L; ``biases`` is [] or b_1..b_L."""
+    layout = Layout(tuple(activations), shortcut=bool(weights_shortcut),
+                    input_to_all=len(weights_ih) == len(activations), has_bias=bool(biases))
+    params = (*weights_hh, *weights_shortcut, *weights_ih, *biases)
+    return DeepTransitionFunction.apply(x, h0, step_mask, dropout_masks, layout, *params)
+
+
+# --- the cores' fast ``run`` ------------------------------------------------------------------------------
+
+
+def dtrnn_run(core, x, hx, mask, dropout_masks):
+    """``DTRNN.run`` on the fast path: (output (T, B, H), h_n (1, B, H))."""
+    layers = core.layers
+    output, h_last = deep_transition(
+        x, hx[0],
+        [layer.weight_hh for layer in layers],
+        [layer.weight_shortcut for layer in layers[1:]] if core.shortcut else [],
+        [layer.weight_ih for layer in layers if layer.weight_ih is not None],
+        [layer.bias for layer in layers],
+        core.activations, mask, dropout_masks)
+    return output, h_last.unsqueeze(0)
+
+
+def stacked_rnn_run(core, x, hx, mask):
+    """``StackedRNN.run`` on the fast path, layer by layer: each layer's input projection is one GEMM over
+    the whole output sequence of the layer below."""
+    layer_input, final_states = x, []
+    for k in range(core.num_layers):
+        if k > 0:
+            layer_input = F.dropout(layer_input, core.dropout, core.training)
+        weight_ih, weight_hh, bias_ih, bias_hh = core.layer_parameters(k)
+        biases = [bias_ih + bias_hh] if bias_ih is not None else []
+        layer_input, h_last = deep_transition(layer_input, hx[k], [weight_hh], [], [weight_ih], biases,
+                                              (core.nonlinearity,), mask)
+        final_states.append(h_last)
+    return layer_input, torch.stack(final_states)

@@ -1,0 +1,240 @@
+"""``deeprnn sweep`` on SQLite: kill-and-restart acceptance, grid errors, password redaction, presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from deeprnn.cli.main import main
+from deeprnn.experiments import sweep
+from deeprnn.experiments.sweep_spec import parse_grid, point_key
+from deeprnn.models import build_model
+from deeprnn.training import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+JSB = str(REPO_ROOT / "configs" / "music" / "jsb.toml")
+PRESETS = sorted((REPO_ROOT / "configs" / "sweeps").rglob("*.toml"))
+GRID = ["model.name=rnn,gru", "model.hidden_size=8,9,10"]
+TINY = ["train.epochs=1", "train.max_batches_per_epoch=2", "data.eval_batch_size=128", "train.threads=1"]
+
+
+def sweep_command(out: Path, study: str, *extra: str) -> list[str]:
+    args = [JSB, *(f"--grid={g}" for g in GRID), *(f"--set={s}" for s in TINY), "--study", study, "--out", str(out)]
+    return [sys.executable, "-m", "deeprnn.cli.main", "sweep", *args, *extra]
+
+
+def load(out: Path, study: str) -> optuna.Study:
+    return optuna.load_study(study_name=study, storage=sweep.open_storage(f"sqlite:///{out / 'study.db'}"))
+
+
+def test_killed_sweep_restarts_without_rerunning_or_duplicating(tmp_path, data_dir):
+    out = tmp_path / "sweep"
+    expected = sweep.build_spec(JSB, GRID, TINY, study="kill").points()
+    with open(tmp_path / "first.log", "w") as log:
+        first = subprocess.Popen(sweep_command(out, "kill"), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*/summary.json")):
+            assert first.poll() is None, (tmp_path / "first.log").read_text()
+            assert time.monotonic() < deadline, "no trial finished within 120 s"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    finished = {d.name for d in out.iterdir() if (d / "summary.json").is_file()}
+    interrupted = {d.name for d in out.iterdir() if (d / "config.json").is_file()} - finished
+    assert 1 <= len(finished) < len(expected), "the kill should land in the middle of the sweep"
+
+    second = subprocess.run(sweep_command(out, "kill", "--jobs", "2"), capture_output=True, text=True, timeout=240)
+    assert second.returncode == 0, second.stdout + second.stderr
+
+    trials = load(out, "kill").get_trials()
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(point_key(t.params) for t in complete) == sorted(point_key(p) for p in expected)  # each once
+    assert all(t.state.is_finished() for t in trials)  # nothing left waiting or running
+    assert len(trials) <= len(expected) + 1  # at most the killed trial was retried
+    run_dirs = sorted(d.name for d in out.iterdir() if d.is_dir())
+    assert run_dirs == sorted(sweep.run_name(p) for p in expected)
+    assert all((out / name / "summary.json").is_file() for name in run_dirs)
+    for trial in trials:  # no trial was claimed by both workers
+        assert second.stdout.count(f"] trial {trial.number}:") <= 1, second.stdout
+    for name in finished:  # finished runs are not trained again
+        assert f"[{name}] trial" not in second.stdout
+    for name in interrupted:  # the interrupted run continues in its own directory
+        assert f"[{name}] resuming" in second.stdout, second.stdout
+
+    # A third run enqueues nothing and trains nothing.
+    assert main(sweep_command(out, "kill")[3:]) == 0
+    assert len(load(out, "kill").get_trials()) == len(trials)
+
+    # The same study cannot be reused for another grid.
+    other = sweep_command(out, "kill")[3:]
+    other[other.index("--grid=model.hidden_size=8,9,10")] = "--grid=model.hidden_size=8,9"
+    assert main(other) == 2
+
+
+def test_sweep_json_records_spec_and_redacted_storage(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(sweep_command(out, "enqueue", "--jobs", "0")[3:]) == 0
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["study"] == "enqueue" and record["metric"] == "nll" and record["direction"] == "minimize"
+    assert record["grids"] == [[["model.name", ["rnn", "gru"]], ["model.hidden_size", [8, 9, 10]]]]
+    assert record["storage"] == f"sqlite:///{(out / 'study.db').resolve()}"
+    waiting = load(out, "enqueue").get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(waiting) == 6
+    assert "6 enqueued" in capsys.readouterr().out
+
+
+# --- grid parsing and presets --------------------------------------------------------------------
+
+
+def test_grid_values_are_parsed_like_set():
+    assert parse_grid("model.hidden_size=10,50, 100") == ("model.hidden_size", [10, 50, 100])
+    assert parse_grid("model.name=rnn,dts-rnn") == ("model.name", ["rnn", "dts-rnn"])
+    assert parse_grid("optim.lr=0.1,1e-3") == ("optim.lr", [0.1, 0.001])
+
+
+@pytest.mark.parametrize(
+    "grid, overrides, study, message",
+    [
+        (["model.hiden_size=8,9"], [], "s", "unknown key 'model.hiden_size' \\(did you mean 'model.hidden_size'\\?\\)"),
+        (["model.hidden_size=8,big"], [], "s", "'model.hidden_size' must be int, got 'big'"),
+        (["model.hidden_size"], [], "s", "--grid expects key=value1,value2"),
+        (["model.hidden_size=8,,9"], [], "s", "empty value"),
+        (["model.hidden_size=8", "model.hidden_size=9"], [], "s", "given twice"),
+        (["model.hidden_size=8"], ["train.epoch=1"], "s", "did you mean 'train.epochs'"),
+        ([], [], "s", "nothing to sweep"),
+        (["model.hidden_size=8"], [], None, "--study"),
+    ],
+)
+def test_grid_errors_are_clear(grid, overrides, study, message):
+    with pytest.raises(ConfigError, match=message):
+        sweep.build_spec(JSB, grid, overrides, study=study)
+
+
+def test_cli_reports_grid_errors_in_one_line(tmp_path, capsys):
+    assert main(["sweep", JSB, "--grid", "model.hiden_size=8", "--study", "s", "--out", str(tmp_path)]) == 2
+    assert "did you mean 'model.hidden_size'" in capsys.readouterr().err
+
+
+def test_preset_refuses_extra_grid():
+    with pytest.raises(ConfigError, match="preset with its own grid"):
+        sweep.build_spec(PRESETS[0], ["model.hidden_size=8"])
+
+
+def test_run_names_are_readable_and_distinct():
+    name = sweep.run_name({"model.name": "dts-rnn", "model.hidden_size": 50})
+    assert name.startswith("dts-rnn_hidden_size-50_")
+    assert sweep.run_name({"data.name": "midi:a/b c"}).startswith("midi-a-b-c_")
+    assert sweep.run_name({"optim.lr": 0.1}) != sweep.run_name({"optim.lr": "0.1"})
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
+def test_presets_build_and_vary_one_hyperparameter_at_a_time(path):
+    spec = sweep.build_spec(path)
+    assert spec.study == path.stem
+    assert spec.cpu_hours and spec.cpu_hours > 0 and spec.description
+    assert f"about {spec.cpu_hours:g} CPU core-hours" in path.read_text()
+    for grid in spec.grids:
+        varied = [key for key, values in grid if key != "model.name" and len(values) > 1]
+        assert len(varied) == 1, f"{path.name}: one hyper-parameter per grid, got {varied}"
+    for point in spec.points():  # every point is a model that builds (at a tiny width)
+        options = dataclasses.asdict(spec.point_config(point).model)
+        for key in ("hidden_size", "transition_size", "output_size", "embedding_size"):
+            options[key] = options[key] and 4
+        build_model(options.pop("name"), "music", **options)
+
+
+# --- storage URLs and secrets --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql://u:secret@h/db", "postgresql://u:***@h/db"),
+        ("postgresql+psycopg2://me:p%40ss@db:5432/sweeps", "postgresql+psycopg2://me:***@db:5432/sweeps"),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("sqlite:////tmp/runs/study.db", "sqlite:////tmp/runs/study.db"),
+        ("failed: mysql://root:pw@localhost/x (timeout)", "failed: mysql://root:***@localhost/x (timeout)"),
+    ],
+)
+def test_redact_url(url, shown):
+    assert sweep.redact_url(url) == shown
+
+
+def test_password_from_the_environment(monkeypatch, tmp_path):
+    assert sweep.with_password("postgresql://u@h/db", "p@ss/word") == "postgresql://u:p%40ss%2Fword@h/db"
+    assert sweep.with_password("postgresql://u:given@h/db", "other") == "postgresql://u:given@h/db"
+    monkeypatch.setenv(sweep.PASSWORD_ENV, "pw")
+    monkeypatch.setenv("DEEPRNN_STORAGE", "postgresql://u@h/db")
+    assert sweep.storage_url(None, tmp_path) == "postgresql://u:pw@h/db"
+    assert sweep.storage_url("sqlite:///x.db", tmp_path) == "sqlite:///x.db"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("password_in", ["url", "environment"])
+def test_storage_errors_never_show_the_password(password_in, tmp_path, capsys, monkeypatch):
+    secret = "Sup3r-Secret-pw"
+    user = f"sweeper:{secret}" if password_in == "url" else "sweeper"
+    if password_in == "environment":
+        monkeypatch.setenv(sweep.PASSWORD_ENV, secret)
+    url = f"postgresql://{user}@127.0.0.1:{_closed_port()}/sweeps"
+    code = main(["sweep", JSB, "--grid=model.hidden_size=8", "--study=s", f"--out={tmp_path}", f"--storage={url}"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "cannot open the storage postgresql://sweeper" in captured.err
+    assert secret not in captured.out + captured.err
+    assert all(secret not in p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
+
+
+def test_worker_needs_an_existing_study(tmp_path, capsys):
+    assert main(["sweep", "--worker", "--study", "nope", "--out", str(tmp_path)]) == 2
+    assert "no study 'nope'" in capsys.readouterr().err
+
+
+# --- dead workers and pruning --------------------------------------------------------------------
+
+
+def test_dead_local_worker_is_recognised():
+    assert not sweep.worker_died(sweep.worker_token())
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    host, namespace, _, start = sweep.worker_token().split("|")
+    assert sweep.worker_died(f"{host}|{namespace}|{finished.pid}|{start}")
+    assert not sweep.worker_died(f"another-host|{namespace}|{finished.pid}|{start}")  # its heartbeat decides
+
+
+def test_pruning_log_reports_each_epoch_once(tmp_path):
+    class Trial:
+        def __init__(self):
+            self.reports = []
+
+        def report(self, value, step):
+            self.reports.append((step, value))
+
+        def should_prune(self):
+            return len(self.reports) >= 2
+
+    trial, lines = Trial(), []
+    on_log = sweep._pruning_log(trial, tmp_path, "nll", lines.append)
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text(json.dumps({"epoch": 1, "valid": {"nll": 9.0}}) + "\n")
+    on_log("epoch 1")
+    with metrics.open("a") as handle:
+        handle.write(json.dumps({"epoch": 2, "valid": {"nll": 8.0}}) + "\n")
+    with pytest.raises(optuna.TrialPruned):
+        on_log("epoch 2")
+    on_log("summary")  # no new epoch: no second decision
+    assert trial.reports == [(1, 9.0), (2, 8.0)] and lines == ["epoch 1", "epoch 2", "summary"]
