@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import signal
 import socket
@@ -17,8 +16,8 @@ import pytest
 from deeprnn.cli.main import main
 from deeprnn.experiments import sweep
 from deeprnn.experiments.sweep_spec import parse_grid, point_key
-from deeprnn.models import build_model
 from deeprnn.training import ConfigError
+from deeprnn.training.checkpoint import model_from_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JSB = str(REPO_ROOT / "configs" / "music" / "jsb.toml")
@@ -65,8 +64,8 @@ def test_killed_sweep_restarts_without_rerunning_or_duplicating(tmp_path, data_d
     assert all((out / name / "summary.json").is_file() for name in run_dirs)
     for trial in trials:  # no trial was claimed by both workers
         assert second.stdout.count(f"] trial {trial.number}:") <= 1, second.stdout
-    for name in finished:  # finished runs are not trained again
-        assert f"[{name}] trial" not in second.stdout
+    for name in finished:  # finished runs are not trained again (at most their summary is read)
+        assert f"[{name}] epoch" not in second.stdout
     for name in interrupted:  # the interrupted run continues in its own directory
         assert f"[{name}] resuming" in second.stdout, second.stdout
 
@@ -124,6 +123,11 @@ def test_cli_reports_grid_errors_in_one_line(tmp_path, capsys):
     assert "did you mean 'model.hidden_size'" in capsys.readouterr().err
 
 
+def test_direction_follows_the_task():
+    spec = sweep.build_spec(REPO_ROOT / "configs" / "tagging" / "conll2000.toml", ["model.hidden_size=8"], study="t")
+    assert (spec.task, spec.metric, spec.direction) == ("tagging", "acc", "maximize")
+
+
 def test_preset_refuses_extra_grid():
     with pytest.raises(ConfigError, match="preset with its own grid"):
         sweep.build_spec(PRESETS[0], ["model.hidden_size=8"])
@@ -145,11 +149,11 @@ def test_presets_build_and_vary_one_hyperparameter_at_a_time(path):
     for grid in spec.grids:
         varied = [key for key, values in grid if key != "model.name" and len(values) > 1]
         assert len(varied) == 1, f"{path.name}: one hyper-parameter per grid, got {varied}"
-    for point in spec.points():  # every point is a model that builds (at a tiny width)
-        options = dataclasses.asdict(spec.point_config(point).model)
+    for point in spec.points():  # every point is a model that builds (at a tiny width, as a music model)
+        config = spec.point_config(point)
         for key in ("hidden_size", "transition_size", "output_size", "embedding_size"):
-            options[key] = options[key] and 4
-        build_model(options.pop("name"), "music", **options)
+            setattr(config.model, key, getattr(config.model, key) and 4)
+        model_from_config(config, "music", input_size=88)
 
 
 # --- storage URLs and secrets --------------------------------------------------------------------

@@ -39,7 +39,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--storage", help="Optuna storage URL (default $DEEPRNN_STORAGE, else sqlite:///<out>/study.db); "
                    "the password may come from $DEEPRNN_STORAGE_PASSWORD instead of the URL")
     p.add_argument("--jobs", type=int, default=1,
-                   help="worker processes on this machine (default 1; 0: only create the study and enqueue)")
+                   help="worker processes on this machine (default 1; 0: only create the study and enqueue its grid)")
     p.add_argument("--worker", action="store_true",
                    help="only run the waiting trials of an existing study (named by --study or a preset), then exit")
     p.add_argument("--pruner", choices=["none", "median"], default="none",
@@ -52,8 +52,8 @@ def run_sweep_command(args) -> int:
 
     url = None
     try:
-        if args.jobs < 0:
-            raise ValueError("--jobs must be >= 0")
+        if args.jobs < (1 if args.worker else 0):
+            raise ValueError(f"--jobs must be >= {1 if args.worker else 0}")
         if args.worker:
             if args.grid or args.overrides:
                 raise ValueError("a worker takes the grid and config from the study; drop --grid and --set")
@@ -62,7 +62,7 @@ def run_sweep_command(args) -> int:
                 raise ValueError("--worker needs --study NAME (or a sweep preset naming its study)")
             out_dir = Path(args.out or Path("runs") / "sweeps" / study)
             url = sweep.storage_url(args.storage, out_dir)
-            return sweep.run_worker(study, out_dir, url, log=_print)
+            return sweep.run_worker(study, out_dir, url, jobs=args.jobs, log=_print)
         if not args.config:
             raise ValueError("give a training config with --grid KEY=V1,V2,..., or a sweep preset (configs/sweeps/)")
         spec = sweep.build_spec(args.config, args.grid, args.overrides, study=args.study, pruner=args.pruner)

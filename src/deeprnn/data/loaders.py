@@ -7,11 +7,14 @@ a missing file raises FileNotFoundError saying how to get it (``deeprnn data fet
 
 from __future__ import annotations
 
+from functools import lru_cache, wraps
+
 import numpy as np
 import torch
 
 from deeprnn.data import music, tagged, text
 from deeprnn.data.batching import make_lm_stream
+from deeprnn.data.datadir import resolve_data_dir
 from deeprnn.data.registry import check_split, get_dataset, is_custom
 from deeprnn.data.vocab import Vocabulary, build_lm_vocab, build_tagging_vocabs
 
@@ -22,6 +25,40 @@ def _custom():
     return custom
 
 
+def _file_stamps(name: str, data_dir) -> tuple:
+    """Identify the dataset's files by path, size and modification time: a changed file is re-read."""
+    root = resolve_data_dir(data_dir)
+    stamps = []
+    for relative in get_dataset(name).files:
+        try:
+            stat = (root / relative).stat()
+            stamps.append((relative, stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            stamps.append((relative, None, None))
+    return str(root), tuple(stamps)
+
+
+def _cached_per_file_version(load):
+    """Parse each benchmark split once per process (parsing Brown or PTB takes about a second).
+
+    The returned lists are shared between callers: treat them as read-only.
+    """
+
+    @lru_cache(maxsize=64)
+    def cached(name, split, data_dir, stamps):
+        return load(name, split, data_dir)
+
+    @wraps(load)
+    def wrapper(name: str, split: str, data_dir=None):
+        if is_custom(name):
+            return load(name, split, data_dir)  # user corpora keep their own cache
+        check_split(split)
+        get_dataset(name)  # unknown names fail here, with the list of valid ones
+        return cached(name, split, data_dir, _file_stamps(name, data_dir))
+
+    return wrapper
+
+
 def _require(name: str, family: tuple[str, ...], use: str) -> None:
     spec = get_dataset(name)
     if spec.family not in family:
@@ -30,6 +67,7 @@ def _require(name: str, family: tuple[str, ...], use: str) -> None:
         )
 
 
+@_cached_per_file_version
 def load_music(name: str, split: str, data_dir=None) -> list[np.ndarray]:
     """Piano-rolls of one split: each a (T, 88) 0/1 uint8 array, column j = MIDI pitch 21 + j."""
     check_split(split)
@@ -39,6 +77,7 @@ def load_music(name: str, split: str, data_dir=None) -> list[np.ndarray]:
     return music.load_benchmark_music(name, split, data_dir)
 
 
+@_cached_per_file_version
 def load_tagged(name: str, split: str, data_dir=None) -> list[list[tuple[str, str]]]:
     """Sentences of (word, tag) pairs: Brown (affixes stripped), CoNLL-2000 POS, the treebank sample."""
     check_split(split)
@@ -54,6 +93,7 @@ def load_tagged(name: str, split: str, data_dir=None) -> list[list[tuple[str, st
     return tagged.load_treebank(split, data_dir)
 
 
+@_cached_per_file_version
 def load_text(name: str, split: str, data_dir=None) -> list[list[str]]:
     """Lines (sentences) as the token lists a language model sees, without ``<eos>``.
 

@@ -3,9 +3,10 @@
 A sweep is a spec (``sweep_spec``: a base config, fixed overrides, grids of config keys) and an
 Optuna study holding one trial per grid point. The coordinator (``deeprnn sweep CONFIG``) creates the
 study, stores the spec in it, enqueues the grid points that have no live or finished trial yet, then
-works; workers (``deeprnn sweep --worker``) only take WAITING trials. A trial is claimed by the atomic
-WAITING -> RUNNING transition of Optuna's storage, so no point runs twice however many workers share
-the study (Optuna's GridSampler alone can repeat points across workers).
+works; workers (``deeprnn sweep --worker``) only take WAITING trials. A trial is claimed by the
+WAITING -> RUNNING transition of Optuna's storage (row-locked by a database server, serialised by a
+lock file on SQLite: ``queue_lock``), so no point runs twice however many workers share the study
+(Optuna's GridSampler alone can repeat points across workers).
 
 Layout of a sweep directory ``DIR`` (default ``runs/sweeps/<study>``):
     study.db     the SQLite storage, unless --storage names another one
@@ -34,11 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: SQLite sweeps there should use --jobs 1
-    fcntl = None
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
@@ -60,9 +56,14 @@ from deeprnn.training import train
 from deeprnn.training.checkpoint import atomic_write_text
 from deeprnn.training.config import ConfigError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: SQLite sweeps there should use --jobs 1
+    fcntl = None
+
 __all__ = [
-    "PASSWORD_ENV", "SweepSpec", "build_spec", "load_preset", "redact_url", "run_name", "run_sweep", "run_worker",
-    "scrub", "storage_url", "url_password", "with_password",
+    "PASSWORD_ENV", "SweepSpec", "build_spec", "load_preset", "open_storage", "point_key", "redact_url", "run_name",
+    "run_sweep", "run_worker", "scrub", "storage_url", "url_password", "with_password",
 ]  # fmt: skip
 
 SPEC_ATTR = "deeprnn_sweep"  # study user attribute holding the spec, so workers need only the storage
@@ -70,7 +71,8 @@ WORKER_ATTR = "deeprnn_worker"  # trial system attribute: which process runs it 
 MAX_RETRIES = 3  # automatic retries of a point whose worker died; rerunning the coordinator retries again
 
 
-def open_storage(url: str):
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """The sweep's storage: trials whose heartbeat stopped are failed and retried (``requeue``)."""
     return _open_storage(url, stale_trial_callback=requeue)
 
 
@@ -392,7 +394,7 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def spawn_workers(jobs: int, spec: SweepSpec, out_dir: Path, url: str) -> list[int]:
+def spawn_workers(jobs: int, study_name: str, out_dir: Path, url: str) -> list[int]:
     """Run ``jobs`` worker processes on this machine and wait for them; returns their exit codes.
 
     A process per worker, not threads: torch's thread pools, memory and any crash stay apart, and a
@@ -401,7 +403,7 @@ def spawn_workers(jobs: int, spec: SweepSpec, out_dir: Path, url: str) -> list[i
     """
     env = dict(os.environ, **{STORAGE_ENV: url})
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))  # no oversubscription
-    command = [sys.executable, "-m", "deeprnn.cli.main", "sweep", "--worker", "--study", spec.study,
+    command = [sys.executable, "-m", "deeprnn.cli.main", "sweep", "--worker", "--study", study_name,
                "--out", str(out_dir)]
     workers = [subprocess.Popen(command, env=env) for _ in range(jobs)]
     try:
@@ -474,7 +476,7 @@ def run_sweep(spec: SweepSpec, out_dir: Path, url: str, jobs: int = 1, log: Call
     if jobs == 1:
         work(study, storage, spec, out_dir, log)
     elif jobs > 1:
-        spawn_workers(jobs, spec, out_dir, url)
+        spawn_workers(jobs, spec.study, out_dir, url)
     log(format_report(study, spec))
     left = (TrialState.FAIL, TrialState.WAITING)
     unfinished = [trial for _, trial in point_states(study, spec) if trial.state in left]
@@ -485,11 +487,13 @@ def run_sweep(spec: SweepSpec, out_dir: Path, url: str, jobs: int = 1, log: Call
     return 0
 
 
-def run_worker(study_name: str, out_dir: Path, url: str, log: Callable[[str], None] = print) -> int:
-    """A worker: run the study's WAITING trials until none is left. Returns 1 if one of them failed."""
+def run_worker(study_name: str, out_dir: Path, url: str, jobs: int = 1, log: Callable[[str], None] = print) -> int:
+    """A worker (``jobs`` of them): run the study's WAITING trials until none is left. 1 if one of them failed."""
     storage = open_storage(url)
     study, spec = load_study(study_name, storage, redact_url(url))
     out_dir.mkdir(parents=True, exist_ok=True)
+    if jobs > 1:
+        return max(spawn_workers(jobs, study_name, out_dir, url))
     counts = work(study, storage, spec, out_dir, log)
     log(f"worker done: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed")
     return 1 if counts["FAIL"] else 0

@@ -1,0 +1,182 @@
+"""Training-iteration speed of the recurrent cores against torch.nn.RNN, on CPU.
+
+    .venv/bin/python benchmarks/cells.py            # table
+    .venv/bin/python benchmarks/cells.py --json     # one JSON document on stdout
+
+For every thread count, sequence length T and hidden size H (batch 32, input size H), each model runs
+forward + backward + SGD step on a fixed random batch; the loss is <output, fixed random tensor>, so every
+output receives a gradient. Repetitions are interleaved (one iteration of every model, then the next
+round) and the median is reported, so load from other processes hits all models alike. In the same rounds
+a bare GEMM of the per-step shape (B, H) x (H, H) is timed: "% GEMM" is the achieved rate relative to it.
+"steps/s" counts sequence steps: B * T per iteration.
+
+FLOPs count matrix multiplies only, per step: 2 * B * in * out for every linear map, times 3 for forward
+plus backward (backward = 2 x forward, whether or not a gradient w.r.t. the input is needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+
+from deeprnn.models import DTRNN, DeepOutput, StackedRNN
+
+BATCH = 32
+FORMULA = "GFLOP per iteration = 3 (forward + backward) x T x sum over linear maps of 2 * B * in * out"
+
+
+class WithDeepOutput(torch.nn.Module):
+    """DOT(S)-RNN as benchmarked: the DT(S) core plus a deep output (one tanh layer and a linear read-out,
+    both H -> H), applied to all steps at once as in the heads."""
+
+    def __init__(self, core, size):
+        super().__init__()
+        self.core, self.output = core, DeepOutput(size, size, depth=1)
+
+    def forward(self, x):
+        h, h_n = self.core(x)
+        return self.output(h), h_n
+
+
+def models(H):
+    """name -> (constructor, number of H x H linear maps per step); input size is H."""
+    def dt(depth, shortcut, deep_output=False, impl="auto"):
+        def make():
+            core = DTRNN(H, H, transition_depth=depth, shortcut=shortcut, impl=impl)
+            return WithDeepOutput(core, H) if deep_output else core
+        # U, W_1..W_L, S_2..S_L, plus the deep output's two maps
+        return make, 1 + depth + (depth - 1) * shortcut + 2 * deep_output
+
+    return {
+        "torch.nn.RNN": (lambda: torch.nn.RNN(H, H), 2),
+        "rnn": (lambda: StackedRNN(H, H, num_layers=1), 2),
+        "srnn-2": (lambda: StackedRNN(H, H, num_layers=2), 4),
+        "dt-rnn-2": dt(2, False),
+        "dts-rnn-2": dt(2, True),
+        "dts-rnn-2 (reference loop)": dt(2, True, impl="reference"),
+        "dt-rnn-3": dt(3, False),
+        "dts-rnn-3": dt(3, True),
+        "dot-rnn": dt(2, False, deep_output=True),
+        "dots-rnn": dt(2, True, deep_output=True),
+    }
+
+
+def training_step(model, T, H):
+    x = torch.randn(T, BATCH, H)
+    weight = torch.randn(T, BATCH, H)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+
+    def step():
+        output, _ = model(x)
+        (output * weight).sum().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return step
+
+
+def gemm_step(H, steps=20):
+    """``steps`` GEMMs of the per-step shape (B, H) x (H, H), into a preallocated output."""
+    a, w, out = torch.randn(BATCH, H), torch.randn(H, H), torch.empty(BATCH, H)
+
+    def step():
+        for _ in range(steps):
+            torch.mm(a, w, out=out)
+    return step, steps * 2 * BATCH * H * H
+
+
+def measure(threads, T, H, names, max_reps, budget):
+    """One group (threads, T, H): a warm-up round, then as many interleaved rounds as fit in ``budget``
+    seconds (at least 1, at most ``max_reps``)."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    table = {name: models(H)[name] for name in names}
+    steps = {name: training_step(make(), T, H) for name, (make, _) in table.items()}
+    gemm, gemm_flops = gemm_step(H)
+    steps["gemm"] = gemm
+    times = {name: [] for name in steps}
+    start = time.perf_counter()
+    for step in steps.values():  # warm-up (allocator, MKL buffers); also times one round
+        step()
+    round_seconds = time.perf_counter() - start
+    reps = max(1, min(max_reps, int((budget - round_seconds) / round_seconds)))
+    for _ in range(reps):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    gemm_rate = gemm_flops / median["gemm"] / 1e9
+    baseline = None
+    rows = []
+    for name, (_, maps) in table.items():
+        gflop = 3 * T * maps * 2 * BATCH * H * H / 1e9
+        rate = gflop / median[name]
+        baseline = rate if name == "torch.nn.RNN" else baseline
+        rows.append(dict(threads=threads, T=T, H=H, batch=BATCH, model=name, ms=1e3 * median[name],
+                         steps_per_s=BATCH * T / median[name], gflop=gflop, gflops=rate,
+                         ratio_to_torch_rnn=rate / baseline, pct_gemm=100 * rate / gemm_rate,
+                         gemm_gflops=gemm_rate, reps=reps))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    parser.add_argument("--lengths", default="100,200", help="sequence lengths T (default 100,200)")
+    parser.add_argument("--hidden", default="200,400", help="hidden sizes H (default 200,400)")
+    parser.add_argument("--reps", type=int, default=7, help="at most this many interleaved repetitions (default 7)")
+    parser.add_argument("--budget", type=float, default=160.0,
+                        help="seconds for the whole run, shared by the groups in proportion to T * H^2 "
+                             "(default 160; each group still runs at least one repetition)")
+    parser.add_argument("--models", default=None, help="comma-separated subset of the models")
+    args = parser.parse_args(argv)
+
+    ints = lambda text: [int(v) for v in text.split(",")]  # noqa: E731
+    names = list(models(1)) if args.models is None else ["torch.nn.RNN"] + [
+        n for n in args.models.split(",") if n != "torch.nn.RNN"]
+    unknown = set(names) - set(models(1))
+    if unknown:
+        parser.error(f"unknown models {sorted(unknown)}; choose from {', '.join(models(1))}")
+
+    started, load_before = time.time(), os.getloadavg()
+    rows = []
+    groups = [(threads, T, H) for threads in ints(args.threads) for H in ints(args.hidden) for T in ints(args.lengths)]
+    weights = [T * H * H for _, T, H in groups]
+    for i, (threads, T, H) in enumerate(groups):
+        remaining = args.budget - (time.time() - started)
+        group = measure(threads, T, H, names, args.reps, remaining * weights[i] / sum(weights[i:]))
+        rows.extend(group)
+        if not args.json:
+            print_group(group, flush=True)
+    info = dict(formula=FORMULA, torch=torch.__version__, python=platform.python_version(),
+                machine=platform.processor() or platform.machine(), cpus=os.cpu_count(),
+                load_before=load_before, load_after=os.getloadavg(), seconds=time.time() - started,
+                command=" ".join([os.path.basename(sys.executable), *sys.argv]))
+    if args.json:
+        print(json.dumps(dict(info, results=rows), indent=1))
+    else:
+        print(f"\n{FORMULA}; input size = H, batch {BATCH}.")
+        print("% GEMM: achieved rate / rate of a bare (B, H) x (H, H) GEMM measured in the same rounds.")
+        print(f"load average before {load_before}, after {info['load_after']}; {info['seconds']:.0f} s")
+
+
+def print_group(rows, flush=False):
+    first = rows[0]
+    print(f"\nthreads={first['threads']}  T={first['T']}  H={first['H']}  B={BATCH}  "
+          f"(GEMM rate {first['gemm_gflops']:.1f} GFLOP/s, median of {first['reps']})")
+    print(f"{'model':<28}{'ms/iter':>10}{'steps/s':>10}{'GFLOP/s':>9}{'x nn.RNN':>10}{'% GEMM':>8}")
+    for row in rows:
+        print(f"{row['model']:<28}{row['ms']:>10.1f}{row['steps_per_s']:>10.0f}{row['gflops']:>9.1f}"
+              f"{row['ratio_to_torch_rnn']:>10.2f}{row['pct_gemm']:>8.0f}", flush=flush)
+
+
+if __name__ == "__main__":
+    main()
