@@ -200,7 +200,8 @@ def test_smoke_one_short_epoch_of_every_model(tmp_path, family, dataset):
     for name in MODEL_NAMES:
         config = load_config(
             Path(__file__).parents[1] / "configs" / family / f"{name}.toml",
-            [*TINY, f"data.name={dataset}", "train.epochs=1", "train.max_batches_per_epoch=2", "data.eval_batch_size=1024"],
+            [*TINY, f"data.name={dataset}", "train.epochs=1", "train.max_batches_per_epoch=2",
+             "data.eval_batch_size=1024"],
         )
         summary = train(config, tmp_path / name, progress=False, log=lambda *_: None)
         key = {"music": "nll", "lm": "bpc", "tagging": "acc"}[family]
