@@ -39,7 +39,13 @@ class DeepOutput(nn.Module):
 
     ``depth = 0`` is the plain read-out. ``dropout`` is applied to o^0..o^{depth}, i.e. to the input of
     every linear map (training mode only).
+
+    ``bf16_readout`` (off by default; ``deeprnn.models.fast.set_bf16_readout``): on CPU, compute the last
+    linear map under bfloat16 autocast and return float32 logits (docs/performance.md: faster for large
+    vocabularies on CPUs with bf16 instructions).
     """
+
+    bf16_readout = False
 
     def __init__(self, input_size, num_outputs, depth=0, hidden_size=None, activation="tanh", pool_size=2,
                  dropout=0.0):
@@ -60,7 +66,11 @@ class DeepOutput(nn.Module):
     def forward(self, o):
         for layer in self.hidden:
             o = layer(F.dropout(o, self.dropout, self.training))
-        return self.readout(F.dropout(o, self.dropout, self.training))
+        o = F.dropout(o, self.dropout, self.training)
+        if self.bf16_readout and o.device.type == "cpu":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return self.readout(o).float()
+        return self.readout(o)
 
 
 class SequenceModel(nn.Module):

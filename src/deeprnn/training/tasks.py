@@ -66,7 +66,38 @@ class Task:
         return {}
 
 
-class MusicTask(Task):
+class SequenceBatchTask(Task):
+    """Tasks on independent sequences (music pieces, tagged sentences): length-bucketed, padded batches.
+
+    Subclasses set ``self.lengths[split]`` and define ``collate(split, indices)``, ``model_inputs(batch)``,
+    ``targets(batch)`` and ``new_metrics()``.
+    """
+
+    def _make_batcher(self, split: str, batch_size: int, bucket: bool = True):
+        return data.SequenceBatcher(self.lengths[split], batch_size, bucket=bucket)
+
+    def num_train_batches(self) -> int:
+        return len(self.train_batcher.plan(0, self.config.train.seed))
+
+    def _to_device(self, batch):
+        return type(batch)(*(t.to(self.device) for t in batch))
+
+    def train_batches(self, epoch: int, seed: int) -> Iterator[Any]:
+        for indices in self.train_batcher.plan(epoch, seed, shuffle=True):
+            yield self._to_device(self.collate("train", indices))
+
+    @torch.no_grad()
+    def evaluate(self, model, split):
+        metrics = self.new_metrics()
+        batch_size = self.config.data.eval_batch_size or self.config.data.batch_size
+        for indices in self._make_batcher(split, batch_size).plan(0, 0, shuffle=False):
+            batch = self._to_device(self.collate(split, indices))
+            logits, _ = model(self.model_inputs(batch), lengths=batch.lengths)
+            metrics.update(logits, self.targets(batch), batch.mask)
+        return metrics.compute()
+
+
+class MusicTask(SequenceBatchTask):
     name = "music"
     unit = "frames"
 
@@ -76,8 +107,8 @@ class MusicTask(Task):
             split: data.load_music(config.data.name, split, config.data.data_dir)
             for split in ("train", "valid", "test")
         }
-        lengths = [len(seq) for seq in self.splits["train"]]
-        self.batcher = data.SequenceBatcher(lengths, config.data.batch_size, bucket=config.data.bucket)
+        self.lengths = {split: [len(seq) for seq in seqs] for split, seqs in self.splits.items()}
+        self.train_batcher = self._make_batcher("train", config.data.batch_size, config.data.bucket)
 
     def model_kwargs(self) -> dict[str, Any]:
         return {"input_size": 88}
@@ -89,34 +120,23 @@ class MusicTask(Task):
         p = (on + 1) / (frames + 2)
         return torch.log(p / (1 - p)).float()
 
-    def num_train_batches(self) -> int:
-        return len(self.batcher.plan(0, self.config.train.seed))
+    def collate(self, split: str, indices: list[int]) -> data.MusicBatch:
+        return data.collate_music(self.splits[split], indices, score_first_frame=self.config.data.score_first_frame)
 
-    def _collate(self, split: str, indices: list[int]) -> data.MusicBatch:
-        batch = data.collate_music(self.splits[split], indices, score_first_frame=self.config.data.score_first_frame)
-        return type(batch)(*(t.to(self.device) for t in batch))
+    def model_inputs(self, batch):
+        return batch.inputs
 
-    def train_batches(self, epoch: int, seed: int) -> Iterator[data.MusicBatch]:
-        for indices in self.batcher.plan(epoch, seed, shuffle=True):
-            yield self._collate("train", indices)
+    def targets(self, batch):
+        return batch.targets
+
+    def new_metrics(self):
+        return MusicMetrics()
 
     def train_loss(self, model, batch, state):
         logits, _ = model(batch.inputs, lengths=batch.lengths)
         per_frame = F.binary_cross_entropy_with_logits(logits, batch.targets, reduction="none").sum(-1)
         frames = int(batch.mask.sum())
         return per_frame[batch.mask].sum() / frames, frames, None
-
-    @torch.no_grad()
-    def evaluate(self, model, split):
-        metrics = MusicMetrics()
-        seqs = self.splits[split]
-        batch_size = self.config.data.eval_batch_size or self.config.data.batch_size
-        batcher = data.SequenceBatcher([len(s) for s in seqs], batch_size, bucket=True)
-        for indices in batcher.plan(0, 0, shuffle=False):
-            batch = self._collate(split, indices)
-            logits, _ = model(batch.inputs, lengths=batch.lengths)
-            metrics.update(logits, batch.targets, batch.mask)
-        return metrics.compute()
 
 
 class LanguageModelTask(Task):
@@ -174,7 +194,7 @@ class LanguageModelTask(Task):
         return {"vocab": self.vocab.to_list()}
 
 
-class TaggingTask(Task):
+class TaggingTask(SequenceBatchTask):
     name = "tagging"
     unit = "tokens"
 
@@ -185,8 +205,8 @@ class TaggingTask(Task):
         for split in ("train", "valid", "test"):
             sentences = data.load_tagged(config.data.name, split, config.data.data_dir)
             self.splits[split] = data.encode_tagged(sentences, self.words, self.tags)
-        lengths = [len(s) for s in self.splits["train"][0]]
-        self.batcher = data.SequenceBatcher(lengths, config.data.batch_size, bucket=config.data.bucket)
+        self.lengths = {split: [len(s) for s in token_ids] for split, (token_ids, _) in self.splits.items()}
+        self.train_batcher = self._make_batcher("train", config.data.batch_size, config.data.bucket)
 
     def model_kwargs(self):
         return {"vocab_size": len(self.words), "num_tags": len(self.tags)}
@@ -196,35 +216,24 @@ class TaggingTask(Task):
         counts = torch.bincount(tag_ids, minlength=len(self.tags)).double() + 1
         return torch.log(counts / counts.sum()).float()
 
-    def num_train_batches(self):
-        return len(self.batcher.plan(0, self.config.train.seed))
-
-    def _collate(self, split, indices):
+    def collate(self, split, indices):
         token_ids, tag_ids = self.splits[split]
-        batch = data.collate_tagged(token_ids, tag_ids, indices)
-        return type(batch)(*(t.to(self.device) for t in batch))
+        return data.collate_tagged(token_ids, tag_ids, indices)
 
-    def train_batches(self, epoch, seed):
-        for indices in self.batcher.plan(epoch, seed, shuffle=True):
-            yield self._collate("train", indices)
+    def model_inputs(self, batch):
+        return batch.tokens
+
+    def targets(self, batch):
+        return batch.tags
+
+    def new_metrics(self):
+        return TokenMetrics(None)
 
     def train_loss(self, model, batch, state):
         logits, _ = model(batch.tokens, lengths=batch.lengths)
         tokens = int(batch.mask.sum())
         loss = F.cross_entropy(logits[batch.mask], batch.tags[batch.mask], reduction="sum") / tokens
         return loss, tokens, None
-
-    @torch.no_grad()
-    def evaluate(self, model, split):
-        metrics = TokenMetrics(None)
-        token_ids = self.splits[split][0]
-        batch_size = self.config.data.eval_batch_size or self.config.data.batch_size
-        batcher = data.SequenceBatcher([len(s) for s in token_ids], batch_size, bucket=True)
-        for indices in batcher.plan(0, 0, shuffle=False):
-            batch = self._collate(split, indices)
-            logits, _ = model(batch.tokens, lengths=batch.lengths)
-            metrics.update(logits, batch.tags, batch.mask)
-        return metrics.compute()
 
     def extras(self):
         return {"vocab": self.words.to_list(), "tags": self.tags.to_list()}
