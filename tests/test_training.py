@@ -221,3 +221,44 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     assert result["split"] == "test" and "nll" in result["metrics"]
     assert main(["train", "configs/demo.toml", "--set", "model.hidden_sise=3"]) == 2
     assert "did you mean 'model.hidden_size'" in capsys.readouterr().err
+
+
+def test_corrupt_or_foreign_checkpoints_are_refused_clearly(tmp_path):
+    from deeprnn.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    train(tiny_config("model.name=rnn"), run, progress=False, log=lambda *_: None)
+    best = run / "checkpoint_best.pt"
+    payload = load_checkpoint(best)
+    payload["format_version"] = 999
+    torch.save(payload, best)
+    with pytest.raises(CheckpointError, match="format version 999"):
+        load_run(run)
+    best.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        evaluate_run(run)
+    # a checkpoint whose weights do not fit the stored config (e.g. copied from another run)
+    other = tmp_path / "other"
+    train(tiny_config("model.name=gru"), other, progress=False, log=lambda *_: None)
+    save_checkpoint(run / "checkpoint_last.pt", {**load_checkpoint(other / "checkpoint_last.pt"),
+                                                 "config": json.loads((run / "config.json").read_text())})
+    with pytest.raises(RuntimeError, match="does not fit the model"):
+        train(None, run, resume=True, progress=False, log=lambda *_: None)
+
+
+def test_readme_first_command_runs_the_demo(tmp_path):
+    """The README's first command trains configs/demo.toml; run exactly its deeprnn part, shortened."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("```bash", 1)[1].split("```", 1)[0]
+    install_line = next(line for line in block.splitlines() if "deeprnn train" in line)
+    command = install_line.split("&& ")[-1].split()
+    assert command[0].startswith("DEEPRNN_DATA=") and command[1:3] == ["deeprnn", "train"]
+    args = command[2:]
+    assert "configs/demo.toml" in args
+    args[args.index("--run-dir") + 1] = str(tmp_path / "demo")
+    args[args.index("configs/demo.toml")] = str(Path(__file__).parents[1] / "configs" / "demo.toml")
+    result = subprocess.run(_cli(*args, "--set", "train.epochs=1", "--set", "train.max_batches_per_epoch=2",
+                                 "--set", "train.threads=1", "--no-progress"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout and "test" in result.stdout and "nll" in result.stdout
