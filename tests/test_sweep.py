@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import socket
@@ -68,6 +69,19 @@ def test_killed_sweep_restarts_without_rerunning_or_duplicating(tmp_path, data_d
         assert f"[{name}] epoch" not in second.stdout
     for name in interrupted:  # the interrupted run continues in its own directory
         assert f"[{name}] resuming" in second.stdout, second.stdout
+
+    # `deeprnn report` on the finished sweep: Markdown table, CSV and learning curves, numbers = summary.json.
+    report_dir = tmp_path / "report"
+    assert main(["report", str(out), "--out", str(report_dir)]) == 0
+    assert (report_dir / "table_valid.nll.md").is_file() and list(report_dir.glob("curves_*.png"))
+    with open(report_dir / "table_valid.nll.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3
+    for row in rows:
+        for point in expected:
+            if str(point["model.hidden_size"]) == row["model.hidden_size"]:
+                summary = json.loads((out / sweep.run_name(point) / "summary.json").read_text())
+                assert float(row[point["model.name"]]) == summary["valid"]["nll"]
 
     # A third run enqueues nothing and trains nothing.
     assert main(sweep_command(out, "kill")[3:]) == 0
