@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "deeprnn.cli.report_cmd",
     "deeprnn.cli.gradflow_cmd",
     "deeprnn.cli.sweep_cmd",
+    "deeprnn.cli.reproduce_cmd",
 ]
 
 

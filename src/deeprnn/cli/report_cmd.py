@@ -34,10 +34,21 @@ def add_parser(subparsers) -> None:
                    help=f"add quoted published numbers, labelled with their source: {', '.join(PUBLISHED)}")
     p.add_argument("--out", help="output directory (default: DIR/report for one directory, else ./report)")
     p.add_argument("--no-figures", action="store_true", help="tables only")
+    p.add_argument("--results-md", metavar="PATH",
+                   help="instead: regenerate RESULTS.md at PATH from a results directory written by "
+                   "'deeprnn reproduce' (e.g. deeprnn report results/ --results-md RESULTS.md)")
     p.set_defaults(func=run_report)
 
 
 def run_report(args) -> int:
+    if args.results_md:
+        from deeprnn.reports.results_md import write_results_md
+
+        if len(args.dirs) != 1:
+            raise ValueError("--results-md reads one results directory (e.g. results/)")
+        write_results_md(args.dirs[0], args.results_md)
+        print(f"{args.results_md} regenerated from {args.dirs[0]}")
+        return 0
     from deeprnn.reports.report import write_report
     from deeprnn.reports.tables import FORMATS
 

@@ -1,0 +1,295 @@
+"""``deeprnn reproduce TABLE``: run a table's recipes as sweeps, keep their small files in results/, write RESULTS.md.
+
+The tables live in ``configs/recipes/tables.toml``, one ``[NAME]`` table each, in the order of RESULTS.md:
+
+- ``kind = "recipes"`` (the published-number tables): one recipe per model, an ordinary training config in
+  ``configs/recipes/<dataset>/<model>.toml``, run with seeds 0..N-1. Each (recipe, seed) is a one-point
+  study of its own, all in one storage per table: a study is tied to its grid, and a table grows over
+  several sittings (more seeds, a retuned recipe) without invalidating the runs already made.
+- ``kind = "grid"``: a sweep preset (the replication's tables; recipe searches), run as one study under
+  ``OUT/<study>``, so ``--out runs/sweeps`` shares the runs of ``deeprnn sweep PRESET``.
+
+Either way the sweep machinery resumes interrupted runs, never reruns a finished one, and lets any number
+of worker processes share a table (``--jobs``, or ``--storage`` on many machines).
+
+What is kept: each finished run's ``config.json``, ``metrics.jsonl``, ``summary.json`` and ``env.json`` (the
+machine) go to ``results/<table>/<recipe>/seed-<s>/`` (grid tables: ``results/<table>/<run name>/``), never
+the checkpoints; ``results/tables.json`` is a snapshot of the table definitions, so RESULTS.md is a function
+of ``results/`` alone (``deeprnn.reports.results_md``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deeprnn.training.config import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+TABLES_FILE = Path("configs/recipes/tables.toml")
+RESULT_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json")  # never the *.pt checkpoints
+SNAPSHOT = "tables.json"
+KINDS = ("recipes", "grid")
+TABLE_KEYS = {
+    "common": ("title", "kind", "description", "published", "cpu_hours", "notes"),
+    "recipes": ("recipes", "seeds", "metric", "target_each", "target_best", "targets", "tried"),
+    "grid": ("sweep", "metrics", "epoch", "row_keys"),
+}
+
+
+@dataclass
+class Point:
+    """One run of a table: a recipe at a seed (recipe tables) or a grid point (grid tables)."""
+
+    label: str  # where its files go under results/<table>/
+    spec: Any  # the SweepSpec it belongs to
+    point: dict[str, Any]  # its grid point in that spec
+    out_dir: Path  # its sweep directory
+    run_dir: Path  # its run directory
+
+
+# --- table definitions -------------------------------------------------------------------------
+
+
+def load_tables(path: str | Path = TABLES_FILE) -> dict[str, dict[str, Any]]:
+    """The table definitions, checked, in file order; recipe and preset paths resolved against the file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no table definitions at {path} (run from the repository root, or give --tables)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    tables = {}
+    for name, table in raw.items():
+        kind = table.get("kind", "recipes")
+        if kind not in KINDS:
+            raise ConfigError(f"{path} [{name}]: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        unknown = sorted(set(table) - set(TABLE_KEYS["common"]) - set(TABLE_KEYS[kind]))
+        if unknown:
+            valid = ", ".join(TABLE_KEYS["common"] + TABLE_KEYS[kind])
+            raise ConfigError(f"{path} [{name}]: unknown key(s) {', '.join(unknown)}; valid keys: {valid}")
+        table = {"name": name, "kind": kind, "published": [], "notes": "", **table}
+        if kind == "recipes":
+            for key in ("recipes", "metric"):
+                if key not in table:
+                    raise ConfigError(f"{path} [{name}]: a recipes table needs '{key}'")
+            table.setdefault("seeds", 1)
+            table.setdefault("targets", {})
+            unknown_targets = sorted(set(table["targets"]) - {Path(r).name for r in table["recipes"]})
+            if unknown_targets:
+                raise ConfigError(f"{path} [{name}]: targets for recipes not in it: {', '.join(unknown_targets)}")
+            table["recipe_paths"] = {Path(r).name: str(path.parent / f"{r}.toml") for r in table["recipes"]}
+        else:
+            for key in ("sweep", "metrics"):
+                if key not in table:
+                    raise ConfigError(f"{path} [{name}]: a grid table needs '{key}'")
+            table["sweep_path"] = str(path.parent / table["sweep"])
+        tables[name] = table
+    return tables
+
+
+def get_table(tables: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    if name not in tables:
+        raise ConfigError(f"unknown table {name!r}; choose from {', '.join(tables)} (deeprnn reproduce --list)")
+    return tables[name]
+
+
+def snapshot(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What RESULTS.md needs to know about the tables, without local paths: results/tables.json."""
+    drop = ("recipe_paths", "sweep_path")
+    return {"tables": [{key: value for key, value in table.items() if key not in drop} for table in tables.values()]}
+
+
+# --- the runs of a table -----------------------------------------------------------------------
+
+
+def table_points(table: dict[str, Any], out_root: Path, overrides: list[str] = (), seeds: int | None = None,
+                 only: list[str] = ()) -> list[Point]:
+    """Every run of the table, each with its (validated) sweep spec and directories."""
+    from deeprnn.experiments.sweep import build_spec, run_name
+
+    if table["kind"] == "grid":
+        spec = build_spec(table["sweep_path"], overrides=list(overrides))
+        out_dir = out_root / spec.study
+        return [Point(run_name(p), spec, p, out_dir, out_dir / run_name(p)) for p in spec.points()]
+    unknown = sorted(set(only) - set(table["recipe_paths"]))
+    if unknown:
+        raise ConfigError(f"table {table['name']} has no recipe(s) {', '.join(unknown)}; "
+                          f"its recipes: {', '.join(table['recipe_paths'])}")
+    points = []
+    for recipe, path in table["recipe_paths"].items():
+        if only and recipe not in only:
+            continue
+        for seed in range(table["seeds"] if seeds is None else seeds):
+            study = f"{table['name']}-{recipe}-seed{seed}"
+            spec = build_spec(path, [f"train.seed={seed}"], list(overrides), study=study)
+            out_dir = out_root / table["name"] / f"{recipe}-seed{seed}"
+            point = {"train.seed": seed}
+            points.append(Point(f"{recipe}/seed-{seed}", spec, point, out_dir, out_dir / run_name(point)))
+    return points
+
+
+def table_storage(table: dict[str, Any], points: list[Point], out_root: Path, storage: str | None) -> str:
+    """One storage per table: --storage / $DEEPRNN_STORAGE, else an SQLite file next to its runs."""
+    from deeprnn.experiments.sweep import storage_url
+
+    home = points[0].out_dir if table["kind"] == "grid" else out_root / table["name"]
+    home.mkdir(parents=True, exist_ok=True)
+    return storage_url(storage, home)
+
+
+def adopt(points: list[Point], dirs: list[str | Path], log: Callable[[str], None] = print) -> int:
+    """Copy finished runs made with exactly a point's config into its run directory; returns how many.
+
+    E.g. the recipe search's run of the chosen point is the recipe's seed 0: the same config, the same
+    seed, so training it again would only repeat it. The sweep then reads its summary.json.
+    """
+    made = {}
+    for root in dirs:
+        for summary in sorted(Path(root).rglob("summary.json")):
+            config = json.loads((summary.parent / "config.json").read_text())
+            made.setdefault(json.dumps(config, sort_keys=True), summary.parent)
+    adopted = 0
+    for point in points:
+        source = made.get(json.dumps(point.spec.point_config(point.point).to_dict(), sort_keys=True))
+        if source is None or (point.run_dir / "config.json").exists():
+            continue
+        shutil.copytree(source, point.run_dir)
+        log(f"{point.label}: adopted the finished run {source} (the same config and seed)")
+        adopted += 1
+    return adopted
+
+
+def run_points(points: list[Point], url: str, log: Callable[[str], None] = print) -> int:
+    """Run each point's one-study sweep in turn; returns 1 if any run failed (rerun to retry)."""
+    from deeprnn.experiments.sweep import run_sweep
+
+    status, done = 0, set()
+    for point in points:
+        if id(point.spec) in done:  # a grid table: one study for all its points
+            continue
+        done.add(id(point.spec))
+        status = max(status, run_sweep(point.spec, point.out_dir, url, jobs=1, log=log))
+    return status
+
+
+def spawn_workers(jobs: int, argv: list[str], url: str) -> int:
+    """``jobs`` processes each running ``deeprnn reproduce ... --worker`` over the same points.
+
+    A point's trial is claimed atomically in the storage, so every run is made once; a worker that
+    finds a point taken moves on to the next. The storage URL travels in the environment, not in ``ps``.
+    """
+    from deeprnn.experiments.sweep_storage import STORAGE_ENV
+
+    env = dict(os.environ, **{STORAGE_ENV: url})
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+    command = [sys.executable, "-m", "deeprnn.cli.main", "reproduce", *argv, "--worker"]
+    workers = [subprocess.Popen(command, env=env) for _ in range(jobs)]
+    try:
+        return max(worker.wait() for worker in workers)
+    except KeyboardInterrupt:
+        for worker in workers:
+            worker.terminate()  # each marks its trial failed (resumable) and exits
+        for worker in workers:
+            worker.wait()
+        raise
+
+
+# --- keeping the results -----------------------------------------------------------------------
+
+
+def collect(table: dict[str, Any], points: list[Point], results_dir: Path, log: Callable[[str], None] = print) -> int:
+    """Copy the small files of every finished run of the table into results/<table>/; returns how many.
+
+    A sweep directory made for another config (a recipe changed since) is skipped, so results/ never
+    pairs a recipe with runs of an older version of it.
+    """
+    from deeprnn.experiments.sweep import check_sweep_dir
+
+    copied, stale = 0, set()
+    for point in points:
+        if not (point.run_dir / "summary.json").is_file():
+            continue
+        try:
+            check_sweep_dir(point.out_dir, point.spec)
+        except ConfigError as exc:
+            if point.out_dir not in stale:
+                log(f"not collected (made for another config; delete {point.out_dir} to rerun): {exc}")
+            stale.add(point.out_dir)
+            continue
+        dest = results_dir / table["name"] / point.label
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in RESULT_FILES:
+            if (point.run_dir / name).is_file():
+                shutil.copyfile(point.run_dir / name, dest / name)
+        copied += 1
+    return copied
+
+
+def write_snapshot(tables: dict[str, dict[str, Any]], results_dir: Path) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / SNAPSHOT).write_text(json.dumps(snapshot(tables), indent=2, sort_keys=True) + "\n")
+
+
+def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_root: str | Path = "runs/reproduce",
+              results_dir: str | Path = "results", results_md: str | Path | None = "RESULTS.md",
+              seeds: int | None = None, jobs: int = 1, only: list[str] = (), overrides: list[str] = (),
+              storage: str | None = None, train: bool = True, worker: bool = False, argv: list[str] = (),
+              reuse: list[str | Path] = (), log: Callable[[str], None] = print) -> int:
+    """Run (unless ``train`` is False), collect and report one table; returns an exit code."""
+    tables = load_tables(tables_file)
+    table = get_table(tables, table_name)
+    if (seeds is not None or only) and table["kind"] == "grid":
+        raise ConfigError(f"{table_name} is a grid table (its sweep preset's points, one seed); drop --seeds/--only")
+    out_root, results_dir = Path(out_root), Path(results_dir)
+    points = table_points(table, out_root, overrides, seeds, only)
+    if not points:
+        raise ConfigError(f"table {table_name}: nothing to run (--seeds 0?)")
+    status = 0
+    if reuse and not worker:
+        adopt(points, reuse, log)
+    if train:
+        url = table_storage(table, points, out_root, storage)
+        if jobs > 1 and not worker:
+            from deeprnn.experiments.sweep import open_storage
+
+            open_storage(url)  # create the storage's tables once, before the workers race to
+            status = spawn_workers(jobs, list(argv), url)
+        else:
+            status = run_points(points, url, log)
+    if worker:
+        return status
+    copied = collect(table, points, results_dir, log)
+    write_snapshot(tables, results_dir)
+    log(f"{table_name}: {copied} of {len(points)} runs finished and kept in {results_dir / table_name}")
+    if results_md is not None:
+        from deeprnn.reports.results_md import write_results_md
+
+        write_results_md(results_dir, results_md)
+        log(f"{results_md} regenerated from {results_dir}")
+    return status
+
+
+def describe_tables(tables: dict[str, dict[str, Any]]) -> str:
+    """``deeprnn reproduce --list``: name, runs, estimated CPU-hours and title of each table."""
+    lines = [f"{'table':<22} {'runs':>5} {'CPU-h':>6}  title"]
+    for name, table in tables.items():
+        if table["kind"] == "recipes":
+            runs = f"{len(table['recipes'])}x{table['seeds']}"
+        else:
+            runs = "grid"
+        cost = table.get("cpu_hours")
+        lines.append(f"{name:<22} {runs:>5} {cost if cost is not None else '?':>6}  {table.get('title', '')}")
+    return "\n".join(lines)

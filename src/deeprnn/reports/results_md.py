@@ -1,0 +1,362 @@
+"""RESULTS.md, generated from ``results/`` alone: the committed run files and ``results/tables.json``.
+
+``deeprnn reproduce TABLE`` keeps each finished run's small files under ``results/<table>/`` and snapshots
+the table definitions (``configs/recipes/tables.toml``) as ``results/tables.json``; this module turns them
+into Markdown. Nothing here is typed by hand or measured anew: every number is read from a committed
+``summary.json`` / ``metrics.jsonl`` (ours) or ``deeprnn.reports.published`` (quoted), and the output is
+a function of those files only (sorted, fixed formatting, no timestamps, no absolute paths), so
+``deeprnn report results/ --results-md RESULTS.md`` regenerates it byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+from pathlib import Path
+from typing import Any
+
+from deeprnn.reports.published import QUOTED, SOURCES, get_published
+from deeprnn.reports.runs import Run, RunSet, larger_is_better, load_run, metric_value
+from deeprnn.reports.tables import Table, build_table, column_order, to_markdown
+
+SNAPSHOT = "tables.json"
+NOT_RUN = "not run yet"
+
+LABELS = {"rnn": "RNN", "dt-rnn": "DT-RNN", "dts-rnn": "DT(S)-RNN", "dot-rnn": "DOT-RNN", "dots-rnn": "DOT(S)-RNN",
+          "dots-rnn-star": "DOT(S)-RNN*", "srnn": "sRNN", "lstm": "LSTM", "gru": "GRU", "tcn": "TCN"}
+UNITS = {"nll": "NLL, nats per frame", "bce_mean": "mean per-key BCE", "ppl": "perplexity",
+         "bpc": "bits per character", "acc": "accuracy", "frame_acc": "frame accuracy", "loss": "loss, nats"}
+DECIMALS = {"nll": 3, "bce_mean": 4, "ppl": 1, "bpc": 3, "loss": 3}
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def fmt(metric: str, value: float) -> str:
+    name = metric.rpartition(".")[2]
+    if name in ("acc", "frame_acc"):
+        return f"{100 * value:.2f}%"
+    return f"{value:.{DECIMALS.get(name, 3)}f}"
+
+
+def fmt_duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def spread(values: list) -> str:
+    """``5`` or ``3–7``: the range of integer facts (epochs, parameters) over seeds."""
+    low, high = min(values), max(values)
+    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+
+
+def bound(metric: str, target: float) -> str:
+    return f"{'≥' if larger_is_better(metric) else '≤'} {target:g}"
+
+
+def meets(metric: str, value: float, target: float) -> bool:
+    return value >= target if larger_is_better(metric) else value <= target
+
+
+def table_md(lines: list[list[str]], left: tuple[int, ...] = (0,)) -> list[str]:
+    """A Markdown table; the columns in ``left`` are left-aligned, the others (numbers) right-aligned."""
+    rule = ["---" if i in left else "---:" for i in range(len(lines[0]))]
+    return ["| " + " | ".join(cells) + " |" for cells in [lines[0], rule, *lines[1:]]]
+
+
+# --- reading results/ ------------------------------------------------------------------------------
+
+
+def read_env(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "env.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def machine(env: dict[str, Any]) -> str:
+    if not env:
+        return "machine not recorded"
+    device = env.get("cuda_device") or f"{env.get('cpu_count', '?')} CPUs ({env.get('processor', '?')})"
+    threads = env.get("torch_threads")
+    return (f"{env.get('platform', '?')}, {device}, torch {env.get('torch', '?')}"
+            + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""))
+
+
+def code_version(env: dict[str, Any]) -> str:
+    commit = env.get("git_commit")
+    return f"deeprnn {env.get('deeprnn', '?')}" + (f" at commit {commit[:7]}" if commit else "")
+
+
+def load_table_runs(table_dir: Path) -> list[tuple[str, Run, dict[str, Any]]]:
+    """(relative name, run, env) of every finished run under ``table_dir``, sorted by name."""
+    if not table_dir.is_dir():
+        return []
+    found = []
+    for summary in sorted(table_dir.rglob("summary.json")):
+        run_dir = summary.parent
+        name = run_dir.relative_to(table_dir).as_posix()
+        run = load_run(run_dir, name)
+        if run is not None:
+            found.append((name, run, read_env(run_dir)))
+    return found
+
+
+def environment_lines(found: list[tuple[str, Run, dict[str, Any]]]) -> list[str]:
+    machines = sorted({machine(env) for _, _, env in found})
+    versions = sorted({code_version(env) for _, _, env in found if env})
+    total = sum(run.summary.get("wall_time_s", 0.0) for _, run, _ in found)
+    return [f"Machine: {'; '.join(machines)}. Code: {'; '.join(versions) or 'not recorded'}. "
+            f"Training time of these runs, summed: {fmt_duration(total)}."]
+
+
+# --- recipe tables: one row per model, mean ± std over seeds -------------------------------------
+
+
+def recipe_section(table: dict[str, Any], results_dir: Path) -> tuple[list[str], dict[str, int]]:
+    metric, name = table["metric"], table["name"]
+    split, _, key = metric.partition(".")
+    valid_metric = f"valid.{key}"
+    found = load_table_runs(results_dir / name)
+    by_recipe: dict[str, list[Run]] = {}
+    for rel, run, _ in found:
+        by_recipe.setdefault(rel.split("/")[0], []).append(run)
+
+    targets = {recipe: table["targets"].get(recipe, table.get("target_each")) for recipe in
+               (Path(r).name for r in table["recipes"])}
+    better = "higher" if larger_is_better(metric) else "lower"
+    head = [f"## {table['title']}", "",
+            f"`deeprnn reproduce {name}`: {len(targets)} recipes × {table['seeds']} seed(s), "
+            f"recipes in `configs/recipes/` ({', '.join(f'`{r}.toml`' for r in table['recipes'])}). "
+            f"Metric: {UNITS.get(key, key)} on the {split} set, of the best-validation checkpoint ({better} is "
+            f"better); "
+            f"ours as mean ± sample std over seeds." + (f" Estimated cost: {table['cpu_hours']:g} CPU-hours."
+                                                          if table.get("cpu_hours") is not None else ""), ""]
+    if table.get("description"):
+        head += [table["description"], ""]
+
+    rows = [["model", f"ours {metric}", "seeds", valid_metric, "params", "best epoch", "epochs", "wall time / run",
+             "target", "met?"]]
+    means, missed, counts = {}, [], {"targets": 0, "met": 0, "open": 0, "runs": len(found)}
+    for recipe, target in targets.items():
+        runs = sorted(by_recipe.get(recipe, []), key=lambda r: r.config.get("train.seed", 0))
+        values = [v for v in (metric_value(r, metric) for r in runs) if v is not None]
+        shown_target = bound(metric, target) if target is not None else "–"
+        counts["targets"] += target is not None
+        if not values:
+            counts["open"] += target is not None
+            rows.append([label(recipe), NOT_RUN, f"0/{table['seeds']}", "", "", "", "", "", shown_target,
+                         NOT_RUN if target is not None else "–"])
+            continue
+        mean, std = mean_std(values)
+        means[recipe] = mean
+        valid_values = [v for v in (metric_value(r, valid_metric) for r in runs) if v is not None]
+        valid_mean, _ = mean_std(valid_values or [math.nan])
+        ok = meets(metric, mean, target) if target is not None else None
+        counts["met"] += bool(ok)
+        if ok is False:
+            missed.append(f"{label(recipe)}: {fmt(metric, mean)}, target {bound(metric, target)}")
+        wall = sum(r.summary.get("wall_time_s", 0.0) for r in runs) / len(runs)
+        rows.append([
+            label(recipe), fmt(metric, mean) + (f" ± {fmt(metric, std)}" if std is not None else ""),
+            f"{len(values)}/{table['seeds']}", fmt(valid_metric, valid_mean),
+            spread([r.summary["params"] for r in runs]), spread([r.summary["best_epoch"] for r in runs]),
+            spread([r.summary["epochs"] for r in runs]), fmt_duration(wall), shown_target,
+            "–" if ok is None else ("yes" if ok else "**no**"),
+        ])
+    lines = head + table_md(rows) + [""]
+
+    best_target = table.get("target_best")
+    if best_target is not None:
+        counts["targets"] += 1
+        if means:
+            pick = (max if larger_is_better(metric) else min)(means, key=means.get)
+            ok = meets(metric, means[pick], best_target)
+            counts["met"] += ok
+            lines.append(f"Best of ours: {label(pick)}, {fmt(metric, means[pick])}; target for the best model "
+                         f"{bound(metric, best_target)}: {'met' if ok else '**missed**'}.")
+            if not ok:
+                missed.append(f"best model: {fmt(metric, means[pick])} ({label(pick)}), target "
+                              f"{bound(metric, best_target)}")
+        else:
+            counts["open"] += 1
+            lines.append(f"Target for the best model {bound(metric, best_target)}: {NOT_RUN}.")
+        lines.append("")
+    open_ = [label(r) for r, t in targets.items() if r not in means]
+    if missed:
+        lines += ["**Targets not reached:** " + "; ".join(missed) + ".", ""]
+    if missed:
+        lines += [f"What was tried: {table.get('tried') or 'nothing beyond the recipes above yet.'}", ""]
+    if open_:
+        lines += [f"Not run yet: {', '.join(open_)}.", ""]
+    lines += published_lines(table, metric)
+    if found:
+        lines += environment_lines(found) + [""]
+    if table.get("notes"):
+        lines += [table["notes"].strip(), ""]
+    return lines, counts
+
+
+def published_lines(table: dict[str, Any], metric: str) -> list[str]:
+    if not table.get("published"):
+        return []
+    rows = [["model", "published", "source"]]
+    notes = []
+    for set_name in table["published"]:
+        published = get_published(set_name)
+        for quote in published.quotes:
+            rows.append([label(quote.model) + (f", {quote.variant}" if quote.variant else ""), quote.quoted,
+                         quote.source])
+        if published.metric != metric:
+            notes.append(f"{set_name} reports {published.metric}, not {metric}")
+    sources = sorted({row[2] for row in rows[1:]})
+    lines = [f"Published ({QUOTED}):", "", *table_md(rows, left=(0, 2)), ""]
+    lines += [f"- {note}." for note in notes]
+    lines += [f"- {source}: {SOURCES[source]}" for source in sources] + [""]
+    return lines
+
+
+# --- grid tables: rows = swept values, columns = models (the replication's layout) ---------------
+
+
+def variant(run: Run) -> str:
+    """The column of a run: its model, starred for the paper's DOT(S)-RNN* (L_p transition, maxout output)."""
+    star = run.config.get("model.activation") == "lp" and run.config.get("model.output_activation") == "maxout"
+    return run.model + ("-star" if star else "")
+
+
+def grid_section(table: dict[str, Any], results_dir: Path) -> tuple[list[str], dict[str, int]]:
+    name = table["name"]
+    found = load_table_runs(results_dir / name)
+    preset = posixpath.normpath(f"configs/recipes/{table['sweep']}")
+    lines = [f"## {table['title']}", "",
+             f"`deeprnn reproduce {name}`: the sweep preset `{preset}` "
+             f"(one run per point, seed 0)." + (f" Estimated cost: {table['cpu_hours']:g} CPU-hours."
+                                                if table.get("cpu_hours") is not None else ""), ""]
+    if table.get("description"):
+        lines += [table["description"], ""]
+    counts = {"targets": 0, "met": 0, "open": 0, "runs": len(found)}
+    published_sets = tuple(get_published(s) for s in table.get("published", []))
+    epoch = table.get("epoch")
+    shown_beside = {(metric, epoch) for metric in table["metrics"]} if found else set()
+    theirs = []  # published sets that cannot sit beside ours (another metric, or nothing of ours yet)
+    for published in published_sets:
+        if (published.metric, published.epoch) not in shown_beside:
+            theirs += [f"Theirs ({QUOTED}): {published.description}.", "", *published_grid(published), ""]
+    if not found:
+        lines += ["Not run yet.", "", *theirs]
+        if table.get("notes"):
+            lines += [table["notes"].strip(), ""]
+        return lines, counts
+    runs = []
+    for _, run, _ in found:
+        run.config = {**run.config, "model.name": variant(run)}  # DOT(S)-RNN* gets a column of its own
+        runs.append(run)
+    runset = RunSet(runs, list(table.get("row_keys", [])), name)
+    for metric in table["metrics"]:
+        matching = tuple(p for p in published_sets if (p.metric, p.epoch) == (metric, epoch))
+        grid = _relabel(build_table(runset, metric, epoch, matching, warn=lambda message: None))
+        when = f"at epoch {epoch}" if epoch is not None else "of the best-validation checkpoint"
+        better = "highest" if larger_is_better(metric) else "lowest"
+        lines += [f"### {metric} {when}", "",
+                  *to_markdown(grid).rstrip("\n").splitlines(), "",
+                  f"Rows: {grid.row_header}; the {better} value of each row of ours in **bold**"
+                  + ("; † rows quoted, not measured here." if matching else "."), ""]
+        lines += [f"- {note}" for note in grid.notes] + ([""] if grid.notes else [])
+        lines += compare_line(grid, metric)
+    lines += theirs
+    params = [run.summary["params"] for run in runs]
+    lines += [f"{len(found)} runs; {spread(params)} parameters.", *environment_lines(found), ""]
+    if table.get("notes"):
+        lines += [table["notes"].strip(), ""]
+    return lines, counts
+
+
+def compare_line(grid: Table, metric: str) -> list[str]:
+    """How many cells of ours beat the quoted one right below them (same row value, same model)."""
+    pairs, ours = [], None
+    for row in grid.rows:
+        if row.quoted is None:
+            ours = row
+        elif ours is not None and row.label.startswith(ours.label + " "):
+            pairs += [(ours.values[c], row.values[c]) for c in row.values if c in ours.values]
+    if not pairs:
+        return []
+    better = sum(meets(metric, a, b) and a != b for a, b in pairs)
+    return [f"Ours is better than theirs in {better} of the {len(pairs)} cells where both exist.", ""]
+
+
+def published_grid(published) -> list[str]:
+    """A published grid (rows = its row value, columns = models) in its own table."""
+    rows = sorted({quote.row for quote in published.quotes})
+    models = column_order({quote.model for quote in published.quotes})
+    cells = {(quote.row, quote.model): quote.quoted for quote in published.quotes}
+    header = [published.row_key.rpartition(".")[2] if published.row_key else "", *(label(m) for m in models)]
+    body = [[str(row), *(cells.get((row, m), "–") for m in models)] for row in rows]
+    return table_md([header, *body]) + ["", f"- {published.quotes[0].source}: {SOURCES[published.quotes[0].source]}"]
+
+
+def _relabel(grid: Table) -> Table:
+    """Columns in the papers' names (DT(S)-RNN, ...) and rows by the short key names (hidden, dropout)."""
+    grid.columns = [label(c) for c in grid.columns]
+    grid.row_header = ", ".join(key.rpartition(".")[2] for key in grid.row_header.split(", "))
+    for row in grid.rows:
+        row.values = {label(c): v for c, v in row.values.items()}
+        row.quoted = {label(c): v for c, v in row.quoted.items()} if row.quoted is not None else None
+        row.best = label(row.best) if row.best else None
+    return grid
+
+
+# --- the whole file ------------------------------------------------------------------------------
+
+
+def render(results_dir: str | Path) -> str:
+    results_dir = Path(results_dir)
+    path = results_dir / SNAPSHOT
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: results/ is written by 'deeprnn reproduce TABLE'")
+    tables = json.loads(path.read_text())["tables"]
+    sections, summary = [], [["table", "runs kept", "targets met"]]
+    for table in tables:
+        render_section = recipe_section if table["kind"] == "recipes" else grid_section
+        lines, counts = render_section(table, results_dir)
+        sections += lines
+        met = f"{counts['met']} of {counts['targets']}" if counts["targets"] else "–"
+        met += f" ({counts['open']} not run yet)" if counts["open"] else ""
+        anchor = f"[{table['title']}](#{_anchor(table['title'])})"
+        summary.append([anchor, str(counts["runs"]) if counts["runs"] else NOT_RUN, met])
+    intro = [
+        "# Results", "",
+        "<!-- Generated from results/ by `deeprnn report results/ --results-md RESULTS.md` (also rewritten by "
+        "`deeprnn reproduce TABLE`); do not edit by hand. -->", "",
+        "Every number of ours is read from a committed `summary.json` / `metrics.jsonl` under `results/`; test "
+        "numbers are those of the best-validation checkpoint, and every setting was chosen on validation only. "
+        "Published numbers are quoted from their sources, not measured here, and labelled with the source. "
+        "Music NLL is per time step in nats, summed over the 88 keys, every frame scored (docs/training.md). "
+        "How to rerun any table, and what it costs: [docs/reproduce.md](docs/reproduce.md).", "",
+        *table_md(summary), "",
+    ]
+    return "\n".join(intro + sections).rstrip("\n") + "\n"
+
+
+def _anchor(title: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
+    kept = "".join(c for c in title.lower() if c.isalnum() or c in " -_")
+    return kept.replace(" ", "-")
+
+
+def write_results_md(results_dir: str | Path, path: str | Path = "RESULTS.md") -> str:
+    text = render(results_dir)
+    Path(path).write_text(text)
+    return text

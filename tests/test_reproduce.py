@@ -1,0 +1,212 @@
+"""deeprnn reproduce and RESULTS.md: table definitions, the real recipes, a tiny end-to-end table, rendering."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from deeprnn.cli.main import main
+from deeprnn.experiments.reproduce import load_tables, reproduce, table_points
+from deeprnn.reports.results_md import mean_std, render
+from deeprnn.training.config import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+TABLES = REPO / "configs" / "recipes" / "tables.toml"
+
+
+# --- the committed recipes and tables -----------------------------------------------------------
+
+
+def test_every_table_and_recipe_builds(tmp_path):
+    tables = load_tables(TABLES)
+    assert {"jsb", "nottingham", "musedata", "pianomidi", "ptb-char", "ptb-word", "brown-lm", "brown-pos",
+            "conll2000-lm", "conll2000-pos", "replication-table1", "replication-table2"} <= set(tables)
+    for table in tables.values():
+        points = table_points(table, tmp_path)  # builds and validates every run's config
+        assert points and len({p.run_dir for p in points}) == len(points)
+        if table["kind"] == "recipes":
+            assert len(points) == len(table["recipes"]) * table["seeds"]
+            seeds = {p.spec.point_config(p.spec.points()[0]).train.seed for p in points}
+            assert seeds == set(range(table["seeds"]))
+
+
+def test_recipes_state_their_cost_and_how_they_were_chosen():
+    recipes = [p for p in (REPO / "configs" / "recipes").rglob("*.toml")
+               if p.name != "tables.toml" and "grid" not in p.read_text()]
+    assert len(recipes) >= 60
+    for path in recipes:
+        header = path.read_text().split("extends")[0]
+        assert re.search(r"CPU-hours: [0-9.?]+", header), path
+        assert "Chosen on validation" in header or "Not yet tuned" in header, path
+
+
+def test_star_recipes_are_the_papers_best_variant():
+    for path in (REPO / "configs" / "recipes").rglob("dots-rnn-star.toml"):
+        table = {"kind": "recipes", "name": "t", "seeds": 1,
+                 "recipe_paths": {"dots-rnn-star": str(path)}}
+        model = table_points(table, Path("unused"))[0].spec.base_config["model"]
+        assert (model["name"], model["activation"], model["output_activation"]) == ("dots-rnn", "lp", "maxout")
+        assert model["dropout"] > 0
+
+
+def test_table_errors_are_clear(tmp_path):
+    path = tmp_path / "tables.toml"
+    path.write_text('[t]\nrecipes = ["a"]\nmetric = "test.nll"\nseed = 3\n')
+    with pytest.raises(ConfigError, match="unknown key.*seed"):
+        load_tables(path)
+    path.write_text('[t]\nrecipes = ["a"]\nmetric = "test.nll"\ntargets = { b = 1.0 }\n')
+    with pytest.raises(ConfigError, match="not in it: b"):
+        load_tables(path)
+    path.write_text('[t]\nkind = "grid"\n')
+    with pytest.raises(ConfigError, match="needs 'sweep'"):
+        load_tables(path)
+    with pytest.raises(ConfigError, match="unknown table 'nope'"):
+        reproduce("nope", tables_file=TABLES, out_root=tmp_path)
+
+
+# --- a tiny table, end to end -------------------------------------------------------------------
+
+TINY_RECIPE = """\
+# tiny: CPU-hours: 0. Not yet tuned.
+[model]
+name = "{model}"
+hidden_size = 4
+[data]
+name = "jsb"
+batch_size = 64
+[optim]
+name = "adam"
+lr = 0.01
+[train]
+epochs = 1
+max_batches_per_epoch = 1
+threads = 1
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path, data_dir):
+    recipes = tmp_path / "recipes"
+    (recipes / "tiny").mkdir(parents=True)
+    for model in ("rnn", "gru"):
+        (recipes / "tiny" / f"{model}.toml").write_text(TINY_RECIPE.format(model=model))
+    (recipes / "tables.toml").write_text(
+        '[tiny]\ntitle = "Tiny JSB"\nrecipes = ["tiny/rnn", "tiny/gru"]\nseeds = 2\nmetric = "test.nll"\n'
+        'published = ["jsb-test"]\ntarget_each = 100.0\ntarget_best = 1.0\ntried = "nothing much."\n')
+    return tmp_path
+
+
+def run_tiny(root: Path, *extra: str) -> int:
+    return main(["reproduce", "tiny", "--tables", str(root / "recipes" / "tables.toml"), "--out", str(root / "runs"),
+                 "--results", str(root / "results"), "--results-md", str(root / "RESULTS.md"), *extra])
+
+
+def test_reproduce_runs_collects_and_regenerates(tiny, capsys):
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn") == 0
+    assert (tiny / "results" / "tiny" / "rnn" / "seed-0" / "summary.json").is_file()
+    first = (tiny / "RESULTS.md").read_text()
+    assert "1/2" in first and "not run yet" in first  # seed 1 of rnn and all of gru are missing
+    capsys.readouterr()
+
+    assert run_tiny(tiny) == 0  # the full table: only the missing runs train
+    log = capsys.readouterr().out
+    assert log.count("finished earlier") == 0 and log.count("training {") == 3
+    kept = sorted(p.relative_to(tiny / "results").as_posix() for p in (tiny / "results").rglob("*") if p.is_file())
+    assert kept == ["tables.json"] + [f"tiny/{m}/seed-{s}/{f}" for m in ("gru", "rnn") for s in (0, 1)
+                                      for f in ("config.json", "env.json", "metrics.jsonl", "summary.json")]
+    text = (tiny / "RESULTS.md").read_text()
+    assert "not run yet" not in text and "2/2" in text
+    assert "**Targets not reached:** best model" in text and "What was tried: nothing much." in text
+    assert "7.92 | Gulcehre et al. 2014" in text  # published, labelled with its source
+
+    assert run_tiny(tiny) == 0  # nothing left to train; the same file again
+    assert "training {" not in capsys.readouterr().out
+    assert (tiny / "RESULTS.md").read_text() == text
+    assert main(["report", str(tiny / "results"), "--results-md", str(tiny / "again.md")]) == 0
+    assert (tiny / "again.md").read_text() == text
+
+
+def test_a_changed_recipe_is_not_collected_with_old_runs(tiny, capsys):
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn") == 0
+    recipe = tiny / "recipes" / "tiny" / "rnn.toml"
+    recipe.write_text(recipe.read_text().replace("lr = 0.01", "lr = 0.02"))
+    for path in (tiny / "results").rglob("*.json*"):
+        path.unlink()
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn", "--no-train") == 0
+    assert "made for another config" in capsys.readouterr().out
+    assert not (tiny / "results" / "tiny" / "rnn" / "seed-0" / "summary.json").exists()
+
+
+# --- rendering, on fake run files ---------------------------------------------------------------
+
+
+def fake_run(run_dir: Path, model: str, seed: int, test_nll: float, hidden: int = 300, **model_keys) -> None:
+    run_dir.mkdir(parents=True)
+    config = {"model": {"name": model, "hidden_size": hidden, **model_keys}, "data": {"name": "jsb"},
+              "train": {"seed": seed}}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    valid = {"nll": test_nll - 0.1, "bce_mean": (test_nll - 0.1) / 88}
+    epochs = [{"epoch": e, "valid": {"nll": test_nll + 1 / e, "bce_mean": (test_nll + 1 / e) / 88}}
+              for e in range(1, 11)]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in epochs))
+    summary = {"best_epoch": 8 + seed, "epochs": 10 + seed, "params": 1234, "wall_time_s": 30.0, "task": "music",
+               "model": model, "dataset": "jsb", "valid": valid, "test": {"nll": test_nll}}
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    env = {"deeprnn": "0.1.0", "torch": "2.x", "platform": "Linux-x86_64", "processor": "x86_64", "cpu_count": 2,
+           "torch_threads": 1, "git_commit": "0123456789abcdef"}
+    (run_dir / "env.json").write_text(json.dumps(env))
+
+
+def write_snapshot(results: Path, tables: list[dict]) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "tables.json").write_text(json.dumps({"tables": tables}))
+
+
+def test_recipe_table_mean_std_targets_and_missing(tmp_path):
+    results = tmp_path / "results"
+    write_snapshot(results, [{"name": "jsb", "kind": "recipes", "title": "JSB Chorales", "metric": "test.nll",
+                              "recipes": ["jsb/rnn", "jsb/gru", "jsb/lstm"], "seeds": 3, "published": ["jsb-test"],
+                              "targets": {"gru": 8.0}, "target_each": 8.45, "target_best": 7.92}])
+    for seed, value in enumerate((8.1, 8.2, 8.3)):
+        fake_run(results / "jsb" / "rnn" / f"seed-{seed}", "rnn", seed, value)
+    fake_run(results / "jsb" / "gru" / "seed-0", "gru", 0, 8.2)
+    text = render(results)
+    rnn = next(line for line in text.splitlines() if line.startswith("| RNN |"))
+    assert "8.200 ± 0.100" in rnn and "3/3" in rnn and "| 8–10 |" in rnn and "| yes |" in rnn
+    gru = next(line for line in text.splitlines() if line.startswith("| GRU |"))
+    assert "8.200 |" in gru and "1/3" in gru and "≤ 8 " in gru and "**no**" in gru  # its own target
+    assert next(line for line in text.splitlines() if line.startswith("| LSTM |")).count("not run yet") == 2
+    assert "Best of ours: RNN, 8.200" in text and "**missed**" in text
+    assert "Not run yet: LSTM." in text and "| 1 of 4 (1 not run yet) |" in text  # RNN met, GRU and best not
+    assert "2 CPUs (x86_64), torch 2.x, 1 thread" in text and "commit 0123456" in text
+    assert mean_std([1.0]) == (1.0, None)
+
+
+def test_grid_table_puts_theirs_beside_ours(tmp_path):
+    results = tmp_path / "results"
+    write_snapshot(results, [{"name": "rep", "kind": "grid", "title": "Replication Table 2", "sweep": "x.toml",
+                              "metrics": ["valid.nll", "valid.bce_mean"], "epoch": 10,
+                              "row_keys": ["model.hidden_size"], "published": ["replication-table2"],
+                              "notes": "How to read it."},
+                             {"name": "none", "kind": "grid", "title": "Nothing yet", "sweep": "y.toml",
+                              "metrics": ["valid.ppl"], "epoch": 7, "published": ["replication-table1"]}])
+    fake_run(results / "rep" / "a", "rnn", 0, 8.5, hidden=10)
+    fake_run(results / "rep" / "b", "dots-rnn", 0, 8.4, hidden=10, activation="lp", output_activation="maxout")
+    text = render(results)
+    assert "DOT(S)-RNN*" in text  # the starred variant has a column of its own
+    assert "| 10 Cristea et al. 2025 †" in text and "0.2479" in text  # theirs, in the BCE table only
+    assert text.count("Cristea et al. 2025 †") == 7 + 0  # one row per hidden size, not in the NLL table
+    assert "How to read it." in text and "Not run yet." in text and "2.4248" in text
+    assert "better than theirs in 1 of the 1 cells" in text  # DOT(S)-RNN* is not their DOT(S)-RNN
+
+
+def test_a_finished_run_with_the_same_config_is_adopted_not_retrained(tiny, capsys):
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn") == 0
+    capsys.readouterr()
+    assert run_tiny(tiny, "--seeds", "1", "--out", str(tiny / "elsewhere"), "--reuse", str(tiny / "runs")) == 0
+    log = capsys.readouterr().out
+    assert "rnn/seed-0: adopted" in log and "finished earlier" in log
+    assert log.count("training {") == 1  # only gru's seed 0
