@@ -39,7 +39,8 @@ def test_run_directory_records(tmp_path):
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [line["epoch"] for line in lines] == [1, 2]
     assert {"lr", "train", "valid", "wall_time_s"} <= set(lines[0])
-    assert {"grad_norm_before_clip", "grad_norm_after_clip", "frames_per_s"} <= set(lines[0]["train"])
+    assert {"grad_norm_before_clip", "grad_norm_after_clip", "frames_per_s", "frame_acc"} <= set(lines[0]["train"])
+    assert 0 <= lines[0]["train"]["frame_acc"] <= 1
     stored = json.loads((run / "summary.json").read_text())
     assert stored == json.loads(json.dumps(summary))
     assert set(stored["valid"]) >= {"nll", "frame_acc", "bce_mean"}

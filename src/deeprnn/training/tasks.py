@@ -57,6 +57,20 @@ class Task:
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         raise NotImplementedError
 
+    accuracy_key = "acc"  # what the training accuracy is called in metrics.jsonl
+
+    def begin_epoch(self) -> None:
+        self._train_hits, self._train_total = 0, 0
+
+    def train_accuracy(self) -> dict[str, float]:
+        """Accuracy over the training batches since ``begin_epoch`` (dropout on: a running estimate)."""
+        total = getattr(self, "_train_total", 0)
+        return {self.accuracy_key: self._train_hits / total} if total else {}
+
+    def _count(self, hits: int, total: int) -> None:
+        self._train_hits = getattr(self, "_train_hits", 0) + hits
+        self._train_total = getattr(self, "_train_total", 0) + total
+
     def output_bias(self) -> torch.Tensor | None:
         """The read-out bias matching the training data's marginal statistics (None: keep the model's)."""
         return None
@@ -100,6 +114,7 @@ class SequenceBatchTask(Task):
 class MusicTask(SequenceBatchTask):
     name = "music"
     unit = "frames"
+    accuracy_key = "frame_acc"
 
     def __init__(self, config: Config, device: torch.device):
         self.config, self.device = config, device
@@ -136,6 +151,10 @@ class MusicTask(SequenceBatchTask):
         logits, _ = model(batch.inputs, lengths=batch.lengths)
         per_frame = F.binary_cross_entropy_with_logits(logits, batch.targets, reduction="none").sum(-1)
         frames = int(batch.mask.sum())
+        with torch.no_grad():  # frame accuracy TP / (TP + FP + FN), as in MusicMetrics
+            predicted, actual = (logits > 0)[batch.mask], (batch.targets > 0.5)[batch.mask]
+            true_pos = int((predicted & actual).sum())
+            self._count(true_pos, true_pos + int((predicted ^ actual).sum()))
         return per_frame[batch.mask].sum() / frames, frames, None
 
 
@@ -176,6 +195,8 @@ class LanguageModelTask(Task):
         logits, state = model(inputs, state)
         tokens = int(mask.sum())
         loss = F.cross_entropy(logits[mask], targets[mask], reduction="sum") / tokens
+        with torch.no_grad():
+            self._count(int(((logits.argmax(-1) == targets) & mask).sum()), tokens)
         return loss, tokens, state
 
     @torch.no_grad()
@@ -233,6 +254,8 @@ class TaggingTask(SequenceBatchTask):
         logits, _ = model(batch.tokens, lengths=batch.lengths)
         tokens = int(batch.mask.sum())
         loss = F.cross_entropy(logits[batch.mask], batch.tags[batch.mask], reduction="sum") / tokens
+        with torch.no_grad():
+            self._count(int(((logits.argmax(-1) == batch.tags) & batch.mask).sum()), tokens)
         return loss, tokens, None
 
     def extras(self):

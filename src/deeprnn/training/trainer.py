@@ -320,6 +320,7 @@ def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state
     norms_before, norms_after = [], []
     bad_in_a_row = 0
     carried = None
+    task.begin_epoch()
     started = time.perf_counter()
     quiet = not sys.stderr.isatty() if progress is None else not progress
     bar = tqdm(total=total_batches, desc=f"epoch {epoch}", leave=False, disable=quiet)
@@ -356,6 +357,7 @@ def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state
     mean_loss = loss_sum / units_sum if units_sum else float("nan")
     return {
         "loss": mean_loss,
+        **task.train_accuracy(),
         "grad_norm_before_clip": sum(norms_before) / len(norms_before) if norms_before else float("nan"),
         "grad_norm_after_clip": sum(norms_after) / len(norms_after) if norms_after else float("nan"),
         "grad_norm_max": max(norms_before) if norms_before else float("nan"),
