@@ -2,19 +2,22 @@
 larger matrix multiplies, and a hand-written backward through time.
 
 The reference implementation is the per-step ``cell`` of each core run by ``deeprnn.models.sequence.scan``;
-every function here is tested against it in float64 (outputs and all gradients, tests/test_fast_cores.py).
+everything here is tested against it in float64 (outputs and the gradients w.r.t. input, initial state and
+every parameter, to 1e-10: tests/test_fast_cores.py).
 
 One recurrent layer of depth L with blocks of sizes S_1..S_L (``DTRNN``; L = 1 is one sRNN layer) runs as:
 
 - before the loop, one GEMM for all steps: P = X [U_1; ..; U_L]^T + b (only U_1 with ``input_to="first"``);
 - per step, L GEMMs: h_{t-1} [W_1; S_2; ..; S_L]^T (layer 1 and every shortcut in one), then z^{l-1} W_l^T
   for l = 2..L, each accumulated in place into that step's block of a (T, B, S_1 + .. + S_L) buffer, which
-  then holds the activations z^1..z^L of every step (all the backward needs);
+  then holds the activations z^1..z^L of every step (all the backward needs); activations in place;
 - backward through time: per step, the same L GEMMs transposed (dz^{l-1} = da^l W_l and
   dh_{t-1} = [da^1 .. da^L] [W_1; S_2; ..; S_L]); after the loop one GEMM per weight over all T * B rows
   (dW = dA^T Z) instead of one small GEMM per step and weight.
 
-Which configurations take which path: ``selected_impl`` (and docs/performance.md).
+Step masks (``lengths``) and the DTRNN's per-sequence dropout masks are honoured exactly as in the reference.
+Not supported (use ``impl="reference"``): double backward, forward-mode AD and torch.func transforms.
+Which configurations take which path: ``selected_impl`` and docs/performance.md.
 """
 
 from __future__ import annotations
@@ -283,7 +286,8 @@ def deep_transition(x, h0, weights_hh, weights_shortcut, weights_ih, biases, act
     layout = Layout(tuple(activations), shortcut=bool(weights_shortcut),
                     input_to_all=len(weights_ih) == len(activations), has_bias=bool(biases))
     params = (*weights_hh, *weights_shortcut, *weights_ih, *biases)
-    return DeepTransitionFunction.apply(x, h0, step_mask, dropout_masks, layout, *params)
+    dtype = weights_hh[0].dtype  # e.g. a bfloat16 input from an autocast region: the loop runs in the weights' type
+    return DeepTransitionFunction.apply(x.to(dtype), h0.to(dtype), step_mask, dropout_masks, layout, *params)
 
 
 # --- the cores' fast ``run`` ------------------------------------------------------------------------------
