@@ -21,9 +21,7 @@ of ``results/`` alone (``deeprnn.reports.results_md``).
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -191,20 +189,9 @@ def spawn_workers(jobs: int, argv: list[str], url: str) -> int:
     A point's trial is claimed atomically in the storage, so every run is made once; a worker that
     finds a point taken moves on to the next. The storage URL travels in the environment, not in ``ps``.
     """
-    from deeprnn.experiments.sweep_storage import STORAGE_ENV
+    from deeprnn.experiments.sweep import run_worker_processes
 
-    env = dict(os.environ, **{STORAGE_ENV: url})
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
-    command = [sys.executable, "-m", "deeprnn.cli.main", "reproduce", *argv, "--worker"]
-    workers = [subprocess.Popen(command, env=env) for _ in range(jobs)]
-    try:
-        return max(worker.wait() for worker in workers)
-    except KeyboardInterrupt:
-        for worker in workers:
-            worker.terminate()  # each marks its trial failed (resumable) and exits
-        for worker in workers:
-            worker.wait()
-        raise
+    return max(run_worker_processes(jobs, ["reproduce", *argv, "--worker"], url))
 
 
 # --- keeping the results -----------------------------------------------------------------------

@@ -394,8 +394,8 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def spawn_workers(jobs: int, study_name: str, out_dir: Path, url: str) -> list[int]:
-    """Run ``jobs`` worker processes on this machine and wait for them; returns their exit codes.
+def run_worker_processes(jobs: int, cli_args: list[str], url: str) -> list[int]:
+    """Run ``jobs`` processes of ``deeprnn CLI_ARGS`` and wait for them; returns their exit codes.
 
     A process per worker, not threads: torch's thread pools, memory and any crash stay apart, and a
     worker is the same program as on another machine. The storage URL travels in the environment,
@@ -403,8 +403,7 @@ def spawn_workers(jobs: int, study_name: str, out_dir: Path, url: str) -> list[i
     """
     env = dict(os.environ, **{STORAGE_ENV: url})
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))  # no oversubscription
-    command = [sys.executable, "-m", "deeprnn.cli.main", "sweep", "--worker", "--study", study_name,
-               "--out", str(out_dir)]
+    command = [sys.executable, "-m", "deeprnn.cli.main", *cli_args]
     workers = [subprocess.Popen(command, env=env) for _ in range(jobs)]
     try:
         return [worker.wait() for worker in workers]
@@ -414,6 +413,11 @@ def spawn_workers(jobs: int, study_name: str, out_dir: Path, url: str) -> list[i
         for worker in workers:
             worker.wait()
         raise
+
+
+def spawn_workers(jobs: int, study_name: str, out_dir: Path, url: str) -> list[int]:
+    """``jobs`` local ``deeprnn sweep --worker`` processes on the study; their exit codes."""
+    return run_worker_processes(jobs, ["sweep", "--worker", "--study", study_name, "--out", str(out_dir)], url)
 
 
 # --- coordinator and report ---------------------------------------------------------------------
