@@ -49,33 +49,28 @@ def _from_config(cls, input_size, config):
                dropout=dropout)
 
 
-class LSTM(nn.LSTM):
+class _TorchRecurrent:
+    """The shared part of LSTM and GRU: size checks, ``lengths`` in ``forward``, ``from_config``.
+
+    Mixed in before the torch class, so ``super()`` reaches torch.nn.LSTM / torch.nn.GRU.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, batch_first=False, dropout=0.0):
+        _check_sizes(input_size, hidden_size, num_layers, dropout)
+        super().__init__(input_size, hidden_size, num_layers=num_layers, batch_first=batch_first,
+                         dropout=dropout)
+
+    def forward(self, input, hx=None, *, lengths=None):
+        return _forward_with_lengths(self, super().forward, input, hx, lengths)
+
+    @classmethod
+    def from_config(cls, input_size, config):
+        return _from_config(cls, input_size, config)
+
+
+class LSTM(_TorchRecurrent, nn.LSTM):
     """``torch.nn.LSTM`` with ``forward(input, hx=None, *, lengths=None) -> (output, (h_n, c_n))``."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, batch_first=False, dropout=0.0):
-        _check_sizes(input_size, hidden_size, num_layers, dropout)
-        super().__init__(input_size, hidden_size, num_layers=num_layers, batch_first=batch_first,
-                         dropout=dropout)
 
-    def forward(self, input, hx=None, *, lengths=None):
-        return _forward_with_lengths(self, super().forward, input, hx, lengths)
-
-    @classmethod
-    def from_config(cls, input_size, config):
-        return _from_config(cls, input_size, config)
-
-
-class GRU(nn.GRU):
+class GRU(_TorchRecurrent, nn.GRU):
     """``torch.nn.GRU`` with ``forward(input, hx=None, *, lengths=None) -> (output, h_n)``."""
-
-    def __init__(self, input_size, hidden_size, num_layers=1, batch_first=False, dropout=0.0):
-        _check_sizes(input_size, hidden_size, num_layers, dropout)
-        super().__init__(input_size, hidden_size, num_layers=num_layers, batch_first=batch_first,
-                         dropout=dropout)
-
-    def forward(self, input, hx=None, *, lengths=None):
-        return _forward_with_lengths(self, super().forward, input, hx, lengths)
-
-    @classmethod
-    def from_config(cls, input_size, config):
-        return _from_config(cls, input_size, config)
