@@ -79,6 +79,31 @@ def test_task_dataset_mismatch_is_a_clear_error(tmp_path):
         train(tiny_config("data.name=ptb", "data.task=tagging"), tmp_path / "r", progress=False, log=lambda *_: None)
 
 
+@pytest.mark.parametrize("name", ["lstm", "gru", "dts-rnn", "dots-rnn"])
+@pytest.mark.parametrize("dataset", ["data.name=jsb", "data.name=conll2000 data.task=tagging"])
+def test_padded_batch_loss_equals_the_loss_of_each_sequence_alone(name, dataset):
+    # the tasks run padded batches without lengths (no packing); the loss must not see the padding
+    from deeprnn.training.checkpoint import model_from_config
+    from deeprnn.training.tasks import build_task
+
+    task = build_task(tiny_config(f"model.name={name}", *dataset.split()), torch.device("cpu"))
+    torch.manual_seed(0)
+    model = model_from_config(task.config, task.name, **task.model_kwargs()).double().eval()
+    indices = task.train_batcher.plan(0, 0)[0][:4] + task.train_batcher.plan(0, 0)[-1][:3]
+    batch = task.collate("train", indices)
+    assert len(set(batch.lengths.tolist())) > 1, "the batch must mix lengths"
+    as_double = type(batch)(*(t.double() if t.is_floating_point() else t for t in batch))
+    loss, units, _ = task.train_loss(model, as_double, None)
+    separate = 0.0
+    for i in indices:
+        alone = task.collate("train", [i])
+        alone = type(alone)(*(t.double() if t.is_floating_point() else t for t in alone))
+        piece_loss, piece_units, _ = task.train_loss(model, alone, None)
+        separate += float(piece_loss.detach()) * piece_units
+    assert units == int(batch.mask.sum())
+    assert float(loss.detach()) == pytest.approx(separate / units, rel=1e-12)
+
+
 def test_clipping_happens_after_backward_and_before_step():
     from deeprnn.training import tasks as tasks_module  # noqa: F401  (the step takes any task-like object)
 

@@ -5,6 +5,7 @@ Nothing is ever dropped: padded positions carry ``mask == False`` so metrics cou
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import numpy as np
@@ -139,13 +140,12 @@ def collate_tagged(
     token_ids: list[list[int]], tag_ids: list[list[int]], indices, pad_id: int = 0
 ) -> TagBatch:
     """Pad sentences ``indices`` of (token ids, tag ids) with ``pad_id``; mask marks the real tokens."""
-    lengths = [len(token_ids[i]) for i in indices]
-    width = max(lengths, default=0)
+    lengths = torch.tensor([len(token_ids[i]) for i in indices], dtype=torch.long)
+    width = int(lengths.max()) if len(lengths) else 0
+    mask = torch.arange(width)[None, :] < lengths[:, None]
     tokens = torch.full((len(lengths), width), pad_id, dtype=torch.long)
     tags = torch.full((len(lengths), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(lengths), width), dtype=torch.bool)
-    for b, (i, length) in enumerate(zip(indices, lengths)):
-        tokens[b, :length] = torch.tensor(token_ids[i], dtype=torch.long)
-        tags[b, :length] = torch.tensor(tag_ids[i], dtype=torch.long)
-        mask[b, :length] = True
-    return TagBatch(tokens, tags, mask, torch.tensor(lengths, dtype=torch.long))
+    # one copy per batch instead of one per sentence: a boolean mask fills row by row, in sentence order
+    tokens[mask] = torch.tensor(list(itertools.chain.from_iterable(token_ids[i] for i in indices)), dtype=torch.long)
+    tags[mask] = torch.tensor(list(itertools.chain.from_iterable(tag_ids[i] for i in indices)), dtype=torch.long)
+    return TagBatch(tokens, tags, mask, lengths)

@@ -106,9 +106,20 @@ class SequenceBatchTask(Task):
         batch_size = self.config.data.eval_batch_size or self.config.data.batch_size
         for indices in self._make_batcher(split, batch_size).plan(0, 0, shuffle=False):
             batch = self._to_device(self.collate(split, indices))
-            logits, _ = model(self.model_inputs(batch), lengths=batch.lengths)
-            metrics.update(logits, self.targets(batch), batch.mask)
+            metrics.update(self.padded_logits(model, self.model_inputs(batch)), self.targets(batch), batch.mask)
         return metrics.compute()
+
+    @staticmethod
+    def padded_logits(model, inputs):
+        """Logits of a padded batch of whole sequences, run without ``lengths`` on purpose.
+
+        The models are causal, so the logits on a sequence's real steps do not depend on the padding after
+        it, and the final state is not used here; the loss and metrics mask the padded steps. With
+        ``lengths``, LSTM and GRU would pack the batch, and torch's packed backward on CPU is 15-20x slower
+        on long pieces (one Piano-midi batch of 16, T=701, hidden 300: 20.5 s against 1.2 s).
+        """
+        logits, _ = model(inputs)
+        return logits
 
 
 class MusicTask(SequenceBatchTask):
@@ -148,7 +159,7 @@ class MusicTask(SequenceBatchTask):
         return MusicMetrics()
 
     def train_loss(self, model, batch, state):
-        logits, _ = model(batch.inputs, lengths=batch.lengths)
+        logits = self.padded_logits(model, batch.inputs)
         per_frame = F.binary_cross_entropy_with_logits(logits, batch.targets, reduction="none").sum(-1)
         frames = int(batch.mask.sum())
         with torch.no_grad():  # frame accuracy TP / (TP + FP + FN), as in MusicMetrics
@@ -251,7 +262,7 @@ class TaggingTask(SequenceBatchTask):
         return TokenMetrics(None)
 
     def train_loss(self, model, batch, state):
-        logits, _ = model(batch.tokens, lengths=batch.lengths)
+        logits = self.padded_logits(model, batch.tokens)
         tokens = int(batch.mask.sum())
         loss = F.cross_entropy(logits[batch.mask], batch.tags[batch.mask], reduction="sum") / tokens
         with torch.no_grad():
