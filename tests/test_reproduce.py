@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,13 @@ def test_a_changed_recipe_is_not_collected_with_old_runs(tiny, capsys):
     assert run_tiny(tiny, "--seeds", "1", "--only", "rnn", "--no-train") == 0
     assert "made for another config" in capsys.readouterr().out
     assert not (tiny / "results" / "tiny" / "rnn" / "seed-0" / "summary.json").exists()
+
+    shutil.rmtree(tiny / "runs" / "tiny" / "rnn-seed0")  # as the message says: delete it to rerun
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn") == 0
+    log = capsys.readouterr().out
+    assert "training {" in log and "made for another config" not in log
+    kept = json.loads((tiny / "results" / "tiny" / "rnn" / "seed-0" / "config.json").read_text())
+    assert kept["optim"]["lr"] == 0.02
 
 
 # --- rendering, on fake run files ---------------------------------------------------------------

@@ -170,6 +170,26 @@ def adopt(points: list[Point], dirs: list[str | Path], log: Callable[[str], None
     return adopted
 
 
+def forget_deleted(points: list[Point], url: str, log: Callable[[str], None] = print) -> None:
+    """Drop the stored study of every recipe run whose directory is gone.
+
+    A recipe table keeps all its studies in one storage next to the run directories. Deleting a run's
+    directory (what ``collect`` tells you to do after changing its recipe) must mean "train it again", not
+    "it finished earlier": without this, the old study would still hold a COMPLETE trial, or a spec the
+    changed recipe no longer matches.
+    """
+    import optuna
+
+    from deeprnn.experiments.sweep import open_storage
+
+    storage = open_storage(url)
+    stored = set(optuna.study.get_all_study_names(storage))
+    for point in points:
+        if point.spec.study in stored and not point.out_dir.exists():
+            optuna.delete_study(study_name=point.spec.study, storage=storage)
+            log(f"{point.label}: its directory is gone, so its stored study is dropped and it trains again")
+
+
 def run_points(points: list[Point], url: str, log: Callable[[str], None] = print) -> int:
     """Run each point's one-study sweep in turn; returns 1 if any run failed (rerun to retry)."""
     from deeprnn.experiments.sweep import run_sweep
@@ -245,10 +265,12 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
     if not points:
         raise ConfigError(f"table {table_name}: nothing to run (--seeds 0?)")
     status = 0
+    url = table_storage(table, points, out_root, storage) if train else None
+    if train and not worker and table["kind"] == "recipes":
+        forget_deleted(points, url, log)
     if reuse and not worker:
         adopt(points, reuse, log)
     if train:
-        url = table_storage(table, points, out_root, storage)
         if jobs > 1 and not worker:
             from deeprnn.experiments.sweep import open_storage
 
