@@ -116,18 +116,22 @@ def test_reproduce_runs_collects_and_regenerates(tiny, capsys):
     log = capsys.readouterr().out
     assert log.count("finished earlier") == 0 and log.count("training {") == 3
     kept = sorted(p.relative_to(tiny / "results").as_posix() for p in (tiny / "results").rglob("*") if p.is_file())
-    assert kept == ["tables.json"] + [f"tiny/{m}/seed-{s}/{f}" for m in ("gru", "rnn") for s in (0, 1)
+    figures = ["figures/tiny.png", "figures/tiny.svg"]
+    assert kept == figures + ["tables.json"] + [f"tiny/{m}/seed-{s}/{f}" for m in ("gru", "rnn") for s in (0, 1)
                                       for f in ("config.json", "env.json", "metrics.jsonl", "summary.json")]
     text = (tiny / "RESULTS.md").read_text()
     assert "not run yet" not in text and "2/2" in text
     assert "**Targets not reached:** best model" in text and "What was tried: nothing much." in text
     assert "7.92 | Gulcehre et al. 2014" in text  # published, labelled with its source
+    assert "![Tiny JSB](results/figures/tiny.png)" in text
+    figure = (tiny / "results" / "figures" / "tiny.png").read_bytes()
 
     assert run_tiny(tiny) == 0  # nothing left to train; the same file again
     assert "training {" not in capsys.readouterr().out
     assert (tiny / "RESULTS.md").read_text() == text
     assert main(["report", str(tiny / "results"), "--results-md", str(tiny / "again.md")]) == 0
     assert (tiny / "again.md").read_text() == text
+    assert (tiny / "results" / "figures" / "tiny.png").read_bytes() == figure  # byte-reproducible too
 
 
 def test_a_changed_recipe_is_not_collected_with_old_runs(tiny, capsys):
@@ -209,6 +213,13 @@ def test_grid_table_puts_theirs_beside_ours(tmp_path):
     assert text.count("Cristea et al. 2025 †") == 7 + 0  # one row per hidden size, not in the NLL table
     assert "How to read it." in text and "Not run yet." in text and "2.4248" in text
     assert "better than theirs in 1 of the 1 cells" in text  # DOT(S)-RNN* is not their DOT(S)-RNN
+    assert "![" not in text  # figures only when asked for
+
+    with_figures = render(results, (tmp_path / "md" / "fig", tmp_path / "md"))
+    assert with_figures.count("![Replication Table 2: valid.") == 2  # one line plot per metric
+    assert "(fig/rep_valid_nll.png)" in with_figures and "(fig/rep_valid_bce_mean.png)" in with_figures
+    assert (tmp_path / "md" / "fig" / "rep_valid_nll.png").stat().st_size > 1000
+    assert not list((tmp_path / "md" / "fig").glob("none*"))  # no runs, no figure
 
 
 def test_a_finished_run_with_the_same_config_is_adopted_not_retrained(tiny, capsys):

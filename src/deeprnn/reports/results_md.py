@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import posixpath
 from pathlib import Path
 from typing import Any
 
 from deeprnn.reports.published import QUOTED, SOURCES, get_published
+from deeprnn.reports.results_figures import grid_figure, recipe_figure
 from deeprnn.reports.runs import Run, RunSet, larger_is_better, load_run, metric_value
 from deeprnn.reports.tables import Table, build_table, column_order, to_markdown
 
 SNAPSHOT = "tables.json"
+FIGURES = "figures"  # under results/: the figures of RESULTS.md
 NOT_RUN = "not run yet"
 
 LABELS = {"rnn": "RNN", "dt-rnn": "DT-RNN", "dts-rnn": "DT(S)-RNN", "dot-rnn": "DOT-RNN", "dots-rnn": "DOT(S)-RNN",
@@ -124,7 +127,15 @@ def environment_lines(found: list[tuple[str, Run, dict[str, Any]]]) -> list[str]
 # --- recipe tables: one row per model, mean ± std over seeds -------------------------------------
 
 
-def recipe_section(table: dict[str, Any], results_dir: Path) -> tuple[list[str], dict[str, int]]:
+def figure_line(title: str, png: Path | None, link_from: Path) -> list[str]:
+    """A Markdown image of ``png``, linked relative to the directory of the Markdown file."""
+    if png is None:
+        return []
+    return [f"![{title}]({Path(os.path.relpath(png, link_from)).as_posix()})", ""]
+
+
+def recipe_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path, Path] | None = None
+                   ) -> tuple[list[str], dict[str, int]]:
     metric, name = table["metric"], table["name"]
     split, _, key = metric.partition(".")
     valid_metric = f"valid.{key}"
@@ -176,6 +187,10 @@ def recipe_section(table: dict[str, Any], results_dir: Path) -> tuple[list[str],
             "–" if ok is None else ("yes" if ok else "**no**"),
         ])
     lines = head + table_md(rows) + [""]
+    if figures is not None:
+        figure_dir, link_from = figures
+        png = recipe_figure(table, by_recipe, LABELS, figure_dir / name)
+        lines += figure_line(table["title"], png, link_from)
 
     best_target = table.get("target_best")
     if best_target is not None:
@@ -236,7 +251,8 @@ def variant(run: Run) -> str:
     return run.model + ("-star" if star else "")
 
 
-def grid_section(table: dict[str, Any], results_dir: Path) -> tuple[list[str], dict[str, int]]:
+def grid_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path, Path] | None = None
+                 ) -> tuple[list[str], dict[str, int]]:
     name = table["name"]
     found = load_table_runs(results_dir / name)
     preset = posixpath.normpath(f"configs/recipes/{table['sweep']}")
@@ -275,6 +291,10 @@ def grid_section(table: dict[str, Any], results_dir: Path) -> tuple[list[str], d
                   + ("; † rows quoted, not measured here." if matching else "."), ""]
         lines += [f"- {note}" for note in grid.notes] + ([""] if grid.notes else [])
         lines += compare_line(grid, metric)
+        if figures is not None:
+            figure_dir, link_from = figures
+            png = grid_figure(table, runs, metric, LABELS, figure_dir / f"{name}_{metric.replace('.', '_')}")
+            lines += figure_line(f"{table['title']}: {metric}", png, link_from)
     lines += theirs
     params = [run.summary["params"] for run in runs]
     lines += [f"{len(found)} runs; {spread(params)} parameters.", *environment_lines(found), ""]
@@ -321,7 +341,9 @@ def _relabel(grid: Table) -> Table:
 # --- the whole file ------------------------------------------------------------------------------
 
 
-def render(results_dir: str | Path) -> str:
+def render(results_dir: str | Path, figures: tuple[Path, Path] | None = None) -> str:
+    """The Markdown text. ``figures`` = (directory to write the figures to, directory of the Markdown file
+    that links them); None: no figures."""
     results_dir = Path(results_dir)
     path = results_dir / SNAPSHOT
     if not path.is_file():
@@ -330,7 +352,7 @@ def render(results_dir: str | Path) -> str:
     sections, summary = [], [["table", "runs kept", "targets met"]]
     for table in tables:
         render_section = recipe_section if table["kind"] == "recipes" else grid_section
-        lines, counts = render_section(table, results_dir)
+        lines, counts = render_section(table, results_dir, figures)
         sections += lines
         met = f"{counts['met']} of {counts['targets']}" if counts["targets"] else "–"
         met += f" ({counts['open']} not run yet)" if counts["open"] else ""
@@ -357,6 +379,12 @@ def _anchor(title: str) -> str:
 
 
 def write_results_md(results_dir: str | Path, path: str | Path = "RESULTS.md") -> str:
-    text = render(results_dir)
+    """Write the Markdown file and its figures (``results_dir``/figures/, regenerated from the same files)."""
+    figure_dir = Path(results_dir) / FIGURES
+    if figure_dir.is_dir():  # figures of tables that no longer have runs must not linger
+        for old in figure_dir.iterdir():
+            if old.suffix in (".png", ".svg"):
+                old.unlink()
+    text = render(results_dir, (figure_dir, Path(path).resolve().parent))
     Path(path).write_text(text)
     return text

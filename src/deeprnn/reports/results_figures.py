@@ -1,0 +1,113 @@
+"""The figures of RESULTS.md, drawn from ``results/`` alone (like the Markdown around them).
+
+- a recipe table (one recipe per model, several seeds): each model's seeds as dots and their mean as a bar,
+  the targets as horizontal lines, and the published numbers of the same metric as hollow markers, one
+  marker shape per source (quoted, not measured here);
+- a grid table with one swept key (the replication's hidden-size tables): the metric against the swept
+  value, one line per model, the published grid of the same metric and epoch dashed in the same colour.
+
+Files are written by ``deeprnn.reports.plotting.save_figure`` (PNG and SVG, byte-reproducible).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from deeprnn.reports.plotting import plt, save_figure
+from deeprnn.reports.published import get_published
+from deeprnn.reports.runs import Run, larger_is_better, metric_value
+from deeprnn.reports.tables import column_order
+
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def recipe_figure(table: dict[str, Any], by_recipe: dict[str, list[Run]], labels: dict[str, str],
+                  stem: Path) -> Path | None:
+    """Ours per model (seeds and mean) against the targets and the published numbers; the PNG's path, or
+    None when no run of the table has finished."""
+    metric = table["metric"]
+    recipes = [Path(r).name for r in table["recipes"]]
+    ours = {r: [v for v in (metric_value(run, metric) for run in by_recipe.get(r, [])) if v is not None]
+            for r in recipes}
+    if not any(ours.values()):
+        return None
+    scale = 100.0 if metric.endswith("acc") else 1.0  # accuracies in %
+    fig, axis = plt.subplots(figsize=(max(8.0, 1.0 * len(recipes) + 5.0), 4.2))
+    positions = {recipe: index for index, recipe in enumerate(recipes)}
+    labelled = False  # the legend entries once, on the first model with runs
+    for recipe, values in ours.items():
+        x = positions[recipe]
+        if values:
+            axis.scatter([x] * len(values), [v * scale for v in values], s=18, color="tab:blue", zorder=3,
+                         label=None if labelled else "ours, each seed")
+            mean = sum(values) / len(values)
+            axis.hlines(mean * scale, x - 0.3, x + 0.3, color="tab:blue", linewidth=2.5, zorder=3,
+                        label=None if labelled else "ours, mean")
+            labelled = True
+        else:
+            axis.text(x, 0.5, "not run", transform=axis.get_xaxis_transform(), ha="center", color="grey",
+                      fontsize="small", rotation=90)
+    sources = {}
+    for set_name in table.get("published", []):
+        published = get_published(set_name)
+        if published.metric != metric:
+            continue
+        for quote in published.quotes:
+            marker = sources.setdefault(quote.source, MARKERS[len(sources) % len(MARKERS)])
+            x = positions.get(quote.model)
+            if x is None:  # a model we do not have (e.g. TCN): a column of its own at the right
+                positions[quote.model] = x = len(positions)
+            offset = 0.12 if quote.variant else 0.0  # e.g. L_p units beside the sigmoid variant
+            axis.scatter([x + offset], [quote.value * scale], marker=marker, facecolors="none",
+                         edgecolors="tab:red", s=45, zorder=4)
+    for source, marker in sources.items():
+        axis.scatter([], [], marker=marker, facecolors="none", edgecolors="tab:red", label=f"{source} (quoted)")
+    for key, style, text in (("target_each", "--", "target, each model"), ("target_best", ":", "target, best")):
+        if table.get(key) is not None:
+            axis.axhline(table[key] * scale, linestyle=style, color="grey", linewidth=1, label=text)
+    names = sorted(positions, key=positions.get)
+    axis.set_xticks(range(len(names)), [labels.get(n, n) for n in names], rotation=20)
+    split, _, name = metric.partition(".")
+    better = "higher" if larger_is_better(metric) else "lower"
+    axis.set_ylabel(f"{split} {name}{' (%)' if scale != 1.0 else ''}, {better} is better")
+    axis.set_title(table["title"])
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return save_figure(fig, stem)[0]
+
+
+def grid_figure(table: dict[str, Any], runs: list[Run], metric: str, labels: dict[str, str],
+                stem: Path) -> Path | None:
+    """``metric`` against the table's one swept key, a line per model, with the published grid of the same
+    metric and epoch dashed; None unless the table sweeps exactly one key and has runs."""
+    keys = list(table.get("row_keys", []))
+    if len(keys) != 1 or not runs:
+        return None
+    key, epoch = keys[0], table.get("epoch")
+    fig, axis = plt.subplots(figsize=(10.0, 4.5))
+    colours = {}
+    for model in column_order({run.model for run in runs}):
+        points = sorted((run.config[key], value) for run in runs if run.model == model and key in run.config
+                        for value in [metric_value(run, metric, epoch)] if value is not None)
+        if points:
+            line, = axis.plot(*zip(*points), marker="o", label=labels.get(model, model))
+            colours[model] = line.get_color()
+    for set_name in table.get("published", []):
+        published = get_published(set_name)
+        if (published.metric, published.epoch) != (metric, epoch):
+            continue
+        for model in column_order({quote.model for quote in published.quotes}):
+            points = sorted((q.row, q.value) for q in published.quotes if q.model == model)
+            axis.plot(*zip(*points), linestyle="--", marker="x", color=colours.get(model, "grey"), alpha=0.7,
+                      label=f"{labels.get(model, model)}, {published.quotes[0].source} (quoted)")
+    axis.set_xscale("log")
+    axis.set_xlabel(key.rpartition(".")[2])
+    when = f"at epoch {epoch}" if epoch is not None else "best checkpoint"
+    axis.set_ylabel(f"{metric} {when}")
+    axis.set_title(table["title"], fontsize="medium")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return save_figure(fig, stem)[0]
