@@ -74,6 +74,49 @@ def test_dtrnn_dropout_masks_in_training(depth, lengths):
     assert_same(core, randn(T, B, D, seed=3), randn(1, B, H, seed=4), lengths=lengths)
 
 
+def _random_units(core):
+    """L_p orders and centres away from their initial values (p = 2, c = 0), so every term is exercised."""
+    with torch.no_grad():
+        for layer in core.layers:
+            if hasattr(layer.activation, "rho"):
+                layer.activation.rho.copy_(randn(*layer.activation.rho.shape, seed=8))
+                layer.activation.centres.copy_(randn(*layer.activation.centres.shape, seed=9))
+    return core
+
+
+@pytest.mark.parametrize("case", [
+    dict(transition_depth=2, shortcut=True, activation="lp"),  # DOT(S)-RNN*'s transition
+    dict(transition_depth=3, shortcut=True, activation=["lp", "maxout"], pool_size=3),
+    dict(transition_depth=3, shortcut=False, activation=["maxout", "lp"], transition_size=5, input_to="all"),
+    dict(transition_depth=4, shortcut=True, activation=["lp", "tanh", "maxout"], last_activation="relu"),
+], ids=["lp", "lp-maxout-pool3", "maxout-lp-dt-input-to-all", "mixed-depth4"])
+@pytest.mark.parametrize("dropout", [0.0, 0.4], ids=["no-dropout", "dropout"])
+@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
+def test_dtrnn_pooling_units_in_intermediate_blocks(case, dropout, lengths):
+    torch.manual_seed(10)
+    core = _random_units(DTRNN(D, H, dropout=dropout, **case)).train()
+    assert_same(core, randn(T, B, D, seed=3), randn(1, B, H, seed=4), lengths=lengths)
+
+
+def test_lp_unit_derivatives_match_autograd():
+    from deeprnn.models.activations import LpPool, lp_pool_derivatives, maxout_derivative
+
+    unit = LpPool(3, 4).double()
+    with torch.no_grad():
+        unit.rho.copy_(randn(3, seed=1))
+        unit.centres.copy_(randn(3, 4, seed=2))
+    z = randn(5, 12, seed=3).requires_grad_()
+    y = unit(z)
+    weights = randn(5, 3, seed=4)
+    grad_z, grad_centres, grad_rho = torch.autograd.grad((y * weights).sum(), [z, unit.centres, unit.rho])
+    d_z, d_p = lp_pool_derivatives(z.detach(), y.detach(), unit.centres.detach(), unit.p.detach())
+    torch.testing.assert_close((weights[..., None] * d_z).flatten(-2), grad_z, **TOL)
+    torch.testing.assert_close(-(weights[..., None] * d_z).sum(0), grad_centres, **TOL)
+    torch.testing.assert_close((weights * d_p).sum(0) * torch.sigmoid(unit.rho.detach()), grad_rho, **TOL)
+    tied = torch.tensor([[1.0, 3.0, 3.0, 2.0]], dtype=torch.float64)
+    assert maxout_derivative(tied, tied.amax(-1, keepdim=True).squeeze(-1), 1, 4).tolist() == [[[0, 0.5, 0.5, 0]]]
+
+
 def test_dtrnn_layouts_without_state_and_single_step():
     torch.manual_seed(7)
     core = DTRNN(D, H, transition_depth=3, shortcut=True, batch_first=True)
@@ -171,22 +214,24 @@ def test_auto_selects_fast_for_pointwise_units_and_reference_otherwise():
     assert selected_impl(DTRNN(D, H, transition_depth=2, last_activation="sigmoid", dropout=0.5)) == "fast"
     assert selected_impl(StackedRNN(D, H, num_layers=3, nonlinearity="relu")) == "fast"
     assert selected_impl(RNN(D, H)) == "fast"
-    assert selected_impl(DTRNN(D, H, activation="lp")) == "reference"
-    assert selected_impl(DTRNN(D, H, last_activation="maxout")) == "reference"
+    assert selected_impl(DTRNN(D, H, activation="lp")) == "fast"  # pooling in an intermediate block
+    assert selected_impl(DTRNN(D, H, transition_depth=3, activation=["maxout", "lp"])) == "fast"
+    assert selected_impl(DTRNN(D, H, last_activation="maxout")) == "reference"  # pooling in the state
+    assert selected_impl(DTRNN(D, H, transition_depth=1, last_activation="lp")) == "reference"
     assert selected_impl(DTRNN(D, H, impl="reference")) == "reference"
     assert selected_impl(StackedRNN(D, H, impl="reference")) == "reference"
     hooked = DTRNN(D, H)
     hooked.layers[0].register_forward_hook(lambda *args: None)  # per-step hooks need the per-step loop
     assert selected_impl(hooked) == "reference"
-    assert selected_impl(build_model("dots-rnn", activation="lp", output_activation="maxout").core) == "reference"
+    assert selected_impl(build_model("dots-rnn", activation="lp", output_activation="maxout").core) == "fast"
     assert selected_impl(build_model("dots-rnn", output_activation="maxout").core) == "fast"
 
 
 def test_impl_errors():
     with pytest.raises(ValueError, match="impl"):
         DTRNN(D, H, impl="compiled")
-    with pytest.raises(ValueError, match="lp"):
-        DTRNN(D, H, activation="lp", impl="fast")(torch.zeros(T, B, D))
+    with pytest.raises(ValueError, match="lp units in the last block"):
+        DTRNN(D, H, last_activation="lp", impl="fast")(torch.zeros(T, B, D))
     with pytest.raises(ValueError, match="impl"):
         set_impl(RNN(D, H), "gpu")
 
@@ -200,5 +245,5 @@ def test_run_routes_through_the_selected_path(monkeypatch):
     StackedRNN(D, H, num_layers=2)(x)
     assert len(calls) == 3
     DTRNN(D, H, impl="reference")(x)
-    DTRNN(D, H, activation="maxout")(x)
+    DTRNN(D, H, last_activation="maxout")(x)
     assert len(calls) == 3

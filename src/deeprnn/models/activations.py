@@ -57,18 +57,46 @@ class LpPool(nn.Module):
         return 1.0 + F.softplus(self.rho)
 
     def forward(self, z):
-        distance = (z.unflatten(-1, (self.size, self.pool_size)) - self.centres).abs()
-        p = self.p.unsqueeze(-1)
-        # Divide by the group's largest distance before raising to the power p and multiply back after: the
-        # same value, but no overflow once p is learned large. The clamps only matter when a whole group sits
-        # exactly on its centres (e.g. zero input and state at init): they keep the gradient finite there.
-        tiny = torch.finfo(z.dtype).tiny
-        scale = distance.amax(-1, keepdim=True).clamp_min(tiny)
-        mean_power = (distance / scale).pow(p).mean(-1, keepdim=True).clamp_min(tiny)
-        return (scale * mean_power.pow(1.0 / p)).squeeze(-1)
+        return lp_pool(z, self.centres, self.p)
 
     def extra_repr(self):
         return f"size={self.size}, pool_size={self.pool_size}"
+
+
+def lp_pool(z, centres, p):
+    """The L_p units' output: z (..., size * pool_size), centres (size, pool_size), p (size,) -> (..., size)."""
+    distance = (z.unflatten(-1, centres.shape) - centres).abs()
+    p = p.unsqueeze(-1)
+    # Divide by the group's largest distance before raising to the power p and multiply back after: the
+    # same value, but no overflow once p is learned large. The clamps only matter when a whole group sits
+    # exactly on its centres (e.g. zero input and state at init): they keep the gradient finite there.
+    tiny = torch.finfo(z.dtype).tiny
+    scale = distance.amax(-1, keepdim=True).clamp_min(tiny)
+    mean_power = (distance / scale).pow(p).mean(-1, keepdim=True).clamp_min(tiny)
+    return (scale * mean_power.pow(1.0 / p)).squeeze(-1)
+
+
+def lp_pool_derivatives(z, y, centres, p):
+    """(dy/dz (..., size, pool_size), dy/dp (..., size)) of ``lp_pool`` at z, whose output is y.
+
+    With d_i = |z_i - c_i|, N = pool_size and r_i = d_i / y (so that mean_i r_i^p = 1):
+        dy/dz_i = sign(z_i - c_i) r_i^(p-1) / N,     dy/dc_i = -dy/dz_i,
+        dy/dp   = (y / p) mean_i r_i^p ln r_i.
+    For the fast path's batched backward (deeprnn.models.fast); tested against autograd through ``lp_pool``.
+    """
+    difference = z.unflatten(-1, centres.shape) - centres
+    ratio = difference.abs() / y.unsqueeze(-1).clamp_min(torch.finfo(z.dtype).tiny)
+    power = ratio.pow(p.unsqueeze(-1) - 1)  # r^(p-1)
+    d_z = difference.sign().mul_(power).div_(centres.shape[-1])
+    d_p = y / p * torch.xlogy(power.mul_(ratio), ratio).mean(-1)  # r^p ln r, 0 where r = 0
+    return d_z, d_p
+
+
+def maxout_derivative(z, y, size: int, pool_size: int):
+    """dy/dz (..., size, pool_size) of maxout: 1 at the group's maximum (shared equally among ties, as the
+    gradient of ``amax``), 0 elsewhere."""
+    at_max = (z.unflatten(-1, (size, pool_size)) == y.unsqueeze(-1)).to(z.dtype)
+    return at_max.div_(at_max.sum(-1, keepdim=True))
 
 
 class Maxout(nn.Module):

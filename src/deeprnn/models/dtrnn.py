@@ -70,8 +70,8 @@ class DTRNN(RecurrentCore):
     applies the documented scheme (``deeprnn.models.init``). h_n has shape (1, B, hidden_size).
 
     ``impl``: "reference" runs ``cell`` step by step (the definition); "fast" runs ``deeprnn.models.fast``
-    (same results, tested against it); "auto" (default) is fast whenever the units allow (tanh, relu,
-    sigmoid), reference for L_p and maxout units.
+    (same results, tested against it); "auto" (default) is fast whenever the last block's units are tanh,
+    relu or sigmoid (L_p and maxout are fine in the intermediate blocks), reference otherwise.
     """
 
     num_layers = 1

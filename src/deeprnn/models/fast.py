@@ -15,6 +15,10 @@ One recurrent layer of depth L with blocks of sizes S_1..S_L (``DTRNN``; L = 1 i
   dh_{t-1} = [da^1 .. da^L] [W_1; S_2; ..; S_L]); after the loop one GEMM per weight over all T * B rows
   (dW = dA^T Z) instead of one small GEMM per step and weight.
 
+L_p and maxout blocks (``POOLED``, intermediate blocks only) keep their pre-activations in that buffer and
+their units in one of their own; their derivatives need both, and are computed for all steps at once before
+the backward loop (``deeprnn.models.activations.lp_pool_derivatives`` / ``maxout_derivative``).
+
 Step masks (``lengths``) and the DTRNN's per-sequence dropout masks are honoured exactly as in the reference.
 Not supported (use ``impl="reference"``): double backward, forward-mode AD and torch.func transforms.
 Which configurations take which path: ``selected_impl`` and docs/performance.md.
@@ -28,19 +32,20 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from deeprnn.models.activations import lp_pool, lp_pool_derivatives, maxout_derivative
 from deeprnn.models.heads import DeepOutput
 
 IMPLS = ("auto", "reference", "fast")
 FAST_ACTIVATIONS = ("tanh", "relu", "sigmoid")  # pointwise units whose derivative is a function of the output
+POOLED = ("lp", "maxout")  # units pooling a group of responses: fast in the intermediate blocks of a transition
 
 
 def unsupported_reason(core) -> str | None:
     """Why ``core`` cannot run the fast path, or None if it can."""
     activations = getattr(core, "activations", None)  # DTRNN; sRNN/RNN are tanh or relu, always supported
-    if activations is not None:
-        pooled = sorted({name for name in activations if name not in FAST_ACTIVATIONS})
-        if pooled:
-            return f"{'/'.join(pooled)} units (pooling over groups) have no fused kernel"
+    if activations is not None and activations[-1] not in FAST_ACTIVATIONS:
+        # the last block is the state: carried across masked steps, fed back through the shortcuts
+        return f"{activations[-1]} units in the last block of the transition (the state) have no fused kernel"
     # hooks on the per-step modules (TransitionLayer, units) expect one call per step; the fused loop makes none
     for module in core.modules():
         if module is not core and (module._forward_hooks or module._forward_pre_hooks):
@@ -86,7 +91,7 @@ def set_bf16_readout(model: torch.nn.Module, enabled: bool = True) -> torch.nn.M
 # costs a third to a half of the step's GEMM. tanh(a) = 2 sigmoid(2a) - 1 instead; the 2a is free because the
 # weights and bias feeding a tanh block are doubled once per call (exact: a power of two). In float64 this
 # matches torch.tanh to ~1e-16 absolute, in float32 to a few ulps.
-PRE_SCALE = {"tanh": 2.0, "relu": 1.0, "sigmoid": 1.0}
+PRE_SCALE = {"tanh": 2.0, "relu": 1.0, "sigmoid": 1.0, "lp": 1.0, "maxout": 1.0}
 
 
 def activate(name: str, a: torch.Tensor, out: torch.Tensor, minus_one: torch.Tensor) -> None:
@@ -121,20 +126,38 @@ class Layout:
     shortcut: bool  # blocks 2..L read h_{t-1} through S_l
     input_to_all: bool  # every block reads x_t (else block 1 only)
     has_bias: bool
+    pool_size: int = 2  # group size of the L_p / maxout blocks (intermediate blocks only)
 
     @property
     def depth(self):
         return len(self.activations)
 
+    @property
+    def pooled(self):
+        """Indices of the blocks with pooling units."""
+        return [l for l, name in enumerate(self.activations) if name in POOLED]
+
     def split(self, params):
-        """(W, S, U, b) lists from the flat parameter tuple (S: blocks 2..L; U: block 1 or all; b or [])."""
+        """(W, S, U, b, units) from the flat parameter tuple (S: blocks 2..L; U: block 1 or all; b or [];
+        units: {block: (centres, rho)} of the L_p blocks)."""
         L, params = self.depth, list(params)
         weights_hh, params = params[:L], params[L:]
         num_shortcut = L - 1 if self.shortcut else 0
         weights_shortcut, params = params[:num_shortcut], params[num_shortcut:]
         num_ih = L if self.input_to_all else 1
-        weights_ih, biases = params[:num_ih], params[num_ih:]
-        return weights_hh, weights_shortcut, weights_ih, biases
+        weights_ih, params = params[:num_ih], params[num_ih:]
+        num_bias = L if self.has_bias else 0
+        biases, params = params[:num_bias], params[num_bias:]
+        lp_blocks = [l for l, name in enumerate(self.activations) if name == "lp"]
+        units = {l: (params[2 * i], params[2 * i + 1]) for i, l in enumerate(lp_blocks)}
+        return weights_hh, weights_shortcut, weights_ih, biases, units
+
+
+def _block_sizes(layout, weights_hh):
+    """(rows, units) of each block: a pooling block has ``pool_size`` responses (rows of W_l) per unit."""
+    rows = [w.shape[0] for w in weights_hh]
+    pooled = set(layout.pooled)
+    return rows, [r // layout.pool_size if l in pooled else r for l, r in enumerate(rows)]
 
 
 def _cat_scaled(weights, names):
@@ -152,14 +175,14 @@ class DeepTransitionFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, step_mask, dropout_masks, layout, *params):
-        weights_hh, weights_shortcut, weights_ih, biases = layout.split(params)
+        weights_hh, weights_shortcut, weights_ih, biases, units = layout.split(params)
         names, L = layout.activations, layout.depth
         T, B, _ = x.shape
-        sizes = [w.shape[0] for w in weights_hh]
-        bounds = [sum(sizes[:l]) for l in range(L + 1)]
+        rows, sizes = _block_sizes(layout, weights_hh)
+        bounds = [sum(rows[:l]) for l in range(L + 1)]
         R = bounds[-1]
-        h_cols = R if layout.shortcut else sizes[0]  # columns fed by h_{t-1}
-        in_cols = R if layout.input_to_all else sizes[0]  # columns fed by x_t
+        h_cols = R if layout.shortcut else rows[0]  # columns fed by h_{t-1}
+        in_cols = R if layout.input_to_all else rows[0]  # columns fed by x_t
 
         # transposed once per call into contiguous copies: MKL's small GEMM is a few % faster on untransposed
         # operands, and .t() inside the loop would cost a dispatcher call per step
@@ -168,7 +191,8 @@ class DeepTransitionFunction(torch.autograd.Function):
         w_below = [None] + [(w * PRE_SCALE[n]).t().contiguous() for w, n in zip(weights_hh[1:], names[1:])]
         minus_one = x.new_full((1,), -1.0)
 
-        z = x.new_empty(T, B, R)  # pre-activations, then activations z^1..z^L of every step
+        z = x.new_empty(T, B, R)  # pre-activations, then activations z^1..z^L of every step (pooling blocks:
+        # their pre-activations stay, the units' outputs go to a buffer of their own)
         if layout.has_bias:
             z.copy_(_cat_scaled(biases, names))
         else:
@@ -182,6 +206,9 @@ class DeepTransitionFunction(torch.autograd.Function):
         blocks = [z[:, :, bounds[l]:bounds[l + 1]].unbind(0) for l in range(L)]
         dropped = [x.new_empty(B, s) for s in sizes[:-1]] if dropout_masks is not None else None
         masks = step_mask.unbind(0) if step_mask is not None else None
+        pooled = {l: x.new_empty(T, B, sizes[l]) for l in layout.pooled}
+        pooled_steps = {l: buffer.unbind(0) for l, buffer in pooled.items()}
+        orders = {l: 1.0 + F.softplus(rho) for l, (_, rho) in units.items()}  # p of each L_p block
 
         for t in range(T):
             z_h[t].addmm_(h[t], w_h)  # W_1 h_{t-1} and every S_l h_{t-1}: one GEMM
@@ -190,8 +217,16 @@ class DeepTransitionFunction(torch.autograd.Function):
                 block = blocks[l][t]
                 if l:
                     block.addmm_(below, w_below[l])
-                activate(names[l], block, block, minus_one)
-                below = block if dropped is None else torch.mul(block, dropout_masks[l], out=dropped[l])
+                if l in pooled:
+                    out = pooled_steps[l][t]
+                    if names[l] == "lp":
+                        out.copy_(lp_pool(block, units[l][0], orders[l]))
+                    else:
+                        torch.amax(block.unflatten(-1, (sizes[l], layout.pool_size)), -1, out=out)
+                else:
+                    activate(names[l], block, block, minus_one)
+                    out = block
+                below = out if dropped is None else torch.mul(out, dropout_masks[l], out=dropped[l])
             block = blocks[L - 1][t]
             if L > 1:
                 block.addmm_(below, w_below[L - 1])
@@ -203,34 +238,49 @@ class DeepTransitionFunction(torch.autograd.Function):
 
         output = states if step_mask is None else z[:, :, bounds[-2]:] * step_mask
         ctx.layout, ctx.step_mask, ctx.dropout_masks = layout, step_mask, dropout_masks
-        ctx.save_for_backward(x, h0, z, states, *params)
+        ctx.save_for_backward(x, h0, z, states, *pooled.values(), *params)
         return output, h[T].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output, grad_hn):
-        x, h0, z, states, *params = ctx.saved_tensors
+        x, h0, z, states, *saved = ctx.saved_tensors
         layout, step_mask, dropout_masks = ctx.layout, ctx.step_mask, ctx.dropout_masks
-        weights_hh, weights_shortcut, weights_ih, biases = layout.split(params)
-        names, L = layout.activations, layout.depth
+        pooled = dict(zip(layout.pooled, saved))
+        params = saved[len(pooled):]
+        weights_hh, weights_shortcut, weights_ih, biases, units = layout.split(params)
+        names, L, k = layout.activations, layout.depth, layout.pool_size
         T, B, R = z.shape
-        sizes = [w.shape[0] for w in weights_hh]
-        bounds = [sum(sizes[:l]) for l in range(L + 1)]
-        h_cols = R if layout.shortcut else sizes[0]
-        in_cols = R if layout.input_to_all else sizes[0]
+        rows, sizes = _block_sizes(layout, weights_hh)
+        bounds = [sum(rows[:l]) for l in range(L + 1)]
+        h_cols = R if layout.shortcut else rows[0]
+        in_cols = R if layout.input_to_all else rows[0]
         w_h = torch.cat([weights_hh[0], *weights_shortcut])
         w_in = torch.cat(weights_ih)
         z_blocks = [z[:, :, bounds[l]:bounds[l + 1]] for l in range(L)]
         if step_mask is None:  # the forward wrote z^L into the states only
             z_blocks[-1] = states
+        outputs = [pooled.get(l, z_blocks[l]) for l in range(L)]  # each block's units, as the next block reads
 
         # dφ/da of every block and step in one batched pass each; the step mask and the dropout masks folded
         # in, so the loop needs a single multiply per block. The loop then overwrites it with dLoss/da, step
         # by step (one buffer instead of two: less memory traffic).
         deriv = grad_a = torch.empty_like(z)
         one = z.new_ones(1)
+        order_derivs = {}  # dy/dp of the L_p blocks, for the gradient of their orders
         for l in range(L):
             block = deriv[:, :, bounds[l]:bounds[l + 1]]
+            if l in pooled:  # dy/dz per response: (T, B, units, k), times dLoss/dy in the loop
+                block = block.unflatten(-1, (sizes[l], k))
+                if names[l] == "lp":
+                    centres, rho = units[l]
+                    d_z, order_derivs[l] = lp_pool_derivatives(z_blocks[l], pooled[l], centres, 1.0 + F.softplus(rho))
+                else:
+                    d_z = maxout_derivative(z_blocks[l], pooled[l], sizes[l], k)
+                block.copy_(d_z)
+                if dropout_masks is not None:
+                    block.mul_(dropout_masks[l].unsqueeze(-1))
+                continue
             derivative(names[l], z_blocks[l], block, one)
             if dropout_masks is not None and l < L - 1:
                 block.mul_(dropout_masks[l])
@@ -242,6 +292,8 @@ class DeepTransitionFunction(torch.autograd.Function):
         grad_h_cols = grad_a[:, :, :h_cols].unbind(0)
         grad_out = grad_output.unbind(0)
         grad_below = [z.new_empty(B, s) for s in sizes[:-1]]
+        grad_unit_outputs = {l: z.new_empty(T, B, sizes[l]) for l in order_derivs}  # dLoss/d(y m), kept for dp
+        grad_unit_steps = {l: buffer.unbind(0) for l, buffer in grad_unit_outputs.items()}
         # g: dLoss/dh_t through the recurrence (and, without a step mask, through output t as well)
         if step_mask is None:
             g = grad_hn + grad_out[T - 1]
@@ -255,7 +307,13 @@ class DeepTransitionFunction(torch.autograd.Function):
                 total = g
             grad_blocks[L - 1][t].mul_(total)
             for l in range(L - 1, 0, -1):
-                grad_blocks[l - 1][t].mul_(torch.mm(grad_blocks[l][t], weights_hh[l], out=grad_below[l - 1]))
+                below = l - 1
+                grad_y = grad_unit_steps[below][t] if below in grad_unit_steps else grad_below[below]
+                torch.mm(grad_blocks[l][t], weights_hh[l], out=grad_y)
+                if below in pooled:
+                    grad_blocks[below][t].unflatten(-1, (sizes[below], k)).mul_(grad_y.unsqueeze(-1))
+                else:
+                    grad_blocks[below][t].mul_(grad_y)
             if step_mask is not None:
                 g.mul_(carry[t]).addmm_(grad_h_cols[t], w_h)
             elif t:
@@ -267,25 +325,34 @@ class DeepTransitionFunction(torch.autograd.Function):
         grad_a_flat = grad_a.view(T * B, R)
         grad_w_h = torch.addmm(grad_a[0, :, :h_cols].t().mm(h0), grad_a_flat[B:, :h_cols].t(),
                                states[:-1].reshape(-1, sizes[-1]))
-        grad_hh = [grad_w_h[:sizes[0]]]
+        grad_hh = [grad_w_h[:rows[0]]]
         for l in range(1, L):
-            below = z_blocks[l - 1] if dropout_masks is None else z_blocks[l - 1] * dropout_masks[l - 1]
+            below = outputs[l - 1] if dropout_masks is None else outputs[l - 1] * dropout_masks[l - 1]
             grad_hh.append(grad_a_flat[:, bounds[l]:bounds[l + 1]].t().mm(below.reshape(T * B, -1)))
-        grad_shortcut = list(grad_w_h[sizes[0]:].split(sizes[1:])) if layout.shortcut else []
-        grad_ih = grad_a_flat[:, :in_cols].t().mm(x.reshape(T * B, -1)).split(sizes[:len(weights_ih)])
-        grad_bias = grad_a_flat.sum(0).split(sizes) if layout.has_bias else []
+        grad_shortcut = list(grad_w_h[rows[0]:].split(rows[1:])) if layout.shortcut else []
+        grad_ih = grad_a_flat[:, :in_cols].t().mm(x.reshape(T * B, -1)).split(rows[:len(weights_ih)])
+        grad_bias = grad_a_flat.sum(0).split(rows) if layout.has_bias else []
+        grad_units = []
+        for l, (centres, rho) in units.items():  # dy/dc = -dy/dz; dp/drho = sigmoid(rho)
+            grad_units.append(-grad_a[:, :, bounds[l]:bounds[l + 1]].sum((0, 1)).view_as(centres))
+            grad_y = grad_unit_outputs[l]
+            if dropout_masks is not None:  # the next block read y m
+                grad_y = grad_y * dropout_masks[l]
+            grad_units.append((grad_y * order_derivs[l]).sum((0, 1)) * torch.sigmoid(rho))
         grad_x = grad_a_flat[:, :in_cols].mm(w_in).view_as(x) if ctx.needs_input_grad[0] else None
         grad_h0 = g if ctx.needs_input_grad[1] else None
-        return grad_x, grad_h0, None, None, None, *grad_hh, *grad_shortcut, *grad_ih, *grad_bias
+        return (grad_x, grad_h0, None, None, None, *grad_hh, *grad_shortcut, *grad_ih, *grad_bias,
+                *grad_units)
 
 
 def deep_transition(x, h0, weights_hh, weights_shortcut, weights_ih, biases, activations, step_mask=None,
-                    dropout_masks=None):
+                    dropout_masks=None, units=(), pool_size=2):
     """Functional form: see ``DeepTransitionFunction``. ``weights_shortcut`` is [] or S_2..S_L;
-    ``weights_ih`` is [U_1] or U_1..U_L; ``biases`` is [] or b_1..b_L."""
+    ``weights_ih`` is [U_1] or U_1..U_L; ``biases`` is [] or b_1..b_L; ``units``: (centres, rho) of each
+    L_p block in order; ``pool_size``: the group size of the L_p and maxout blocks."""
     layout = Layout(tuple(activations), shortcut=bool(weights_shortcut),
-                    input_to_all=len(weights_ih) == len(activations), has_bias=bool(biases))
-    params = (*weights_hh, *weights_shortcut, *weights_ih, *biases)
+                    input_to_all=len(weights_ih) == len(activations), has_bias=bool(biases), pool_size=pool_size)
+    params = (*weights_hh, *weights_shortcut, *weights_ih, *biases, *(p for pair in units for p in pair))
     dtype = weights_hh[0].dtype  # e.g. a bfloat16 input from an autocast region: the loop runs in the weights' type
     return DeepTransitionFunction.apply(x.to(dtype), h0.to(dtype), step_mask, dropout_masks, layout, *params)
 
@@ -296,13 +363,16 @@ def deep_transition(x, h0, weights_hh, weights_shortcut, weights_ih, biases, act
 def dtrnn_run(core, x, hx, mask, dropout_masks):
     """``DTRNN.run`` on the fast path: (output (T, B, H), h_n (1, B, H))."""
     layers = core.layers
+    lp_units = [layer.activation for layer in layers if hasattr(layer.activation, "rho")]
+    pool_sizes = [layer.activation.pool_size for layer in layers if hasattr(layer.activation, "pool_size")]
     output, h_last = deep_transition(
         x, hx[0],
         [layer.weight_hh for layer in layers],
         [layer.weight_shortcut for layer in layers[1:]] if core.shortcut else [],
         [layer.weight_ih for layer in layers if layer.weight_ih is not None],
         [layer.bias for layer in layers],
-        core.activations, mask, dropout_masks)
+        core.activations, mask, dropout_masks,
+        units=[(unit.centres, unit.rho) for unit in lp_units], pool_size=pool_sizes[0] if pool_sizes else 2)
     return output, h_last.unsqueeze(0)
 
 
