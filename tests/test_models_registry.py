@@ -157,6 +157,21 @@ def test_sparse_init():
     assert torch.linalg.matrix_norm(top.double(), ord=2).item() == pytest.approx(0.5, rel=1e-5)
 
 
+def test_orthogonal_init_scaled_to_a_spectral_radius():
+    torch.manual_seed(0)
+    core = build_model("dts-rnn", hidden_size=6, spectral_radius=0.7).core
+    for weight in (core.layers[0].weight_hh, core.layers[1].weight_hh, core.layers[1].weight_shortcut):
+        eigenvalues = torch.linalg.eigvals(weight.double()).abs()
+        torch.testing.assert_close(eigenvalues, torch.full_like(eigenvalues, 0.7), atol=1e-5, rtol=0)
+    torch.manual_seed(0)
+    unscaled = build_model("dts-rnn", hidden_size=6).core
+    torch.testing.assert_close(core.layers[0].weight_ih, unscaled.layers[0].weight_ih, atol=0, rtol=0)  # input map
+    torch.testing.assert_close(core.layers[1].weight_hh, 0.7 * unscaled.layers[1].weight_hh, atol=1e-7, rtol=0)
+    lstm = build_model("lstm", hidden_size=5, spectral_radius=0.5).core
+    for block in lstm.weight_hh_l0.split(5):
+        torch.testing.assert_close(block @ block.T, 0.25 * torch.eye(5), atol=1e-5, rtol=0)
+
+
 def test_torch_init_keeps_construction_init():
     torch.manual_seed(0)
     head = build_model("dots-rnn", hidden_size=5, init="torch")
