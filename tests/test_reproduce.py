@@ -11,7 +11,7 @@ import pytest
 
 from deeprnn.cli.main import main
 from deeprnn.experiments.reproduce import load_tables, reproduce, table_points
-from deeprnn.reports.results_md import mean_std, render
+from deeprnn.reports.results_md import code_versions, mean_std, render
 from deeprnn.training.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -229,3 +229,10 @@ def test_a_finished_run_with_the_same_config_is_adopted_not_retrained(tiny, caps
     log = capsys.readouterr().out
     assert "rnn/seed-0: adopted" in log and "finished earlier" in log
     assert log.count("training {") == 1  # only gru's seed 0
+
+
+def test_code_versions_list_each_commit_once_per_version():
+    envs = [{"deeprnn": "0.1.0", "git_commit": "bbbbbbb123"}, {"deeprnn": "0.1.0", "git_commit": "aaaaaaa999"},
+            {"deeprnn": "0.1.0", "git_commit": "bbbbbbb123"}, {"deeprnn": "0.2.0"}]
+    assert code_versions(envs) == "deeprnn 0.1.0 at commits aaaaaaa, bbbbbbb; deeprnn 0.2.0"
+    assert code_versions(envs[:1]) == "deeprnn 0.1.0 at commit bbbbbbb"

@@ -97,9 +97,18 @@ def machine(env: dict[str, Any]) -> str:
             + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""))
 
 
-def code_version(env: dict[str, Any]) -> str:
-    commit = env.get("git_commit")
-    return f"deeprnn {env.get('deeprnn', '?')}" + (f" at commit {commit[:7]}" if commit else "")
+def code_versions(envs: list[dict[str, Any]]) -> str:
+    """'deeprnn 0.1.0 at commits a1b2c3d, e4f5a6b' (runs of a table are often made over several sittings)."""
+    commits: dict[str, set[str]] = {}
+    for env in envs:
+        found = commits.setdefault(str(env.get("deeprnn", "?")), set())
+        if env.get("git_commit"):
+            found.add(env["git_commit"][:7])
+    parts = []
+    for version, found in sorted(commits.items()):
+        listed = ", ".join(sorted(found))
+        parts.append(f"deeprnn {version}" + (f" at commit{'s' if len(found) > 1 else ''} {listed}" if found else ""))
+    return "; ".join(parts)
 
 
 def load_table_runs(table_dir: Path) -> list[tuple[str, Run, dict[str, Any]]]:
@@ -118,9 +127,9 @@ def load_table_runs(table_dir: Path) -> list[tuple[str, Run, dict[str, Any]]]:
 
 def environment_lines(found: list[tuple[str, Run, dict[str, Any]]]) -> list[str]:
     machines = sorted({machine(env) for _, _, env in found})
-    versions = sorted({code_version(env) for _, _, env in found if env})
+    versions = code_versions([env for _, _, env in found if env])
     total = sum(run.summary.get("wall_time_s", 0.0) for _, run, _ in found)
-    return [f"Machine: {'; '.join(machines)}. Code: {'; '.join(versions) or 'not recorded'}. "
+    return [f"Machine: {'; '.join(machines)}. Code: {versions or 'not recorded'}. "
             f"Training time of these runs, summed: {fmt_duration(total)}."]
 
 
