@@ -1,0 +1,118 @@
+"""Write a music dataset's recipes (configs/recipes/<dataset>/<model>.toml) from its validation-only searches.
+
+For each model of the table, the point with the lowest validation NLL over all the given search directories
+becomes the recipe: only the settings that differ from the dataset's base config are written, with a header
+that states where the choice came from and every point's validation NLL. The test set is never read. Each
+written recipe is checked to resolve to exactly the chosen run's config, so `deeprnn reproduce <dataset>
+--reuse <search dir>` adopts that run as seed 0 instead of training it again.
+
+    .venv/bin/python scripts/recipes_from_search.py pianomidi runs/reproduce/pianomidi-search \\
+        runs/reproduce/pianomidi-search2 [--only dts-rnn,dots-rnn,dots-rnn-star] [--dry-run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from deeprnn.experiments.sweep_spec import build_spec
+from deeprnn.training.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+TITLES = {"rnn": "RNN", "dts-rnn": "DT(S)-RNN", "dots-rnn": "DOT(S)-RNN", "srnn": "sRNN", "lstm": "LSTM",
+          "gru": "GRU", "dots-rnn-star": "DOT(S)-RNN* (L_p transition, maxout output, dropout)"}
+# The settings the searches vary, in the order a recipe lists them; written only where they differ from the base.
+KEYS = {"model": ["name", "output_depth", "activation", "output_activation", "num_layers", "hidden_size", "dropout",
+                  "spectral_radius"],
+        "data": ["batch_size"],
+        "optim": ["name", "lr", "lr_decay", "weight_noise", "clip_norm"],
+        "train": ["epochs", "patience"]}
+DATASETS = {"jsb": "JSB Chorales", "nottingham": "Nottingham", "musedata": "MuseData", "pianomidi": "Piano-midi.de"}
+ALWAYS = {("model", "name"), ("model", "hidden_size"), ("model", "dropout"), ("optim", "name"), ("optim", "lr")}
+COMMENTS = {("model", "activation"): "L_p units in the transition (Gulcehre et al. 2014)",
+            ("model", "output_activation"): "maxout deep output",
+            ("model", "spectral_radius"): "see the search preset's header: gradients explode at init with 1"}
+
+
+def recipe_key(config: dict) -> str:
+    model = config["model"]
+    return "dots-rnn-star" if model["activation"] == "lp" else model["name"]
+
+
+def toml_value(value) -> str:
+    return json.dumps(value) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def describe(config: dict) -> str:
+    model = config["model"]
+    return (f"batch {config['data']['batch_size']}, lr {config['optim']['lr']:g}, dropout {model['dropout']:g}"
+            + (f", radius {config['model']['spectral_radius']:g}" if config["model"]["spectral_radius"] != 1 else ""))
+
+
+def recipe_text(dataset: str, key: str, points: list[tuple[float, dict, dict, Path]], base: dict) -> str:
+    best_valid, config, summary, run_dir = points[0]
+    scored = "; ".join(f"{describe(c)}: {v:.3f}" for v, c, _, _ in points)
+    searches = ", ".join(sorted({f"results/{d.parent.name}/" for _, _, _, d in points}))
+    lines = [f"# {DATASETS.get(dataset, dataset)}, {TITLES[key]}: recipe of RESULTS.md (deeprnn reproduce {dataset}).",
+             f"# CPU-hours: {summary['wall_time_s'] / 3600:.3f} per seed (1 thread; the search run of this point).",
+             f"# Chosen on validation NLL only, in the searches kept in {searches}",
+             "# (written by scripts/recipes_from_search.py); valid NLL of each point, best first:"]
+    line = "#"
+    for part in scored.split("; "):
+        if len(line) + len(part) > 114:
+            lines.append(line + ";")
+            line = "#"
+        line += (" " if line == "#" else "; ") + part
+    lines += [line + ".", "# The test set was not used.", f'extends = "../../music/{dataset}.toml"']
+    for section, names in KEYS.items():
+        body = []
+        for name in names:
+            value = config[section][name]
+            if (section, name) in ALWAYS or value != base[section][name]:
+                comment = COMMENTS.get((section, name))
+                body.append(f"{name} = {toml_value(value)}" + (f"  # {comment}" if comment else ""))
+        if body:
+            lines += ["", f"[{section}]", *body]
+    return "\n".join(lines) + "\n"
+
+
+def resolves_to(path: Path, config: dict) -> bool:
+    """Whether the recipe, as `deeprnn reproduce` builds seed 0 of it (1 thread), gives exactly ``config``."""
+    spec = build_spec(path, ["train.seed=0"], ["train.threads=1"], study="check")
+    return spec.point_config({"train.seed": 0}).to_dict() == config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", help="music dataset, e.g. pianomidi (configs/music/<dataset>.toml)")
+    parser.add_argument("searches", nargs="+", type=Path, help="run directories of the searches")
+    parser.add_argument("--only", default="", help="comma-separated recipes to write (default: all found)")
+    parser.add_argument("--dry-run", action="store_true", help="print the recipes instead of writing them")
+    args = parser.parse_args()
+    base = load_config(ROOT / "configs" / "music" / f"{args.dataset}.toml").to_dict()
+    found: dict[str, list] = {}
+    for search in args.searches:
+        for summary_path in sorted(search.glob("*/summary.json")):
+            config = json.loads((summary_path.parent / "config.json").read_text())
+            summary = json.loads(summary_path.read_text())
+            found.setdefault(recipe_key(config), []).append((summary["valid"]["nll"], config, summary,
+                                                             summary_path.parent))
+    only = [name for name in args.only.split(",") if name]
+    for key, points in sorted(found.items()):
+        if only and key not in only:
+            continue
+        points.sort(key=lambda point: point[0])
+        text = recipe_text(args.dataset, key, points, base)
+        path = ROOT / "configs" / "recipes" / args.dataset / f"{key}.toml"
+        if args.dry_run:
+            print(f"--- {path}\n{text}")
+            continue
+        if not path.is_file() or path.read_text() != text:  # unchanged files stay untouched for running readers
+            path.write_text(text)
+        adopted = "adoptable" if resolves_to(path, points[0][1]) else "NOT adoptable (would train again)"
+        print(f"{key}: {points[0][0]:.3f} from {points[0][3].name} -> {path.relative_to(ROOT)} ({adopted})")
+
+
+if __name__ == "__main__":
+    main()
