@@ -25,14 +25,15 @@ TITLES = {"rnn": "RNN", "dts-rnn": "DT(S)-RNN", "dots-rnn": "DOT(S)-RNN", "srnn"
 # The settings the searches vary, in the order a recipe lists them; written only where they differ from the base.
 KEYS = {"model": ["name", "output_depth", "activation", "output_activation", "num_layers", "hidden_size", "dropout",
                   "spectral_radius"],
-        "data": ["batch_size"],
+        "data": ["batch_size", "music_bptt"],
         "optim": ["name", "lr", "lr_decay", "weight_noise", "clip_norm"],
         "train": ["epochs", "patience"]}
 DATASETS = {"jsb": "JSB Chorales", "nottingham": "Nottingham", "musedata": "MuseData", "pianomidi": "Piano-midi.de"}
 ALWAYS = {("model", "name"), ("model", "hidden_size"), ("model", "dropout"), ("optim", "name"), ("optim", "lr")}
 COMMENTS = {("model", "activation"): "L_p units in the transition (Gulcehre et al. 2014)",
             ("model", "output_activation"): "maxout deep output",
-            ("model", "spectral_radius"): "see the search preset's header: gradients explode at init with 1"}
+            ("model", "spectral_radius"): "see the search preset's header: gradients explode at init with 1",
+            ("data", "music_bptt"): "truncated BPTT: windows of this many frames, the state carried across"}
 
 
 def recipe_key(config: dict) -> str:
@@ -47,7 +48,8 @@ def toml_value(value) -> str:
 def describe(config: dict) -> str:
     model = config["model"]
     return (f"batch {config['data']['batch_size']}, lr {config['optim']['lr']:g}, dropout {model['dropout']:g}"
-            + (f", radius {config['model']['spectral_radius']:g}" if config["model"]["spectral_radius"] != 1 else ""))
+            + (f", radius {model['spectral_radius']:g}" if model["spectral_radius"] != 1 else "")
+            + (f", windows of {config['data']['music_bptt']}" if config["data"].get("music_bptt") else ""))
 
 
 def recipe_text(dataset: str, key: str, points: list[tuple[float, dict, dict, Path]], base: dict) -> str:

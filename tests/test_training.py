@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -102,6 +103,54 @@ def test_padded_batch_loss_equals_the_loss_of_each_sequence_alone(name, dataset)
         separate += float(piece_loss.detach()) * piece_units
     assert units == int(batch.mask.sum())
     assert float(loss.detach()) == pytest.approx(separate / units, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["dts-rnn", "lstm"])
+@pytest.mark.parametrize("score_first_frame", [True, False])
+def test_music_bptt_windows_carry_the_state_and_only_cut_the_gradient(name, score_first_frame):
+    # Truncated BPTT must change the gradient only: the frame-weighted window losses of a batch of pieces
+    # are its whole-piece loss (the state is carried exactly), each window after the first starts from the
+    # previous one's state detached, and num_train_batches counts the windows the epoch yields.
+    from deeprnn.training.checkpoint import model_from_config
+    from deeprnn.training.tasks import MusicWindow, build_task
+
+    config = tiny_config(f"model.name={name}", "data.music_bptt=7", "data.batch_size=3",
+                         f"data.score_first_frame={str(score_first_frame).lower()}")
+    task = build_task(config, torch.device("cpu"))
+    torch.manual_seed(0)
+    model = model_from_config(task.config, task.name, **task.model_kwargs()).double().eval()
+    windows = list(task.train_batches(0, 0))
+    assert len(windows) == task.num_train_batches() > len(task.train_batcher.plan(0, 0))
+    assert all(isinstance(w, MusicWindow) and w.frames.inputs.shape[1] <= 7 for w in windows)
+    # the first batch of pieces: its windows up to the next first=True
+    end = next(i for i, w in enumerate(windows[1:], 1) if w.first)
+    first_batch = windows[:end]
+    assert first_batch[0].first and len(first_batch) > 1
+    whole = task.collate("train", task.train_batcher.plan(0, 0, shuffle=True)[0])
+    double = lambda b: type(b)(*(t.double() if t.is_floating_point() else t for t in b))  # noqa: E731
+    whole_loss, whole_frames, _ = task.train_loss(model, double(whole), None)
+    total, frames, state = 0.0, 0, None
+    for window in first_batch:
+        window = MusicWindow(double(window.frames), window.first)
+        loss, units, state = task.train_loss(model, window, state)
+        assert state is not None and all(s.requires_grad for s in (state if isinstance(state, tuple) else [state]))
+        total, frames = total + float(loss.detach()) * units, frames + units
+    assert frames == whole_frames
+    assert total / frames == pytest.approx(float(whole_loss.detach()), rel=1e-12)
+    # the gradient stops at the window boundary: the second window's loss does not reach the first's inputs
+    inputs = first_batch[0].frames.inputs.double().requires_grad_(True)
+    _, state = model(inputs, None)
+    loss, _, _ = task.train_loss(model, MusicWindow(double(first_batch[1].frames), False), state)
+    loss.backward()
+    assert inputs.grad is None
+
+
+def test_music_bptt_trains_and_is_checked(tmp_path):
+    summary = train(tiny_config("model.name=dts-rnn", "data.music_bptt=16"), tmp_path / "run", progress=False,
+                    log=lambda *_: None)
+    assert math.isfinite(summary["valid"]["nll"])
+    with pytest.raises(ConfigError, match="music_bptt"):
+        tiny_config("data.music_bptt=0")
 
 
 def test_clipping_happens_after_backward_and_before_step():

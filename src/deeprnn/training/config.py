@@ -59,6 +59,10 @@ class DataConfig:
     batch_size: int = 32
     eval_batch_size: int | None = None  # None = batch_size
     bptt: int = 100  # truncated-BPTT window for language modelling streams
+    # music: train on windows of at most this many frames of each batch of pieces, the hidden state carried
+    # (detached) from one window to the next, one update per window; None = whole pieces. Evaluation always
+    # runs whole pieces. For long pieces, whose gradients through thousands of steps explode.
+    music_bptt: int | None = None
     data_dir: str | None = None  # None = $DEEPRNN_DATA, then the per-user cache
     score_first_frame: bool = True  # music: predict frame 1 from the initial state (see docs/metrics.md)
     bucket: bool = True  # group sequences of similar length into batches
@@ -239,6 +243,8 @@ def validate(config: Config) -> None:
         "train.epochs": config.train.epochs,
         "train.max_bad_steps": config.train.max_bad_steps,
     }
+    if config.data.music_bptt is not None:
+        positive["data.music_bptt"] = config.data.music_bptt
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"'{key}' must be >= 1, got {value}")

@@ -8,7 +8,7 @@ on a batch, and evaluates a model over a whole split with the literature's metri
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -122,6 +122,13 @@ class SequenceBatchTask(Task):
         return logits
 
 
+class MusicWindow(NamedTuple):
+    """Frames [start, start + data.music_bptt) of a batch of pieces (truncated BPTT); ``first``: start == 0."""
+
+    frames: data.MusicBatch
+    first: bool
+
+
 class MusicTask(SequenceBatchTask):
     name = "music"
     unit = "frames"
@@ -158,15 +165,39 @@ class MusicTask(SequenceBatchTask):
     def new_metrics(self):
         return MusicMetrics()
 
+    def num_train_batches(self) -> int:
+        window = self.config.data.music_bptt
+        plan = self.train_batcher.plan(0, self.config.train.seed)
+        if window is None:
+            return len(plan)
+        shift = 0 if self.config.data.score_first_frame else 1  # collate_music drops the first frame then
+        return sum(-(-(max(self.lengths["train"][i] for i in indices) - shift) // window) for indices in plan)
+
+    def train_batches(self, epoch: int, seed: int) -> Iterator[Any]:
+        window = self.config.data.music_bptt
+        for batch in super().train_batches(epoch, seed):
+            if window is None:
+                yield batch
+                continue
+            for start in range(0, batch.inputs.shape[1], window):
+                cut = slice(start, start + window)
+                frames = data.MusicBatch(batch.inputs[:, cut], batch.targets[:, cut], batch.mask[:, cut],
+                                         batch.mask[:, cut].sum(1))
+                yield MusicWindow(frames, start == 0)
+
     def train_loss(self, model, batch, state):
-        logits = self.padded_logits(model, batch.inputs)
+        if isinstance(batch, MusicWindow):  # truncated BPTT: the state of the previous window, detached
+            batch, state = batch.frames, (None if batch.first or state is None else detach_hidden(state))
+            logits, state = model(batch.inputs, state)
+        else:
+            logits, state = self.padded_logits(model, batch.inputs), None
         per_frame = F.binary_cross_entropy_with_logits(logits, batch.targets, reduction="none").sum(-1)
         frames = int(batch.mask.sum())
         with torch.no_grad():  # frame accuracy TP / (TP + FP + FN), as in MusicMetrics
             predicted, actual = (logits > 0)[batch.mask], (batch.targets > 0.5)[batch.mask]
             true_pos = int((predicted & actual).sum())
             self._count(true_pos, true_pos + int((predicted ^ actual).sum()))
-        return per_frame[batch.mask].sum() / frames, frames, None
+        return per_frame[batch.mask].sum() / frames, frames, state
 
 
 class LanguageModelTask(Task):
