@@ -7,17 +7,23 @@ written recipe is checked to resolve to exactly the chosen run's config, so `dee
 --reuse <search dir>` adopts that run as seed 0 instead of training it again.
 
     .venv/bin/python scripts/recipes_from_search.py pianomidi runs/reproduce/pianomidi-search \\
-        runs/reproduce/pianomidi-search2 [--only dts-rnn,dots-rnn,dots-rnn-star] [--dry-run]
+        runs/reproduce/pianomidi-search2 [--only dts-rnn,dots-rnn,dots-rnn-star] [--dry-run] \\
+        [--drop-stale-runs runs/reproduce]
+
+With --drop-stale-runs OUT, the runs of a rewritten recipe made with its previous settings
+(OUT/<dataset>/<model>-seed<s>/ and results/<dataset>/<model>/seed-<s>/) are deleted, which is what
+`deeprnn reproduce` asks for after a recipe changes: it then trains them again with the new settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 from deeprnn.experiments.sweep_spec import build_spec
-from deeprnn.training.config import load_config
+from deeprnn.training.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLES = {"rnn": "RNN", "dts-rnn": "DT(S)-RNN", "dots-rnn": "DOT(S)-RNN", "srnn": "sRNN", "lstm": "LSTM",
@@ -79,10 +85,23 @@ def recipe_text(dataset: str, key: str, points: list[tuple[float, dict, dict, Pa
     return "\n".join(lines) + "\n"
 
 
-def resolves_to(path: Path, config: dict) -> bool:
-    """Whether the recipe, as `deeprnn reproduce` builds seed 0 of it (1 thread), gives exactly ``config``."""
-    spec = build_spec(path, ["train.seed=0"], ["train.threads=1"], study="check")
-    return spec.point_config({"train.seed": 0}).to_dict() == config
+def resolves_to(path: Path, config: dict, seed: int = 0) -> bool:
+    """Whether the recipe, as `deeprnn reproduce` builds a seed of it (1 thread), gives exactly ``config``."""
+    spec = build_spec(path, [f"train.seed={seed}"], ["train.threads=1"], study="check")
+    return spec.point_config({"train.seed": seed}).to_dict() == config
+
+
+def drop_stale_runs(out: Path, dataset: str, key: str, recipe: Path) -> None:
+    for seed_dir in sorted((out / dataset).glob(f"{key}-seed*")):
+        seed = int(seed_dir.name.rpartition("-seed")[2])
+        configs = [Config.from_dict(json.loads(c.read_text())).to_dict() for c in seed_dir.glob("*/config.json")]
+        if configs and all(resolves_to(recipe, config, seed) for config in configs):
+            continue
+        shutil.rmtree(seed_dir)
+        kept = ROOT / "results" / dataset / key / f"seed-{seed}"
+        if kept.is_dir():
+            shutil.rmtree(kept)
+        print(f"  dropped {seed_dir} and {kept.relative_to(ROOT)}: made with the recipe's previous settings")
 
 
 def main() -> None:
@@ -91,12 +110,15 @@ def main() -> None:
     parser.add_argument("searches", nargs="+", type=Path, help="run directories of the searches")
     parser.add_argument("--only", default="", help="comma-separated recipes to write (default: all found)")
     parser.add_argument("--dry-run", action="store_true", help="print the recipes instead of writing them")
+    parser.add_argument("--drop-stale-runs", type=Path, metavar="OUT",
+                        help="delete the runs under OUT (and results/) made with a recipe's previous settings")
     args = parser.parse_args()
     base = load_config(ROOT / "configs" / "music" / f"{args.dataset}.toml").to_dict()
     found: dict[str, list] = {}
     for search in args.searches:
         for summary_path in sorted(search.glob("*/summary.json")):
-            config = json.loads((summary_path.parent / "config.json").read_text())
+            # resolved, so runs made before a config key was added carry it at its default
+            config = Config.from_dict(json.loads((summary_path.parent / "config.json").read_text())).to_dict()
             summary = json.loads(summary_path.read_text())
             found.setdefault(recipe_key(config), []).append((summary["valid"]["nll"], config, summary,
                                                              summary_path.parent))
@@ -114,6 +136,8 @@ def main() -> None:
             path.write_text(text)
         adopted = "adoptable" if resolves_to(path, points[0][1]) else "NOT adoptable (would train again)"
         print(f"{key}: {points[0][0]:.3f} from {points[0][3].name} -> {path.relative_to(ROOT)} ({adopted})")
+        if args.drop_stale_runs:
+            drop_stale_runs(args.drop_stale_runs, args.dataset, key, path)
 
 
 if __name__ == "__main__":

@@ -231,6 +231,19 @@ def test_a_finished_run_with_the_same_config_is_adopted_not_retrained(tiny, caps
     assert log.count("training {") == 1  # only gru's seed 0
 
 
+def test_a_run_made_before_a_config_key_was_added_is_adopted(tiny, capsys):
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn") == 0
+    for config_file in (tiny / "runs").rglob("config.json"):  # as written by an older version
+        config = json.loads(config_file.read_text())
+        del config["data"]["music_bptt"]
+        config_file.write_text(json.dumps(config))
+    capsys.readouterr()
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn", "--out", str(tiny / "elsewhere"),
+                    "--reuse", str(tiny / "runs")) == 0
+    log = capsys.readouterr().out
+    assert "rnn/seed-0: adopted" in log and "training {" not in log
+
+
 def test_code_versions_list_each_commit_once_per_version():
     envs = [{"deeprnn": "0.1.0", "git_commit": "bbbbbbb123"}, {"deeprnn": "0.1.0", "git_commit": "aaaaaaa999"},
             {"deeprnn": "0.1.0", "git_commit": "bbbbbbb123"}, {"deeprnn": "0.2.0"}]

@@ -105,6 +105,18 @@ def test_sweep_json_records_spec_and_redacted_storage(tmp_path, capsys):
     assert "6 enqueued" in capsys.readouterr().out
 
 
+def test_a_study_stored_before_a_config_key_was_added_is_still_the_same_sweep():
+    # A study made by an older version lacks keys added since (at defaults that keep the old behaviour):
+    # resuming it must work; a changed value must still be refused.
+    spec = sweep.build_spec(JSB, GRID, TINY, study="old")
+    stored = spec.to_dict()
+    del stored["base_config"]["data"]["music_bptt"]
+    sweep._check_same_spec(sweep.SweepSpec.from_dict(stored), spec, "study 'old'")
+    stored["base_config"]["data"]["batch_size"] += 1
+    with pytest.raises(ConfigError, match="data.batch_size"):
+        sweep._check_same_spec(sweep.SweepSpec.from_dict(stored), spec, "study 'old'")
+
+
 # --- grid parsing and presets --------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deeprnn.training.config import ConfigError
+from deeprnn.training.config import Config, ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -157,7 +157,8 @@ def adopt(points: list[Point], dirs: list[str | Path], log: Callable[[str], None
     made = {}
     for root in dirs:
         for summary in sorted(Path(root).rglob("summary.json")):
-            config = json.loads((summary.parent / "config.json").read_text())
+            # resolved, so a run made before a config key was added (at its default) still matches
+            config = Config.from_dict(json.loads((summary.parent / "config.json").read_text())).to_dict()
             made.setdefault(json.dumps(config, sort_keys=True), summary.parent)
     adopted = 0
     for point in points:

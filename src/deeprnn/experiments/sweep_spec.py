@@ -69,8 +69,13 @@ class SweepSpec:
         return cls(**raw)
 
     def identity(self) -> dict[str, Any]:
-        """What a study's trials mean; a study or sweep directory cannot be reused with a different one."""
+        """What a study's trials mean; a study or sweep directory cannot be reused with a different one.
+
+        The base config is compared as a resolved ``Config``: a study stored before a config key was added
+        (its default keeps the old behaviour) still means the same runs.
+        """
         raw = self.to_dict()
+        raw["base_config"] = Config.from_dict(raw["base_config"], source="sweep base config").to_dict()
         return {key: raw[key] for key in ("base_config", "grids", "metric", "direction")}
 
     def points(self) -> list[dict[str, Any]]:
