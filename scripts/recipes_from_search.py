@@ -95,7 +95,7 @@ def drop_stale_runs(out: Path, dataset: str, key: str, recipe: Path) -> None:
     for seed_dir in sorted((out / dataset).glob(f"{key}-seed*")):
         seed = int(seed_dir.name.rpartition("-seed")[2])
         configs = [Config.from_dict(json.loads(c.read_text())).to_dict() for c in seed_dir.glob("*/config.json")]
-        if configs and all(resolves_to(recipe, config, seed) for config in configs):
+        if not configs or all(resolves_to(recipe, config, seed) for config in configs):  # none yet: starting
             continue
         shutil.rmtree(seed_dir)
         kept = ROOT / "results" / dataset / key / f"seed-{seed}"
