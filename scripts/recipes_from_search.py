@@ -30,7 +30,7 @@ TITLES = {"rnn": "RNN", "dts-rnn": "DT(S)-RNN", "dots-rnn": "DOT(S)-RNN", "srnn"
           "gru": "GRU", "dots-rnn-star": "DOT(S)-RNN* (L_p transition, maxout output, dropout)"}
 # The settings the searches vary, in the order a recipe lists them; written only where they differ from the base.
 KEYS = {"model": ["name", "output_depth", "activation", "output_activation", "num_layers", "hidden_size", "dropout",
-                  "spectral_radius"],
+                  "transition_dropout", "spectral_radius"],
         "data": ["batch_size", "music_bptt"],
         "optim": ["name", "lr", "lr_decay", "weight_noise", "clip_norm"],
         "train": ["epochs", "patience"]}
@@ -39,7 +39,8 @@ ALWAYS = {("model", "name"), ("model", "hidden_size"), ("model", "dropout"), ("o
 COMMENTS = {("model", "activation"): "L_p units in the transition (Gulcehre et al. 2014)",
             ("model", "output_activation"): "maxout deep output",
             ("model", "spectral_radius"): "see the search preset's header: gradients explode at init with 1",
-            ("data", "music_bptt"): "truncated BPTT: windows of this many frames, the state carried across"}
+            ("data", "music_bptt"): "truncated BPTT: windows of this many frames, the state carried across",
+            ("model", "transition_dropout"): "on the recurrent path; more makes the gradients explode (search header)"}
 
 
 def recipe_key(config: dict) -> str:
@@ -54,6 +55,8 @@ def toml_value(value) -> str:
 def describe(config: dict) -> str:
     model = config["model"]
     return (f"batch {config['data']['batch_size']}, lr {config['optim']['lr']:g}, dropout {model['dropout']:g}"
+            + (f" ({model['transition_dropout']:g} on the transition)" if model.get("transition_dropout") is not None
+               else "")
             + (f", radius {model['spectral_radius']:g}" if model["spectral_radius"] != 1 else "")
             + (f", windows of {config['data']['music_bptt']}" if config["data"].get("music_bptt") else ""))
 

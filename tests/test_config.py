@@ -33,6 +33,10 @@ def test_wrong_types_and_ranges():
         load_config(None, ["optim.name=rmsprop"])
     with pytest.raises(ConfigError, match="key=value"):
         load_config(None, ["model.hidden_size"])
+    with pytest.raises(ConfigError, match=r"'model.transition_dropout' must be in \[0, 1\)"):
+        load_config(None, ["model.transition_dropout=1.0"])
+    with pytest.raises(ConfigError, match="'data.music_bptt' must be >= 1"):
+        load_config(None, ["data.music_bptt=0"])
 
 
 def test_every_shipped_config_loads():

@@ -81,6 +81,24 @@ def test_step_by_step_unroll_equals_the_full_forward(model):
     assert torch.allclose(last, gradflow.hidden_part(h_n), atol=1e-6)
 
 
+def test_transition_dropout_keeps_one_mask_per_sequence_through_the_unroll():
+    # Training draws one dropout mask per sequence; the step-by-step unroll must see that same mask at
+    # every step (else the measured Jacobian product would average masks that training never mixes).
+    core = gradflow.build_head("dts-rnn", 2, HIDDEN, INPUTS, seed=1, spectral_radius=0.9,
+                               transition_dropout=0.5).core
+    x = gradflow.synthetic_batch(STEPS, BATCH, INPUTS, seed=1)
+    with gradflow.fixed_dropout_masks(core, x, seed=3):
+        assert core.training
+        stepped = gradflow.hidden_part(gradflow.unroll(core, x)[-1])
+        _, whole = core(x)  # one call, one mask: what training computes
+        masks = core.dropout_masks(BATCH, x)
+        assert 0 < int((masks[0] == 0).sum()) < masks[0].numel()
+    assert not core.training and "dropout_masks" not in vars(core)
+    assert torch.allclose(stepped, gradflow.hidden_part(whole), atol=1e-6)
+    with torch.no_grad():  # and it is not the eval-mode (no dropout) state
+        assert not torch.allclose(stepped, gradflow.hidden_part(core(x)[1]), atol=1e-3)
+
+
 def test_music_windows_and_loss_give_finite_norms():
     rng = np.random.default_rng(0)
     rolls = [rng.integers(0, 2, size=(n, 88), dtype=np.uint8) for n in (9, 30, 40)]
@@ -123,6 +141,18 @@ def test_cli_writes_csv_json_and_figures(tmp_path, capsys):
         assert sum(1 for _ in handle) == 1 + 3 * (4 + 6)
     for stem in ("grad_h1_vs_T", "param_grad_vs_T", "grad_vs_distance"):
         assert (out / f"{stem}.png").stat().st_size > 1000 and (out / f"{stem}.svg").is_file()
+
+
+def test_cli_spectral_radius_and_transition_dropout(tmp_path, capsys):
+    common = ["gradflow", "--models", "rnn,dts-rnn", "--depths", "2", "--lengths", "6", "--hidden", "6",
+              "--batch-size", "3", "--dataset", "none", "--no-progress"]
+    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*common, "--out", str(tmp_path / "both"), "--spectral-radius", "0.5",
+                 "--transition-dropout", "0.5"]) == 0
+    plain, both = (json.loads((tmp_path / d / "gradflow.json").read_text()) for d in ("plain", "both"))
+    assert both["settings"]["spectral_radius"] == 0.5 and both["settings"]["transition_dropout"] == 0.5
+    for a, b in zip(plain["results"], both["results"]):
+        assert a["step_grad_norms"][0] != b["step_grad_norms"][0]  # both options reach every model
 
 
 def test_run_dir_measures_the_trained_run_and_its_architecture_at_init(tmp_path):

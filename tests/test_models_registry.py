@@ -263,6 +263,23 @@ def test_dtrnn_dropout_mask_is_shared_across_steps():
     torch.testing.assert_close(core(x)[0], core(x)[0])
 
 
+def test_transition_dropout_separates_the_recurrent_path_from_the_output():
+    torch.manual_seed(0)
+    model = build_model("dots-rnn", hidden_size=6, dropout=0.5, transition_dropout=0.0).train()
+    x = torch.rand(3, 9, 88)
+    # nothing dropped on the recurrent path: the core is deterministic in training mode ...
+    torch.testing.assert_close(model.core(x)[0], model.core(x)[0])
+    # ... while the output network still drops (two passes differ)
+    assert not torch.equal(model(x)[0], model(x)[0])
+    both = build_model("dots-rnn", hidden_size=6, dropout=0.5).train()
+    assert not torch.equal(both.core(x)[0], both.core(x)[0])  # default: the same dropout on both
+    assert build_model(**model.hparams).core.dropout == 0.0
+    with pytest.raises(ValueError, match="transition_dropout apply to deep-transition models only"):
+        build_model("lstm", transition_dropout=0.1)
+    with pytest.raises(ValueError, match="dropout"):
+        build_model("dts-rnn", transition_dropout=1.0)
+
+
 def test_detach_hidden():
     h = torch.zeros(1, 2, 3, requires_grad=True) * 2
     assert not detach_hidden(h).requires_grad

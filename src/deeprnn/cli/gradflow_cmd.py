@@ -42,6 +42,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="runs/gradflow", help="output directory (default runs/gradflow)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the per-step matrices are small, so more threads mostly wait)")
+    p.add_argument("--spectral-radius", type=float, default=1.0,
+                   help="scale of the orthogonal recurrent matrices at initialisation (model.spectral_radius)")
+    p.add_argument("--transition-dropout", type=float, default=0.0,
+                   help="deep-transition models: measure in training mode with this dropout on the transition's "
+                        "intermediate layers, one mask per sequence as in training (default 0: eval mode)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_gradflow)
 
@@ -64,19 +69,20 @@ def _run(args) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     depths, lengths = _ints(args.depths), _ints(args.lengths)
     progress = not args.no_progress and sys.stderr.isatty()
+    init = {"spectral_radius": args.spectral_radius, "transition_dropout": args.transition_dropout}
     measurements = gradflow.synthetic_sweep(models, depths, lengths, args.hidden, args.batch_size, seed=args.seed,
-                                            progress=progress)
+                                            progress=progress, **init)
     dataset = None if args.dataset.lower() == "none" else args.dataset
     if dataset:
         measurements += gradflow.music_sweep(dataset, models, depths, lengths, args.hidden, args.batch_size,
-                                             args.seed, args.data_dir, progress)
+                                             args.seed, args.data_dir, progress, **init)
     if args.run_dir:
         measurements += gradflow.run_sweep(args.run_dir, lengths, args.batch_size, args.seed, args.data_dir, progress)
 
     out = Path(args.out)
     settings = {"models": models, "depths": depths, "lengths": lengths, "hidden": args.hidden,
                 "batch_size": args.batch_size, "input_size": 10, "seed": args.seed, "dataset": dataset,
-                "run_dir": Path(args.run_dir).name if args.run_dir else None}
+                "run_dir": Path(args.run_dir).name if args.run_dir else None, **init}
     files = gradflow.write_results(measurements, out, settings)
     records = [gradflow.as_record(m) for m in measurements]
     files += plot_gradflow(records, out, thresholds=(gradflow.VANISHING, gradflow.EXPLODING))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -75,12 +76,44 @@ def configurations(models, depths) -> list[tuple[str, int]]:
             for model in models for depth in ([1] if model == "rnn" else depths)]
 
 
-def build_head(model: str, depth: int, hidden_size: int, input_size: int, seed: int):
-    """A freshly initialised music head (build_model's documented initialisation), seeded."""
+def build_head(model: str, depth: int, hidden_size: int, input_size: int, seed: int, spectral_radius: float = 1.0,
+               transition_dropout: float = 0.0):
+    """A freshly initialised music head (build_model's documented initialisation), seeded, in eval mode.
+
+    ``transition_dropout`` (deep-transition models only; ignored for the others) is measured in training mode,
+    one mask per sequence as in training: see ``fixed_dropout_masks``.
+    """
     torch.manual_seed(seed)
     options = {DEPTH_OPTION[model]: depth} if model in DEPTH_OPTION else {}
-    head = build_model(model, "music", input_size=input_size, hidden_size=hidden_size, **options)
+    if DEPTH_OPTION.get(model) == "transition_depth":
+        options["transition_dropout"] = transition_dropout
+    head = build_model(model, "music", input_size=input_size, hidden_size=hidden_size,
+                       spectral_radius=spectral_radius, **options)
     return head.eval()
+
+
+@contextmanager
+def fixed_dropout_masks(core, x: torch.Tensor, seed: int):
+    """Training-mode dropout of a deep-transition core with one mask per sequence for the whole unroll.
+
+    ``unroll`` calls the core once per step, which would draw a new mask each time; training draws one per
+    sequence (variational dropout), and that is what makes the product of step Jacobians grow: the kept
+    units are scaled by 1 / (1 - p) at every step alike. Nothing changes for cores without dropout.
+    """
+    if not getattr(core, "dropout", 0.0) or not hasattr(core, "dropout_masks"):
+        yield
+        return
+    generator_state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    core.train()
+    masks = core.dropout_masks(x.shape[0], x)
+    core.dropout_masks = lambda *args: masks  # an instance attribute shadows the method
+    try:
+        yield
+    finally:
+        del core.dropout_masks
+        core.eval()
+        torch.set_rng_state(generator_state)
 
 
 def depth_of(core) -> int:
@@ -107,9 +140,10 @@ def layer_index(name: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def measure(core, x: torch.Tensor, last_step_loss) -> tuple[float, list[float], float, list[float]]:
+def measure(core, x: torch.Tensor, last_step_loss, seed: int = 0) -> tuple[float, list[float], float, list[float]]:
     """(L, [‖∂L/∂h_t‖ for t = 1..T], ‖∂L/∂θ‖, per-layer ‖∂L/∂θ_l‖) for ``L = last_step_loss(h_T)``."""
-    hidden = [hidden_part(state) for state in unroll(core, x)]  # (num_layers, B, H) per step
+    with fixed_dropout_masks(core, x, seed):
+        hidden = [hidden_part(state) for state in unroll(core, x)]  # (num_layers, B, H) per step
     loss = last_step_loss(hidden[-1][-1])
     named = [(name, p) for name, p in core.named_parameters() if p.requires_grad]
     grads = torch.autograd.grad(loss, hidden + [p for _, p in named], allow_unused=True)
@@ -164,14 +198,14 @@ def music_loss(head, batch):
 
 
 def synthetic_sweep(models, depths, lengths, hidden_size=200, batch_size=32, input_size=10, seed=0,
-                    progress=True) -> list[Measurement]:
+                    progress=True, spectral_radius=1.0, transition_dropout=0.0) -> list[Measurement]:
     """The replication's Figure 1 measurement: every (model, depth) at every length T, synthetic inputs."""
     loss = synthetic_loss(hidden_size, batch_size, input_size, seed)
     results = []
     tasks = [(model, depth, length) for model, depth in configurations(models, depths) for length in lengths]
     for model, depth, length in tqdm(tasks, desc="gradflow synthetic", disable=not progress):
-        core = build_head(model, depth, hidden_size, input_size, seed).core
-        values = measure(core, synthetic_batch(length, batch_size, input_size, seed), loss)
+        core = build_head(model, depth, hidden_size, input_size, seed, spectral_radius, transition_dropout).core
+        values = measure(core, synthetic_batch(length, batch_size, input_size, seed), loss, seed)
         results.append(Measurement("synthetic", model, depth, hidden_size, length, *values))
     return results
 
@@ -183,18 +217,18 @@ def music_measurements(source: str, heads: list[tuple[str, object]], rolls, leng
     tasks = [(name, head, length) for name, head in heads for length in lengths]
     for name, head, length in tqdm(tasks, desc=f"gradflow {source}", disable=not progress):
         batch = music_windows(rolls, length, batch_size, seed)
-        values = measure(head.core, batch.inputs, music_loss(head, batch))
+        values = measure(head.core, batch.inputs, music_loss(head, batch), seed)
         results.append(Measurement(source, name, depth_of(head.core), head.core.hidden_size, length, *values))
     return results
 
 
 def music_sweep(dataset, models, depths, lengths, hidden_size=200, batch_size=32, seed=0, data_dir=None,
-                progress=True) -> list[Measurement]:
+                progress=True, spectral_radius=1.0, transition_dropout=0.0) -> list[Measurement]:
     """Every (model, depth) at initialisation on windows of the training split of ``dataset``."""
     from deeprnn.data import load_music
 
     rolls = load_music(dataset, "train", data_dir)
-    heads = [(model, build_head(model, depth, hidden_size, 88, seed))
+    heads = [(model, build_head(model, depth, hidden_size, 88, seed, spectral_radius, transition_dropout))
              for model, depth in configurations(models, depths)]
     return music_measurements(f"{dataset}-init", heads, rolls, lengths, batch_size, seed, progress)
 

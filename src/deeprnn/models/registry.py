@@ -59,6 +59,7 @@ TASKS = ("music", "lm", "tagging")
 def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=None, hidden_size=200,
                 transition_depth=2, transition_size=None, shortcut=None, num_layers=None, output_depth=None,
                 output_size=None, activation="tanh", output_activation="tanh", pool_size=2, dropout=0.0,
+                transition_dropout=None,
                 embedding_size=None, tie_weights=False, input_to="first", output_from_input=False,
                 init="orthogonal", sparse_nonzeros=15, spectral_radius=1.0) -> nn.Module:
     """A ``task`` head ("music", "lm" or "tagging") around the core called ``name`` (see ``MODEL_NAMES``).
@@ -66,8 +67,10 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
     ``None`` options take the architecture's default: ``shortcut`` from the name (dts-/dots- => True),
     ``num_layers`` 2 for srnn and 1 otherwise, ``output_depth`` 1 for dot-/dots-rnn and 0 otherwise,
     ``output_size`` and ``embedding_size`` ``hidden_size``. ``transition_depth``, ``transition_size``,
-    ``input_to`` and ``shortcut`` concern dt*/dot* models only. The head records its arguments in
-    ``.hparams``, so ``build_model(**head.hparams)`` rebuilds it.
+    ``input_to``, ``shortcut`` and ``transition_dropout`` concern dt*/dot* models only: the last is the dropout
+    of the transition's intermediate layers (default ``dropout``), which sit on the recurrent path, while
+    ``dropout`` keeps applying to the output network (docs/models.md, "Dropout on the recurrent path").
+    The head records its arguments in ``.hparams``, so ``build_model(**head.hparams)`` rebuilds it.
     """
     hparams = dict(locals())  # exactly the arguments, before defaults are resolved
     if name not in ARCHITECTURES:
@@ -76,8 +79,9 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
         raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
     architecture = ARCHITECTURES[name]
 
-    if architecture.shortcut is None and (shortcut or input_to != "first"):
-        raise ValueError(f"shortcut and input_to apply to deep-transition models only, not {name}")
+    if architecture.shortcut is None and (shortcut or input_to != "first" or transition_dropout is not None):
+        raise ValueError(f"shortcut, input_to and transition_dropout apply to deep-transition models only, "
+                         f"not {name}")
     num_layers = architecture.num_layers if num_layers is None else num_layers
     if num_layers != 1 and not architecture.stackable:
         raise ValueError(f"{name} has a single recurrent layer; num_layers must be 1, got {num_layers}")
@@ -89,7 +93,8 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
     config = CoreConfig(hidden_size=hidden_size, num_layers=num_layers, transition_depth=transition_depth,
                         transition_size=transition_size,
                         shortcut=architecture.shortcut if shortcut is None else shortcut,
-                        activation=activation, pool_size=pool_size, dropout=dropout, input_to=input_to)
+                        activation=activation, pool_size=pool_size,
+                        dropout=dropout if transition_dropout is None else transition_dropout, input_to=input_to)
     output = dict(output_depth=output_depth, output_size=output_size, output_activation=output_activation,
                   pool_size=pool_size, dropout=dropout, output_from_input=output_from_input)
     if task == "music":

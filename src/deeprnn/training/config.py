@@ -40,6 +40,9 @@ class ModelConfig:
     output_activation: str = "tanh"  # deep-output layers
     pool_size: int = 2  # group size of L_p and maxout units
     dropout: float = 0.0
+    # DT/DOT models: dropout on the transition's intermediate layers, which sit on the recurrent path
+    # (one mask per sequence); None = dropout. High values there make gradients explode on long pieces.
+    transition_dropout: float | None = None
     embedding_size: int | None = None  # text models; None = hidden_size
     tie_weights: bool = False
     input_to: str = "first"  # "first" or "all" transition layers receive x_t
@@ -256,3 +259,5 @@ def validate(config: Config) -> None:
         raise ConfigError(f"'train.device' must be auto, cpu or cuda, got '{config.train.device}'")
     if not 0.0 <= config.model.dropout < 1.0:
         raise ConfigError(f"'model.dropout' must be in [0, 1), got {config.model.dropout}")
+    if config.model.transition_dropout is not None and not 0.0 <= config.model.transition_dropout < 1.0:
+        raise ConfigError(f"'model.transition_dropout' must be in [0, 1), got {config.model.transition_dropout}")
