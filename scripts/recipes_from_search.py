@@ -58,7 +58,8 @@ def describe(config: dict) -> str:
             + (f" ({model['transition_dropout']:g} on the transition)" if model.get("transition_dropout") is not None
                else "")
             + (f", radius {model['spectral_radius']:g}" if model["spectral_radius"] != 1 else "")
-            + (f", windows of {config['data']['music_bptt']}" if config["data"].get("music_bptt") else ""))
+            + (f", windows of {config['data']['music_bptt']}" if config["data"].get("music_bptt") else "")
+            + (f", weight noise {config['optim']['weight_noise']:g}" if config["optim"].get("weight_noise") else ""))
 
 
 def recipe_text(dataset: str, key: str, points: list[tuple[float, dict, dict, Path]], base: dict) -> str:
