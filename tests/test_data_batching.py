@@ -93,3 +93,20 @@ def test_collate_tagged_pads_and_masks():
     assert batch.tags.tolist() == [[4, 0, 0], [1, 2, 3]]
     assert batch.mask.tolist() == [[True, False, False], [True, True, True]]
     assert batch.lengths.tolist() == [1, 3] and batch.lengths.dtype == torch.long
+
+
+def test_transposition_moves_every_note_and_never_drops_one():
+    roll = np.zeros((3, 88), dtype=np.uint8)
+    roll[0, 2] = roll[1, 40] = roll[2, 85] = 1  # lowest note key 2, highest key 85
+    assert data.transposition_range(roll, 5) == (-2, 2)
+    assert data.transposition_range(roll, 1) == (-1, 1)
+    assert data.transposition_range(np.zeros((4, 88), dtype=np.uint8), 5) == (0, 0)  # silence stays put
+    up = data.transpose_roll(roll, 2)
+    assert [np.flatnonzero(frame).tolist() for frame in up] == [[4], [42], [87]]
+    down = data.transpose_roll(roll, -2)
+    assert [np.flatnonzero(frame).tolist() for frame in down] == [[0], [38], [83]]
+    assert np.array_equal(data.transpose_roll(up, -2), roll) and up.dtype == roll.dtype
+    assert np.array_equal(data.transpose_roll(roll, 0), roll)
+    for semitones in (3, -3):
+        with pytest.raises(ValueError, match="off the 88 keys"):
+            data.transpose_roll(roll, semitones)

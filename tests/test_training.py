@@ -337,3 +337,41 @@ def test_readme_first_command_runs_the_demo(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout and "test" in result.stdout and "nll" in result.stdout
+
+
+def test_music_transpose_shifts_each_training_piece_and_nothing_else():
+    # Each training piece is moved by its own draw in -3..3 (not all 0), notes kept; the batch order is that
+    # of the untransposed run, the draws depend on (seed, epoch) only, and evaluation data is untouched.
+    from deeprnn.training.tasks import build_task
+
+    plain = build_task(tiny_config("data.batch_size=4"), torch.device("cpu"))
+    moved = build_task(tiny_config("data.batch_size=4", "data.music_transpose=3"), torch.device("cpu"))
+    shifts = moved.transpositions(0, 0)
+    assert all(-3 <= s <= 3 for s in shifts) and len(set(shifts)) > 1
+    assert moved.transpositions(0, 0) == shifts != moved.transpositions(1, 0)
+    plan = plain.train_batcher.plan(0, 0, shuffle=True)
+    batches = list(zip(plain.train_batches(0, 0), moved.train_batches(0, 0), plan))
+    assert len(batches) == len(plan)
+    for original, transposed, indices in batches:
+        assert torch.equal(original.mask, transposed.mask)
+        for row, piece in enumerate(indices):
+            expected = torch.roll(original.targets[row], shifts[piece], dims=-1)
+            assert torch.equal(transposed.targets[row], expected)
+            assert transposed.targets[row].sum() == original.targets[row].sum()  # no note wrapped or dropped
+    from deeprnn.training.checkpoint import model_from_config
+
+    torch.manual_seed(0)
+    model = model_from_config(plain.config, plain.name, **plain.model_kwargs()).eval()
+    assert moved.evaluate(model, "valid") == plain.evaluate(model, "valid")
+
+
+def test_music_only_settings_are_refused_elsewhere():
+    with pytest.raises(ConfigError, match="music_transpose"):
+        tiny_config("data.music_transpose=-1")
+    with pytest.raises(ConfigError, match="music_transpose"):
+        tiny_config("data.music_transpose=88")
+    from deeprnn.training.tasks import resolve_task
+
+    for setting in ("data.music_transpose=2", "data.music_bptt=50"):
+        with pytest.raises(ConfigError, match="music only"):
+            resolve_task(tiny_config("data.name=ptb", setting))

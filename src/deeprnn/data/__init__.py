@@ -16,6 +16,8 @@ from deeprnn.data.batching import (
     collate_music,
     collate_tagged,
     make_lm_stream,
+    transpose_roll,
+    transposition_range,
 )
 from deeprnn.data.datadir import ChecksumError, DataFormatError, resolve_data_dir
 from deeprnn.data.fetch import fetch, verify
@@ -52,5 +54,7 @@ __all__ = [
     "make_lm_stream",
     "resolve_data_dir",
     "tagging_vocabs",
+    "transpose_roll",
+    "transposition_range",
     "verify",
 ]

@@ -136,6 +136,40 @@ def collate_music(seqs: list[np.ndarray], indices, score_first_frame: bool = Tru
     )
 
 
+def transposition_range(roll: np.ndarray, max_semitones: int) -> tuple[int, int]:
+    """The shifts s with |s| <= max_semitones that keep every note of ``roll`` on the keyboard: (lowest, highest).
+
+    A piece whose lowest note is key 2 can go down 2 keys at most, whatever ``max_semitones`` says, so
+    transposition never drops a note; a silent piece is not moved.
+    """
+    if max_semitones < 0:
+        raise ValueError(f"max_semitones must be >= 0, got {max_semitones}")
+    keys = np.flatnonzero(np.asarray(roll).any(0))
+    if len(keys) == 0:
+        return 0, 0
+    return max(-max_semitones, -int(keys[0])), min(max_semitones, roll.shape[1] - 1 - int(keys[-1]))
+
+
+def transpose_roll(roll: np.ndarray, semitones: int) -> np.ndarray:
+    """A copy of the piano-roll ``roll`` (T, keys) with every note moved up ``semitones`` keys (down if < 0).
+
+    Raises ``ValueError`` if a note would leave the keyboard (see ``transposition_range``).
+    """
+    roll = np.asarray(roll)
+    keys = roll.shape[1]
+    if semitones == 0:
+        return roll.copy()
+    lowest, highest = transposition_range(roll, abs(semitones))
+    if not lowest <= semitones <= highest:
+        raise ValueError(f"transposing by {semitones} semitones moves a note off the {keys} keys")
+    out = np.zeros_like(roll)
+    if semitones > 0:
+        out[:, semitones:] = roll[:, : keys - semitones]
+    else:
+        out[:, : keys + semitones] = roll[:, -semitones:]
+    return out
+
+
 def collate_tagged(
     token_ids: list[list[int]], tag_ids: list[list[int]], indices, pad_id: int = 0
 ) -> TagBatch:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,6 +33,10 @@ def resolve_task(config: Config) -> str:
         raise ConfigError(
             f"dataset '{config.data.name}' does not support task '{task}' (it supports: {', '.join(spec.tasks)})"
         )
+    if task != "music":  # a music-only setting on text would otherwise be silently ignored
+        for key in ("music_bptt", "music_transpose"):
+            if getattr(config.data, key):
+                raise ConfigError(f"'data.{key}' applies to music only, not to task '{task}'")
     return task
 
 
@@ -142,9 +147,21 @@ class MusicTask(SequenceBatchTask):
         }
         self.lengths = {split: [len(seq) for seq in seqs] for split, seqs in self.splits.items()}
         self.train_batcher = self._make_batcher("train", config.data.batch_size, config.data.bucket)
+        self.transposition_ranges = [
+            data.transposition_range(seq, config.data.music_transpose) for seq in self.splits["train"]
+        ]
 
     def model_kwargs(self) -> dict[str, Any]:
         return {"input_size": 88}
+
+    def transpositions(self, epoch: int, seed: int) -> list[int]:
+        """Semitones each training piece is moved by in this epoch (data.music_transpose; all 0 when off).
+
+        A function of (seed, epoch) only, drawn from a stream of its own, so a resumed run sees the same
+        transpositions and the batch order does not change when transposition is switched on.
+        """
+        rng = np.random.default_rng([seed, epoch, 1])  # the batch plan draws from [seed, epoch]
+        return [int(rng.integers(low, high + 1)) for low, high in self.transposition_ranges]
 
     def output_bias(self):
         # log-odds of each key being on in a training frame (add-one smoothed)
@@ -175,7 +192,12 @@ class MusicTask(SequenceBatchTask):
 
     def train_batches(self, epoch: int, seed: int) -> Iterator[Any]:
         window = self.config.data.music_bptt
-        for batch in super().train_batches(epoch, seed):
+        shifts = self.transpositions(epoch, seed) if self.config.data.music_transpose else None
+        pieces = self.splits["train"]
+        for indices in self.train_batcher.plan(epoch, seed, shuffle=True):
+            if shifts is not None:
+                pieces = {i: data.transpose_roll(self.splits["train"][i], shifts[i]) for i in indices}
+            batch = self._to_device(data.collate_music(pieces, indices, self.config.data.score_first_frame))
             if window is None:
                 yield batch
                 continue
