@@ -31,7 +31,7 @@ TITLES = {"rnn": "RNN", "dts-rnn": "DT(S)-RNN", "dots-rnn": "DOT(S)-RNN", "srnn"
 # The settings the searches vary, in the order a recipe lists them; written only where they differ from the base.
 KEYS = {"model": ["name", "output_depth", "activation", "output_activation", "num_layers", "hidden_size", "dropout",
                   "transition_dropout", "spectral_radius"],
-        "data": ["batch_size", "music_bptt"],
+        "data": ["batch_size", "music_bptt", "music_transpose"],
         "optim": ["name", "lr", "lr_decay", "weight_noise", "clip_norm"],
         "train": ["epochs", "patience"]}
 DATASETS = {"jsb": "JSB Chorales", "nottingham": "Nottingham", "musedata": "MuseData", "pianomidi": "Piano-midi.de"}
@@ -40,6 +40,7 @@ COMMENTS = {("model", "activation"): "L_p units in the transition (Gulcehre et a
             ("model", "output_activation"): "maxout deep output",
             ("model", "spectral_radius"): "see the search preset's header: gradients explode at init with 1",
             ("data", "music_bptt"): "truncated BPTT: windows of this many frames, the state carried across",
+            ("data", "music_transpose"): "training pieces moved by up to this many semitones (docs/training.md)",
             ("model", "transition_dropout"): "on the recurrent path; more makes the gradients explode (search header)"}
 
 
@@ -54,12 +55,15 @@ def toml_value(value) -> str:
 
 def describe(config: dict) -> str:
     model = config["model"]
-    return (f"batch {config['data']['batch_size']}, lr {config['optim']['lr']:g}, dropout {model['dropout']:g}"
+    return (f"hidden {model['hidden_size']}, batch {config['data']['batch_size']}, lr {config['optim']['lr']:g}, "
+            f"dropout {model['dropout']:g}"
             + (f" ({model['transition_dropout']:g} on the transition)" if model.get("transition_dropout") is not None
                else "")
             + (f", radius {model['spectral_radius']:g}" if model["spectral_radius"] != 1 else "")
             + (f", windows of {config['data']['music_bptt']}" if config["data"].get("music_bptt") else "")
-            + (f", weight noise {config['optim']['weight_noise']:g}" if config["optim"].get("weight_noise") else ""))
+            + (f", weight noise {config['optim']['weight_noise']:g}" if config["optim"].get("weight_noise") else "")
+            + (f", transposed by up to {config['data']['music_transpose']}" if config["data"].get("music_transpose")
+               else ""))
 
 
 def recipe_text(dataset: str, key: str, points: list[tuple[float, dict, dict, Path]], base: dict) -> str:
