@@ -1,0 +1,50 @@
+"""scripts/recipes_from_search.py: the recipe it writes is the lowest-validation point and resolves to exactly
+that run's config (so `deeprnn reproduce --reuse` adopts the run instead of training it again)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("recipes_from_search", REPO / "scripts" / "recipes_from_search.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recipe_is_the_best_validation_point_and_resolves_to_its_config(tmp_path):
+    script = load_script()
+    searches = [REPO / "results" / "jsb-search", REPO / "results" / "jsb-search2"]  # committed run summaries
+    points = []
+    for search in searches:
+        for summary in search.glob("gru_*/summary.json"):
+            config = script.Config.from_dict(json.loads((summary.parent / "config.json").read_text())).to_dict()
+            points.append((json.loads(summary.read_text())["valid"]["nll"], config, json.loads(summary.read_text()),
+                           summary.parent))
+    assert len(points) >= 3 and len({p[0] for p in points}) == len(points)
+    points.sort(key=lambda p: p[0])
+    # a recipe tree like the repository's, so the recipe's `extends = "../../music/jsb.toml"` resolves
+    shutil.copytree(REPO / "configs" / "music", tmp_path / "configs" / "music")
+    base = script.load_config(tmp_path / "configs" / "music" / "jsb.toml").to_dict()
+    text = script.recipe_text("jsb", "gru", points, base)
+    recipe = tmp_path / "configs" / "recipes" / "jsb" / "gru.toml"
+    recipe.parent.mkdir(parents=True)
+    recipe.write_text(text)
+
+    best_valid, best = points[0][0], points[0][1]
+    assert script.resolves_to(recipe, best)
+    assert not script.resolves_to(recipe, points[-1][1])  # a worse point's config is not what it builds
+    listed = text.split("best first:")[1].split("The test set")[0]
+    scores = [float(value) for value in re.findall(r": (\d+\.\d{3})[;.]", listed)]
+    assert scores == sorted(scores) and scores[0] == round(best_valid, 3) and len(scores) == len(points)
+    assert "The test set was not used." in text and '"test"' not in text
+    # a recipe changed by hand no longer resolves to the run, so --drop-stale-runs would drop that run
+    recipe.write_text(text.replace(f"hidden_size = {best['model']['hidden_size']}", "hidden_size = 17"))
+    assert not script.resolves_to(recipe, best)
