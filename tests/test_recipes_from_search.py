@@ -26,8 +26,8 @@ def test_recipe_is_the_best_validation_point_and_resolves_to_its_config(tmp_path
     for search in searches:
         for summary in search.glob("gru_*/summary.json"):
             config = script.Config.from_dict(json.loads((summary.parent / "config.json").read_text())).to_dict()
-            points.append((json.loads(summary.read_text())["valid"]["nll"], config, json.loads(summary.read_text()),
-                           summary.parent))
+            result = json.loads(summary.read_text())
+            points.append((result["valid"]["nll"], config, result, summary.parent))
     assert len(points) >= 3 and len({p[0] for p in points}) == len(points)
     points.sort(key=lambda p: p[0])
     # a recipe tree like the repository's, so the recipe's `extends = "../../music/jsb.toml"` resolves
