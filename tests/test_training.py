@@ -105,6 +105,28 @@ def test_padded_batch_loss_equals_the_loss_of_each_sequence_alone(name, dataset)
     assert float(loss.detach()) == pytest.approx(separate / units, rel=1e-12)
 
 
+def test_token_loss_matches_the_gathered_real_tokens_in_value_gradient_and_hits():
+    # The text tasks score padded (B, T, V) logits with ignore_index; the reference scores only the real tokens,
+    # gathered with the mask, and counts hits by hand.
+    from deeprnn.training.tasks import LanguageModelTask
+
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5, 7, dtype=torch.double, requires_grad=True)
+    targets = torch.randint(0, 7, (3, 5))
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    task = LanguageModelTask.__new__(LanguageModelTask)  # only the loss: no data needed
+    loss, tokens = task._token_loss(logits, targets, mask)
+    (grad,) = torch.autograd.grad(loss, logits)
+    reference = torch.nn.functional.cross_entropy(logits[mask], targets[mask])
+    (reference_grad,) = torch.autograd.grad(reference, logits)
+    assert tokens == 9
+    assert float(loss) == pytest.approx(float(reference), rel=1e-12)
+    torch.testing.assert_close(grad, reference_grad, rtol=1e-12, atol=1e-15)
+    assert (grad[~mask] == 0).all()
+    hits = sum(int(logits[b, t].argmax() == targets[b, t]) for b in range(3) for t in range(5) if mask[b, t])
+    assert task.train_accuracy() == {"acc": hits / 9}
+
+
 @pytest.mark.parametrize("name", ["dts-rnn", "lstm"])
 @pytest.mark.parametrize("score_first_frame", [True, False])
 def test_music_bptt_windows_carry_the_state_and_only_cut_the_gradient(name, score_first_frame):
@@ -375,3 +397,25 @@ def test_music_only_settings_are_refused_elsewhere():
     for setting in ("data.music_transpose=2", "data.music_bptt=50"):
         with pytest.raises(ConfigError, match="music only"):
             resolve_task(tiny_config("data.name=ptb", setting))
+
+
+def test_adam_optimizer_is_plain_adam_to_float_rounding():
+    # _make_optimizer uses torch's fused Adam kernel for speed; it must be the same update rule (weight decay
+    # included) as the reference single-tensor Adam.
+    from deeprnn.training.trainer import _make_optimizer
+
+    config = tiny_config("optim.name=adam", "optim.lr=0.01", "optim.weight_decay=0.1")
+    torch.manual_seed(0)
+    fast, plain = torch.nn.Linear(6, 4), torch.nn.Linear(6, 4)
+    plain.load_state_dict(fast.state_dict())
+    fast_opt = _make_optimizer(config, fast)
+    plain_opt = torch.optim.Adam(plain.parameters(), lr=0.01, weight_decay=0.1, foreach=False)
+    assert fast_opt.param_groups[0]["fused"]
+    for _ in range(20):
+        x = torch.randn(5, 6)
+        for model, opt in ((fast, fast_opt), (plain, plain_opt)):
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+            opt.step()
+    for a, b in zip(fast.parameters(), plain.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
