@@ -75,6 +75,26 @@ def test_refuses_to_mix_runs_and_checks_resume_config(tmp_path):
         train(None, tmp_path / "empty", resume=True, progress=False, log=lambda *_: None)
 
 
+def test_resuming_under_other_code_is_recorded_once_in_env_json(tmp_path):
+    from deeprnn.reports.results_md import code_versions
+
+    run = tmp_path / "run"
+    train(tiny_config("model.name=rnn"), run, progress=False, log=lambda *_: None)
+    env = json.loads((run / "env.json").read_text())
+    ours = env["git_commit"]
+    env["git_commit"] = "f" * 40  # as if the run had been started by an older commit
+    (run / "env.json").write_text(json.dumps(env))
+    train(None, run, resume=True, progress=False, log=lambda *_: None)
+    resumed = json.loads((run / "env.json").read_text())
+    assert resumed["git_commit"] == "f" * 40  # the start stays as it was
+    assert resumed["resumed_under"] == [{"after_epoch": 1, "git_commit": ours, "deeprnn": env["deeprnn"],
+                                         "torch": torch.__version__, "device": "cpu"}]
+    train(None, run, resume=True, progress=False, log=lambda *_: None)  # same code again: nothing to add
+    assert json.loads((run / "env.json").read_text()) == resumed
+    listed = code_versions([resumed])
+    assert "fffffff" in listed and (ours is None or ours[:7] in listed)
+
+
 def test_task_dataset_mismatch_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="does not support task 'tagging'"):
         train(tiny_config("data.name=ptb", "data.task=tagging"), tmp_path / "r", progress=False, log=lambda *_: None)

@@ -101,9 +101,10 @@ def code_versions(envs: list[dict[str, Any]]) -> str:
     """'deeprnn 0.1.0 at commits a1b2c3d, e4f5a6b' (runs of a table are often made over several sittings)."""
     commits: dict[str, set[str]] = {}
     for env in envs:
-        found = commits.setdefault(str(env.get("deeprnn", "?")), set())
-        if env.get("git_commit"):
-            found.add(env["git_commit"][:7])
+        for part in [env, *env.get("resumed_under", [])]:  # a run resumed under other code lists that too
+            found = commits.setdefault(str(part.get("deeprnn", "?")), set())
+            if part.get("git_commit"):
+                found.add(part["git_commit"][:7])
     parts = []
     for version, found in sorted(commits.items()):
         listed = ", ".join(sorted(found))

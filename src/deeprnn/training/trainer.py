@@ -2,7 +2,7 @@
 
 Run directory (see docs/training.md):
     config.json        the fully resolved config
-    env.json           package versions, device, seed, git commit
+    env.json           package versions, device, seed, git commit; each later resume under other code or torch
     metrics.jsonl      one line per epoch: train and valid metrics, lr, gradient norms, time, throughput
     summary.json       best epoch, parameter count, wall time, valid and test metrics
     checkpoint_last.pt / checkpoint_best.pt
@@ -83,6 +83,21 @@ def environment(config: Config, device: torch.device) -> dict[str, Any]:
         "deterministic": config.train.deterministic,
         "git_commit": commit,
     }
+
+
+RESUME_KEYS = ("git_commit", "deeprnn", "torch", "device")  # what decides the numbers a resumed run goes on with
+
+
+def _record_resume(env_path: Path, current: dict[str, Any], after_epoch: int) -> None:
+    """A run resumed under other code, torch or device than it was running under appends that to env.json's
+    ``resumed_under`` list, so its provenance is whole (reports list every commit a run trained under)."""
+    env = json.loads(env_path.read_text())
+    latest = (env.get("resumed_under") or [env])[-1]
+    if all(latest.get(key) == current.get(key) for key in RESUME_KEYS):
+        return
+    entry = {"after_epoch": after_epoch, **{key: current.get(key) for key in RESUME_KEYS}}
+    env["resumed_under"] = [*env.get("resumed_under", []), entry]
+    atomic_write_text(env_path, json.dumps(env, indent=2) + "\n")
 
 
 def _flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -257,7 +272,9 @@ def train(
     elif resume:
         log(f"resuming {run_dir}: no checkpoint yet, starting from epoch 1")
         _truncate_metrics(run_dir / "metrics.jsonl", 0)
-    if not (resume and (run_dir / "env.json").is_file()):
+    if resume and (run_dir / "env.json").is_file():
+        _record_resume(run_dir / "env.json", environment(config, device), state["epoch"])
+    else:
         atomic_write_text(run_dir / "env.json", json.dumps(environment(config, device), indent=2) + "\n")
 
     params = count_parameters(model)
