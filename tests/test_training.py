@@ -439,3 +439,40 @@ def test_adam_optimizer_is_plain_adam_to_float_rounding():
             opt.step()
     for a, b in zip(fast.parameters(), plain.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_weight_average_follows_the_warmed_up_exponential_average_by_hand():
+    from deeprnn.training.trainer import weight_average
+
+    layer = torch.nn.Linear(1, 1, bias=False)
+    average = weight_average(layer, decay=0.28)
+    expected = None
+    for t, value in enumerate([1.0, 3.0, -2.0, 5.0]):
+        with torch.no_grad():
+            layer.weight.fill_(value)
+        average.update_parameters(layer)
+        # first a copy; then d = min(0.28, (1 + t) / (10 + t)): 2/11, 3/12, then capped at 0.28
+        d = min(0.28, (1 + t) / (10 + t))
+        expected = value if expected is None else d * expected + (1 - d) * value
+        assert float(average.module.weight.detach()) == pytest.approx(expected, rel=1e-6)
+    assert expected == pytest.approx(0.28 * (0.25 * (2 / 11 + 9 / 11 * 3) + 0.75 * -2) + 0.72 * 5)
+
+
+def test_ema_decay_reports_the_average_and_resumes_exactly(tmp_path):
+    from deeprnn.training.checkpoint import load_checkpoint
+
+    overrides = ("model.name=gru", "optim.ema_decay=0.9", "train.max_batches_per_epoch=3")
+    straight = train(tiny_config(*overrides, "train.epochs=2"), tmp_path / "straight", progress=False,
+                     log=lambda *_: None)
+    train(tiny_config(*overrides, "train.epochs=1"), tmp_path / "split", progress=False, log=lambda *_: None)
+    resumed = train(tiny_config(*overrides, "train.epochs=2"), tmp_path / "split", resume=True, progress=False,
+                    log=lambda *_: None)
+    assert resumed["valid"] == straight["valid"] and resumed["test"] == straight["test"]
+    payload = load_checkpoint(tmp_path / "straight" / "checkpoint_last.pt")
+    assert payload["average_updates"] == 6
+    assert any(not torch.equal(payload["model"][k], payload["trained_model"][k]) for k in payload["model"])
+    # what is reported is the average: evaluating the best checkpoint gives the summary's numbers
+    evaluated = evaluate_run(tmp_path / "straight", split="test", checkpoint="best")
+    assert evaluated["metrics"]["nll"] == pytest.approx(straight["test"]["nll"], rel=1e-9)
+    with pytest.raises(ConfigError, match="ema_decay"):
+        tiny_config("optim.ema_decay=1.0")

@@ -86,6 +86,9 @@ class OptimConfig:
     plateau_patience: int | None = None  # epochs without validation improvement before lr *= plateau_factor
     plateau_factor: float = 0.5
     weight_noise: float = 0.0  # std of Gaussian noise added to weights for each training step
+    # Polyak averaging: validate, select and checkpoint an exponential moving average of the weights with this
+    # decay per optimiser step (training goes on from the raw weights); none = off. trainer.weight_average.
+    ema_decay: float | None = None
 
 
 @dataclass
@@ -261,6 +264,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"'optim.name' must be 'sgd' or 'adam', got '{config.optim.name}'")
     if config.optim.lr <= 0:
         raise ConfigError(f"'optim.lr' must be > 0, got {config.optim.lr}")
+    if config.optim.ema_decay is not None and not 0.0 < config.optim.ema_decay < 1.0:
+        raise ConfigError(f"'optim.ema_decay' must be in (0, 1) or none, got {config.optim.ema_decay}")
     if config.train.device not in ("auto", "cpu", "cuda") and not config.train.device.startswith("cuda:"):
         raise ConfigError(f"'train.device' must be auto, cpu or cuda, got '{config.train.device}'")
     if not 0.0 <= config.model.dropout < 1.0:

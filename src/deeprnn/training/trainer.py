@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from deeprnn import __version__
@@ -157,6 +158,25 @@ def _make_optimizer(config: Config, model: torch.nn.Module) -> torch.optim.Optim
     return torch.optim.Adam(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay, fused=fused or None)
 
 
+def weight_average(model: torch.nn.Module, decay: float) -> AveragedModel:
+    """An exponential moving average of ``model``'s weights (Polyak averaging), updated after each optimiser step.
+
+    The first update copies the weights; an update after t earlier ones moves the average towards the weights
+    by 1 - d with d = min(decay, (1 + t) / (10 + t)), the warm-up of tf.train.ExponentialMovingAverage's
+    num_updates. With the fixed decay alone the first epochs' average is mostly the early weights (measured on
+    JSB: a GRU at decay 0.999 stayed behind its raw weights for 8 epochs; its early-stopped best is epoch 6-7).
+    Buffers are not averaged but copied from the model (AveragedModel's use_buffers=False).
+    """
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
+        t = int(updates)  # updates so far (>= 1: AveragedModel makes the first one a copy)
+        step = 1.0 - min(decay, (1 + t) / (10 + t))
+        for a, c in zip(averaged, current):
+            a.lerp_(c, step)
+
+    return AveragedModel(model, multi_avg_fn=update)
+
+
 def training_step(model, task: Task, batch, state, optimizer, clip_norm: float | None, weight_noise: float = 0.0):
     """One optimiser step. Order matters and is tested: forward, backward, clip, step.
 
@@ -235,6 +255,8 @@ def train(
                 model.output.readout.bias.copy_(bias)
     model = model.to(device)
     optimizer = _make_optimizer(config, model)
+    average = weight_average(model, config.optim.ema_decay) if config.optim.ema_decay else None
+    evaluated = average.module if average is not None else model  # what is validated, selected and reported
     decay = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.optim.lr_decay)
     plateau = None
     metric_name, larger_is_better = SELECTION_METRIC[task.name]
@@ -256,7 +278,11 @@ def train(
         payload = load_checkpoint(last, map_location=device)
         _check_resumable(Config.from_dict(payload["config"], source=str(last)), config)
         try:
-            model.load_state_dict(payload["model"])
+            # with averaging, "model" holds the average (what evaluation loads) and "trained_model" the weights
+            model.load_state_dict(payload["trained_model"] if average is not None else payload["model"])
+            if average is not None:
+                average.module.load_state_dict(payload["model"])
+                average.n_averaged.fill_(payload["average_updates"])
         except RuntimeError as exc:
             raise CheckpointError(f"checkpoint {last} does not fit the model of this config: {exc}") from None
         optimizer.load_state_dict(payload["optimizer"])
@@ -284,9 +310,9 @@ def train(
     while state["stopped"] is None and state["epoch"] < config.train.epochs:
         epoch = state["epoch"] + 1
         started = time.perf_counter()
-        train_metrics = _train_epoch(model, task, optimizer, config, epoch, state, progress)
-        model.eval()
-        valid = task.evaluate(model, "valid")
+        train_metrics = _train_epoch(model, task, optimizer, config, epoch, state, progress, average)
+        evaluated.eval()
+        valid = task.evaluate(evaluated, "valid")
         model.train()
         elapsed = time.perf_counter() - started
         state["wall_time_s"] += elapsed
@@ -313,12 +339,14 @@ def train(
             handle.write(json.dumps(record) + "\n")
         payload = {
             "config": config.to_dict(), "task": task.name, "model_kwargs": task.model_kwargs(),
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "lr_decay": decay.state_dict(),
+            "model": evaluated.state_dict(), "optimizer": optimizer.state_dict(), "lr_decay": decay.state_dict(),
             "plateau": plateau.state_dict() if plateau is not None else None,
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "trainer": dict(state), **task.extras(),
         }  # fmt: skip
+        if average is not None:
+            payload.update(trained_model=model.state_dict(), average_updates=int(average.n_averaged))
         # Best before last: a kill between the two replays this epoch on resume, which rewrites the
         # same best; the other order could leave 'last' pointing at a best that was never written.
         if improved:
@@ -331,7 +359,8 @@ def train(
     return finish(run_dir, task, model, state, params, device, log)
 
 
-def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state: dict, progress) -> dict:
+def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state: dict, progress,
+                 average: AveragedModel | None = None) -> dict:
     model.train()
     total_batches = task.num_train_batches()
     limit = config.train.max_batches_per_epoch
@@ -366,6 +395,8 @@ def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state
             carried = None
             continue
         bad_in_a_row = 0
+        if average is not None:
+            average.update_parameters(model)
         loss_sum += loss * units
         units_sum += units
         norms_before.append(before)
