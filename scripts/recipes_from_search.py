@@ -29,11 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TITLES = {"rnn": "RNN", "dts-rnn": "DT(S)-RNN", "dots-rnn": "DOT(S)-RNN", "srnn": "sRNN", "lstm": "LSTM",
           "gru": "GRU", "dots-rnn-star": "DOT(S)-RNN* (L_p transition, maxout output, dropout)"}
 # The settings the searches vary, in the order a recipe lists them; written only where they differ from the base.
+# Any other key that differs from the base is written after them, so no setting of the chosen run is left out.
 KEYS = {"model": ["name", "output_depth", "activation", "output_activation", "num_layers", "hidden_size", "dropout",
                   "transition_dropout", "spectral_radius"],
         "data": ["batch_size", "music_bptt", "music_transpose"],
-        "optim": ["name", "lr", "lr_decay", "weight_noise", "clip_norm"],
+        "optim": ["name", "lr", "lr_decay", "weight_noise", "ema_decay", "clip_norm"],
         "train": ["epochs", "patience"]}
+PER_RUN = {("train", "seed"), ("train", "threads")}  # set by `deeprnn reproduce` for each run, not by the recipe
 DATASETS = {"jsb": "JSB Chorales", "nottingham": "Nottingham", "musedata": "MuseData", "pianomidi": "Piano-midi.de"}
 ALWAYS = {("model", "name"), ("model", "hidden_size"), ("model", "dropout"), ("optim", "name"), ("optim", "lr")}
 COMMENTS = {("model", "activation"): "L_p units in the transition (Gulcehre et al. 2014)",
@@ -62,6 +64,7 @@ def describe(config: dict) -> str:
             + (f", radius {model['spectral_radius']:g}" if model["spectral_radius"] != 1 else "")
             + (f", windows of {config['data']['music_bptt']}" if config["data"].get("music_bptt") else "")
             + (f", weight noise {config['optim']['weight_noise']:g}" if config["optim"].get("weight_noise") else "")
+            + (f", weights averaged ({config['optim']['ema_decay']:g})" if config["optim"].get("ema_decay") else "")
             + (f", transposed by up to {config['data']['music_transpose']}" if config["data"].get("music_transpose")
                else ""))
 
@@ -81,7 +84,9 @@ def recipe_text(dataset: str, key: str, points: list[tuple[float, dict, dict, Pa
             line = "#"
         line += (" " if line == "#" else "; ") + part
     lines += [line + ".", "# The test set was not used.", f'extends = "../../music/{dataset}.toml"']
-    for section, names in KEYS.items():
+    for section in config:
+        names = KEYS.get(section, []) + [name for name in config[section] if name not in KEYS.get(section, [])
+                                         and (section, name) not in PER_RUN]
         body = []
         for name in names:
             value = config[section][name]
@@ -97,6 +102,22 @@ def resolves_to(path: Path, config: dict, seed: int = 0) -> bool:
     """Whether the recipe, as `deeprnn reproduce` builds a seed of it (1 thread), gives exactly ``config``."""
     spec = build_spec(path, [f"train.seed={seed}"], ["train.threads=1"], study="check")
     return spec.point_config({"train.seed": seed}).to_dict() == config
+
+
+def check_resolves(text: str, path: Path, config: dict) -> None:
+    """Refuse a recipe that would not rebuild the chosen run's config (the table would then train something else
+    than the point it names); checked on a copy next to ``path`` so its relative ``extends`` resolves."""
+    trial = path.with_name(f".{path.stem}.check.toml")
+    trial.write_text(text)
+    try:
+        built = build_spec(trial, ["train.seed=0"], ["train.threads=1"], study="check").point_config(
+            {"train.seed": 0}).to_dict()
+    finally:
+        trial.unlink()
+    differ = [f"{section}.{name}: run {config[section][name]!r}, recipe {built[section][name]!r}"
+              for section in config for name in config[section] if built[section][name] != config[section][name]]
+    if differ:
+        raise SystemExit(f"{path.name}: the recipe would not rebuild the chosen run's config ({'; '.join(differ)})")
 
 
 def drop_stale_runs(out: Path, dataset: str, key: str, recipe: Path) -> None:
@@ -137,13 +158,13 @@ def main() -> None:
         points.sort(key=lambda point: point[0])
         text = recipe_text(args.dataset, key, points, base)
         path = ROOT / "configs" / "recipes" / args.dataset / f"{key}.toml"
+        check_resolves(text, path, points[0][1])
         if args.dry_run:
             print(f"--- {path}\n{text}")
             continue
         if not path.is_file() or path.read_text() != text:  # unchanged files stay untouched for running readers
             path.write_text(text)
-        adopted = "adoptable" if resolves_to(path, points[0][1]) else "NOT adoptable (would train again)"
-        print(f"{key}: {points[0][0]:.3f} from {points[0][3].name} -> {path.relative_to(ROOT)} ({adopted})")
+        print(f"{key}: {points[0][0]:.3f} from {points[0][3].name} -> {path.relative_to(ROOT)} (adoptable)")
         if args.drop_stale_runs:
             drop_stale_runs(args.drop_stale_runs, args.dataset, key, path)
 

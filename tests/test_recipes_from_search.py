@@ -48,3 +48,24 @@ def test_recipe_is_the_best_validation_point_and_resolves_to_its_config(tmp_path
     # a recipe changed by hand no longer resolves to the run, so --drop-stale-runs would drop that run
     recipe.write_text(text.replace(f"hidden_size = {best['model']['hidden_size']}", "hidden_size = 17"))
     assert not script.resolves_to(recipe, best)
+
+
+def test_every_setting_of_the_chosen_run_is_written_and_a_recipe_that_misses_one_is_refused(tmp_path):
+    import pytest
+
+    script = load_script()
+    summary_path = next((REPO / "results" / "jsb-search").glob("gru_*/summary.json"))
+    config = script.Config.from_dict(json.loads((summary_path.parent / "config.json").read_text())).to_dict()
+    # settings no search varied so far, one of them outside the script's ordered list
+    config["optim"]["ema_decay"], config["optim"]["weight_decay"] = 0.999, 1e-5
+    point = (1.0, config, json.loads(summary_path.read_text()), summary_path.parent)
+    shutil.copytree(REPO / "configs" / "music", tmp_path / "configs" / "music")
+    base = script.load_config(tmp_path / "configs" / "music" / "jsb.toml").to_dict()
+    text = script.recipe_text("jsb", "gru", [point], base)
+    recipe = tmp_path / "configs" / "recipes" / "jsb" / "gru.toml"
+    recipe.parent.mkdir(parents=True)
+    assert "ema_decay = 0.999" in text and "weight_decay = 1e-05" in text and "weights averaged (0.999)" in text
+    script.check_resolves(text, recipe, config)  # resolves: no error
+    with pytest.raises(SystemExit, match=r"optim\.ema_decay: run 0\.999, recipe None"):
+        script.check_resolves(text.replace("ema_decay = 0.999\n", ""), recipe, config)
+    assert list(recipe.parent.iterdir()) == []  # the check leaves nothing behind
