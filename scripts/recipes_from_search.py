@@ -98,10 +98,15 @@ def recipe_text(dataset: str, key: str, points: list[tuple[float, dict, dict, Pa
     return "\n".join(lines) + "\n"
 
 
-def resolves_to(path: Path, config: dict, seed: int = 0) -> bool:
-    """Whether the recipe, as `deeprnn reproduce` builds a seed of it (1 thread), gives exactly ``config``."""
+def built_config(path: Path, seed: int = 0) -> dict:
+    """The config `deeprnn reproduce` builds for a seed of the recipe at ``path`` (1 thread)."""
     spec = build_spec(path, [f"train.seed={seed}"], ["train.threads=1"], study="check")
-    return spec.point_config({"train.seed": seed}).to_dict() == config
+    return spec.point_config({"train.seed": seed}).to_dict()
+
+
+def resolves_to(path: Path, config: dict, seed: int = 0) -> bool:
+    """Whether the recipe, as `deeprnn reproduce` builds a seed of it, gives exactly ``config``."""
+    return built_config(path, seed) == config
 
 
 def check_resolves(text: str, path: Path, config: dict) -> None:
@@ -110,8 +115,7 @@ def check_resolves(text: str, path: Path, config: dict) -> None:
     trial = path.with_name(f".{path.stem}.check.toml")
     trial.write_text(text)
     try:
-        built = build_spec(trial, ["train.seed=0"], ["train.threads=1"], study="check").point_config(
-            {"train.seed": 0}).to_dict()
+        built = built_config(trial)
     finally:
         trial.unlink()
     differ = [f"{section}.{name}: run {config[section][name]!r}, recipe {built[section][name]!r}"
