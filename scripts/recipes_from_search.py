@@ -55,9 +55,22 @@ def toml_value(value) -> str:
     return json.dumps(value) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
 
 
+# Depths and layer counts the recipes use unless a search varies them; a point is described by its differences.
+USUAL_DEPTHS = {"transition_depth": 2, "output_depth": 1}
+USUAL_LAYERS = {"srnn": 2, "lstm": 1, "gru": 1}
+
+
 def describe(config: dict) -> str:
-    model = config["model"]
-    return (f"hidden {model['hidden_size']}, batch {config['data']['batch_size']}, lr {config['optim']['lr']:g}, "
+    model, name = config["model"], config["model"]["name"]
+    shape = ""
+    if name.startswith(("dt", "dot")) and model["transition_depth"] != USUAL_DEPTHS["transition_depth"]:
+        shape += f"transition depth {model['transition_depth']}, "
+    if name.startswith("dot") and model.get("output_depth") not in (None, USUAL_DEPTHS["output_depth"]):
+        shape += f"output depth {model['output_depth']}, "
+    if name in USUAL_LAYERS and model.get("num_layers") not in (None, USUAL_LAYERS[name]):
+        shape += f"{model['num_layers']} layers, "
+    return (shape
+            + f"hidden {model['hidden_size']}, batch {config['data']['batch_size']}, lr {config['optim']['lr']:g}, "
             f"dropout {model['dropout']:g}"
             + (f" ({model['transition_dropout']:g} on the transition)" if model.get("transition_dropout") is not None
                else "")
@@ -66,7 +79,8 @@ def describe(config: dict) -> str:
             + (f", weight noise {config['optim']['weight_noise']:g}" if config["optim"].get("weight_noise") else "")
             + (f", weights averaged ({config['optim']['ema_decay']:g})" if config["optim"].get("ema_decay") else "")
             + (f", transposed by up to {config['data']['music_transpose']}" if config["data"].get("music_transpose")
-               else ""))
+               else "")
+            + (f", at most {config['train']['epochs']} epochs" if config["train"]["epochs"] != 100 else ""))
 
 
 def recipe_text(dataset: str, key: str, points: list[tuple[float, dict, dict, Path]], base: dict) -> str:

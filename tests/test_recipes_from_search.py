@@ -69,3 +69,19 @@ def test_every_setting_of_the_chosen_run_is_written_and_a_recipe_that_misses_one
     with pytest.raises(SystemExit, match=r"optim\.ema_decay: run 0\.999, recipe None"):
         script.check_resolves(text.replace("ema_decay = 0.999\n", ""), recipe, config)
     assert list(recipe.parent.iterdir()) == []  # the check leaves nothing behind
+
+
+def test_points_that_differ_only_in_depth_layers_or_budget_are_told_apart():
+    """Every jsb-search7 point is described differently from its model's recipe point (the header lists both)."""
+    script = load_script()
+    for summary in (REPO / "results" / "jsb-search7").glob("*/summary.json"):
+        config = script.Config.from_dict(json.loads((summary.parent / "config.json").read_text())).to_dict()
+        text = script.describe(config)
+        model = config["model"]
+        assert ("transition depth 3" in text) == (model["transition_depth"] == 3)
+        assert ("output depth 2" in text) == (model["output_depth"] == 2)
+        assert ("3 layers" in text) == (model.get("num_layers") == 3)
+        assert text.endswith("at most 200 epochs")
+    recipe = script.Config.from_dict(json.loads(next((REPO / "results" / "jsb" / "lstm").glob("seed-0/config.json"))
+                                                .read_text())).to_dict()
+    assert "layers" not in script.describe(recipe) and "epochs" not in script.describe(recipe)
