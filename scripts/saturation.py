@@ -3,8 +3,8 @@
 Trains a recipe with the trainer's own step (`deeprnn.training.trainer.training_step`: forward, loss,
 backward, clipping, optimiser step) and prints, every `--every` batches, the mean training loss and the share
 of the units of h_t (the recurrent core's output, in training mode) with |h| > 0.99, where tanh passes less
-than 2% of the gradient. Nothing is saved. This is how configs/recipes/ptb-word/search2.toml found why
-DOT(S)-RNN stayed on the unigram plateau at Adam 2e-3:
+than 2% of the gradient. Nothing is saved. This is how configs/recipes/ptb-word/search2.toml saw that
+DOT(S)-RNN's state saturates while it stays on the unigram plateau at Adam 2e-3:
 
     DEEPRNN_DATA=/work/shared/data .venv/bin/python scripts/saturation.py configs/recipes/ptb-word/dots-rnn.toml \\
         --set optim.lr=0.0003 --batches 100

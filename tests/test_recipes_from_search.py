@@ -74,7 +74,9 @@ def test_every_setting_of_the_chosen_run_is_written_and_a_recipe_that_misses_one
 def test_points_that_differ_only_in_depth_layers_or_budget_are_told_apart():
     """Every jsb-search7 point is described differently from its model's recipe point (the header lists both)."""
     script = load_script()
-    for summary in (REPO / "results" / "jsb-search7").glob("*/summary.json"):
+    summaries = sorted((REPO / "results" / "jsb-search7").glob("*/summary.json"))
+    assert len(summaries) == 7
+    for summary in summaries:
         config = script.Config.from_dict(json.loads((summary.parent / "config.json").read_text())).to_dict()
         text = script.describe(config)
         model = config["model"]
