@@ -82,6 +82,22 @@ def test_parameter_counts_of_heads(name):
     assert count_parameters(tagger) == V * E + core(E) + readout(H + E, 4)
 
 
+
+@pytest.mark.parametrize("name", ["rnn", "dots-rnn"])
+def test_reading_x_t_widens_only_the_first_output_layer(name):
+    # docs/models.md: output_size defaults to hidden_size. With output_from_input o^0 = [h_t; x_t] is wider, but
+    # the deep-output layers (and the read-out behind them) keep hidden_size units; a plain read-out (depth 0)
+    # reads o^0 directly.
+    V, E = 13, 6
+    plain = build_model(name, "lm", vocab_size=V, hidden_size=H, embedding_size=E)
+    wide = build_model(name, "lm", vocab_size=V, hidden_size=H, embedding_size=E, output_from_input=True)
+    if name == "dots-rnn":  # one deep-output layer of H units: only its weight matrix grows, by H x E
+        assert count_parameters(wide) - count_parameters(plain) == H * E
+        assert wide.output.hidden[0].linear.weight.shape == (H, H + E)
+        assert wide.output.readout.weight.shape == (V, H)
+    else:  # the read-out itself reads [h_t; x_t]
+        assert count_parameters(wide) - count_parameters(plain) == V * E
+
 def test_tied_weights_count_once_and_stay_tied():
     V = 13
     lm = build_model("dot-rnn", "lm", vocab_size=V, hidden_size=H, output_size=6, embedding_size=6,

@@ -89,6 +89,9 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
     if architecture.output_depth and output_depth < 1:
         raise ValueError(f"{name} has a deep output: output_depth must be >= 1, got {output_depth}")
     embedding_size = hidden_size if embedding_size is None else embedding_size
+    # The deep output's width defaults to hidden_size, not to the width of o^0 (which is hidden + input size
+    # with output_from_input): otherwise reading x_t would silently widen every deep-output layer and the read-out.
+    output_size = hidden_size if output_size is None else output_size
 
     config = CoreConfig(hidden_size=hidden_size, num_layers=num_layers, transition_depth=transition_depth,
                         transition_size=transition_size,
