@@ -75,9 +75,11 @@ def test_refuses_to_mix_runs_and_checks_resume_config(tmp_path):
         train(None, tmp_path / "empty", resume=True, progress=False, log=lambda *_: None)
 
 
-def test_resuming_under_other_code_is_recorded_once_in_env_json(tmp_path):
+def test_resuming_under_other_code_is_recorded_once_in_env_json(tmp_path, monkeypatch):
     from deeprnn.reports.results_md import code_versions
+    from deeprnn.training import trainer
 
+    monkeypatch.setattr(trainer, "_git_state", lambda: ("c" * 40, False))  # a clean checkout, whatever ours is
     run = tmp_path / "run"
     train(tiny_config("model.name=rnn"), run, progress=False, log=lambda *_: None)
     env = json.loads((run / "env.json").read_text())
@@ -92,7 +94,25 @@ def test_resuming_under_other_code_is_recorded_once_in_env_json(tmp_path):
     train(None, run, resume=True, progress=False, log=lambda *_: None)  # same code again: nothing to add
     assert json.loads((run / "env.json").read_text()) == resumed
     listed = code_versions([resumed])
-    assert "fffffff" in listed and (ours is None or ours[:7] in listed)
+    assert "fffffff" in listed and ours[:7] in listed and "uncommitted" not in listed
+
+
+def test_runs_of_edited_code_say_so_and_every_resume_is_recorded(tmp_path, monkeypatch):
+    from deeprnn.reports.results_md import code_versions
+    from deeprnn.training import trainer
+
+    monkeypatch.setattr(trainer, "_git_state", lambda: ("d" * 40, True))  # src/deeprnn has uncommitted edits
+    run = tmp_path / "run"
+    train(tiny_config("model.name=rnn", "train.epochs=1"), run, progress=False, log=lambda *_: None)
+    assert json.loads((run / "env.json").read_text())["source_modified"] is True
+    # The same commit with edits may be other code at each resume, so each one is listed.
+    train(None, run, resume=True, progress=False, log=lambda *_: None)
+    train(None, run, resume=True, progress=False, log=lambda *_: None)
+    env = json.loads((run / "env.json").read_text())
+    assert [entry["source_modified"] for entry in env["resumed_under"]] == [True, True]
+    assert code_versions([env]) == "deeprnn " + env["deeprnn"] + " at commit ddddddd with uncommitted changes"
+    assert code_versions([{"deeprnn": "0.1.0", "git_commit": "e" * 40, "source_modified": False}]) == (
+        "deeprnn 0.1.0 at commit eeeeeee")
 
 
 def test_task_dataset_mismatch_is_a_clear_error(tmp_path):

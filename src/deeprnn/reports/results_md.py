@@ -104,7 +104,7 @@ def code_versions(envs: list[dict[str, Any]]) -> str:
         for part in [env, *env.get("resumed_under", [])]:  # a run resumed under other code lists that too
             found = commits.setdefault(str(part.get("deeprnn", "?")), set())
             if part.get("git_commit"):
-                found.add(part["git_commit"][:7])
+                found.add(part["git_commit"][:7] + (" with uncommitted changes" if part.get("source_modified") else ""))
     parts = []
     for version, found in sorted(commits.items()):
         listed = ", ".join(sorted(found))

@@ -60,15 +60,28 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _git_state() -> tuple[str | None, bool | None]:
+    """(HEAD commit, whether src/deeprnn has uncommitted edits); (None, None) outside a git checkout."""
+    package = Path(__file__).resolve().parents[1]  # src/deeprnn
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=package
+        ).stdout.strip() or None
+        if commit is None:
+            return None, None
+        # The commit alone does not name the code when the package has uncommitted edits (configs are
+        # recorded in config.json; only the package's own files count here).
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
+                                capture_output=True, text=True, timeout=5, cwd=package).stdout
+        return commit, bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
 def environment(config: Config, device: torch.device) -> dict[str, Any]:
     import numpy
 
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
-        ).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
+    commit, modified = _git_state()
     return {
         "deeprnn": __version__,
         "torch": torch.__version__,
@@ -83,6 +96,7 @@ def environment(config: Config, device: torch.device) -> dict[str, Any]:
         "seed": config.train.seed,
         "deterministic": config.train.deterministic,
         "git_commit": commit,
+        "source_modified": modified,  # uncommitted changes to src/deeprnn when the run started (None: no git)
     }
 
 
@@ -94,9 +108,12 @@ def _record_resume(env_path: Path, current: dict[str, Any], after_epoch: int) ->
     ``resumed_under`` list, so its provenance is whole (reports list every commit a run trained under)."""
     env = json.loads(env_path.read_text())
     latest = (env.get("resumed_under") or [env])[-1]
-    if all(latest.get(key) == current.get(key) for key in RESUME_KEYS):
+    modified = bool(current.get("source_modified"))  # edited code may differ from one resume to the next
+    if not modified and all(latest.get(key) == current.get(key) for key in RESUME_KEYS):
         return
     entry = {"after_epoch": after_epoch, **{key: current.get(key) for key in RESUME_KEYS}}
+    if modified:
+        entry["source_modified"] = True
     env["resumed_under"] = [*env.get("resumed_under", []), entry]
     atomic_write_text(env_path, json.dumps(env, indent=2) + "\n")
 
