@@ -160,7 +160,7 @@ def test_token_loss_matches_the_gathered_real_tokens_in_value_gradient_and_hits(
     reference = torch.nn.functional.cross_entropy(logits[mask], targets[mask])
     (reference_grad,) = torch.autograd.grad(reference, logits)
     assert tokens == 9
-    assert float(loss) == pytest.approx(float(reference), rel=1e-12)
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-12)
     torch.testing.assert_close(grad, reference_grad, rtol=1e-12, atol=1e-15)
     assert (grad[~mask] == 0).all()
     hits = sum(int(logits[b, t].argmax() == targets[b, t]) for b in range(3) for t in range(5) if mask[b, t])
