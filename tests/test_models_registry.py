@@ -82,7 +82,6 @@ def test_parameter_counts_of_heads(name):
     assert count_parameters(tagger) == V * E + core(E) + readout(H + E, 4)
 
 
-
 @pytest.mark.parametrize("name", ["rnn", "dots-rnn"])
 def test_reading_x_t_widens_only_the_first_output_layer(name):
     # docs/models.md: output_size defaults to hidden_size. With output_from_input o^0 = [h_t; x_t] is wider, but
@@ -97,6 +96,7 @@ def test_reading_x_t_widens_only_the_first_output_layer(name):
         assert wide.output.readout.weight.shape == (V, H)
     else:  # the read-out itself reads [h_t; x_t]
         assert count_parameters(wide) - count_parameters(plain) == V * E
+
 
 def test_tied_weights_count_once_and_stay_tied():
     V = 13
