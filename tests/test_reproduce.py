@@ -231,6 +231,16 @@ def test_a_finished_run_with_the_same_config_is_adopted_not_retrained(tiny, caps
     assert log.count("training {") == 1  # only gru's seed 0
 
 
+def test_a_fresh_clone_adopts_the_committed_results_instead_of_retraining(tiny, capsys):
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn") == 0
+    shutil.rmtree(tiny / "runs")  # what a clone has: results/ (no checkpoints), no runs/, no study storage
+    capsys.readouterr()
+    assert run_tiny(tiny, "--seeds", "1", "--reuse", str(tiny / "results" / "tiny")) == 0
+    log = capsys.readouterr().out
+    assert "rnn/seed-0: adopted" in log and log.count("training {") == 1  # only gru trains
+    assert "tiny: 2 of 2 runs finished" in log
+
+
 def test_a_run_made_before_a_config_key_was_added_is_adopted(tiny, capsys):
     assert run_tiny(tiny, "--seeds", "1", "--only", "rnn") == 0
     for config_file in (tiny / "runs").rglob("config.json"):  # as written by an older version
