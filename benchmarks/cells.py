@@ -1,7 +1,8 @@
-"""Training-iteration speed of the recurrent cores against torch.nn.RNN, on CPU.
+"""Training-iteration speed of the recurrent cores against torch.nn.RNN, on CPU (or a CUDA device).
 
-    .venv/bin/python benchmarks/cells.py            # table
-    .venv/bin/python benchmarks/cells.py --json     # one JSON document on stdout
+    .venv/bin/python benchmarks/cells.py                  # table
+    .venv/bin/python benchmarks/cells.py --json           # one JSON document on stdout
+    python benchmarks/cells.py --device cuda --graphs     # on a GPU, also each training step as one CUDA graph
 
 For every thread count, sequence length T and hidden size H (batch 32, input size H), each model runs
 forward + backward + SGD step on a fixed random batch; the loss is <output, fixed random tensor>, so every
@@ -9,6 +10,11 @@ output receives a gradient. Repetitions are interleaved (one iteration of every 
 round) and the median is reported, so load from other processes hits all models alike. In the same rounds
 a bare GEMM of the per-step shape (B, H) x (H, H) is timed: "% GEMM" is the achieved rate relative to it.
 "steps/s" counts sequence steps: B * T per iteration.
+
+On CUDA every timing is bracketed by torch.cuda.synchronize(), the thread count is moot (one group per T, H),
+and the baseline torch.nn.RNN is cuDNN's. --graphs adds, per model, the same training step captured once as a
+CUDA graph and replayed (static input, SGD: the pattern of PyTorch's "whole network capture"); a model whose
+capture fails is reported with the error instead of a time.
 
 FLOPs count matrix multiplies only, per step: 2 * B * in * out for every linear map, times 3 for forward
 plus backward (backward = 2 x forward, whether or not a gradient w.r.t. the input is needed).
@@ -68,9 +74,9 @@ def models(H):
     }
 
 
-def training_step(model, T, H):
-    x = torch.randn(T, BATCH, H)
-    weight = torch.randn(T, BATCH, H)
+def training_step(model, T, H, device):
+    x = torch.randn(T, BATCH, H, device=device)
+    weight = torch.randn(T, BATCH, H, device=device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
 
     def step():
@@ -81,9 +87,39 @@ def training_step(model, T, H):
     return step
 
 
-def gemm_step(H, steps=20):
+def graphed_training_step(model, T, H, device):
+    """The same step captured as one CUDA graph (torch.cuda.graph), after three warm-up steps on a side
+    stream; each call replays it. Returns the error message instead if the capture fails."""
+    x = torch.randn(T, BATCH, H, device=device)
+    weight = torch.randn(T, BATCH, H, device=device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+
+    def eager():
+        output, _ = model(x)
+        (output * weight).sum().backward()
+        optimizer.step()
+
+    try:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                optimizer.zero_grad(set_to_none=True)
+                eager()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.cuda.graph(graph):
+            eager()
+    except Exception as error:  # noqa: BLE001 -- reported per model, the other models still run
+        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    return graph.replay
+
+
+def gemm_step(H, device, steps=20):
     """``steps`` GEMMs of the per-step shape (B, H) x (H, H), into a preallocated output."""
-    a, w, out = torch.randn(BATCH, H), torch.randn(H, H), torch.empty(BATCH, H)
+    a, w = torch.randn(BATCH, H, device=device), torch.randn(H, H, device=device)
+    out = torch.empty(BATCH, H, device=device)
 
     def step():
         for _ in range(steps):
@@ -91,20 +127,31 @@ def gemm_step(H, steps=20):
     return step, steps * 2 * BATCH * H * H
 
 
-def measure(threads, T, H, names, max_reps, budget):
+def measure(threads, T, H, names, max_reps, budget, device="cpu", graphs=False):
     """One group (threads, T, H): a timed warm-up round, then as many interleaved rounds as fit in ``budget``
     seconds, at most ``max_reps``; if not even one fits, the warm-up round is reported (reps = 0)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     table = {name: models(H)[name] for name in names}
-    steps = {name: training_step(make(), T, H) for name, (make, _) in table.items()}
-    gemm, gemm_flops = gemm_step(H)
+    steps = {name: training_step(make().to(device), T, H, device) for name, (make, _) in table.items()}
+    failed = {}
+    if graphs:
+        for name, (make, maps) in list(table.items()):
+            graphed = graphed_training_step(make().to(device), T, H, device)
+            if isinstance(graphed, str):
+                failed[f"{name} (CUDA graph)"] = graphed
+            else:
+                table[f"{name} (CUDA graph)"], steps[f"{name} (CUDA graph)"] = (make, maps), graphed
+    gemm, gemm_flops = gemm_step(H, device)
     steps["gemm"] = gemm
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
 
     def one_round():
         for name, step in steps.items():
+            sync()
             start = time.perf_counter()
             step()
+            sync()
             times[name].append(time.perf_counter() - start)
 
     times = {name: [] for name in steps}
@@ -126,7 +173,9 @@ def measure(threads, T, H, names, max_reps, budget):
         rows.append(dict(threads=threads, T=T, H=H, batch=BATCH, model=name, ms=1e3 * median[name],
                          steps_per_s=BATCH * T / median[name], gflop=gflop, gflops=rate,
                          ratio_to_torch_rnn=rate / baseline, pct_gemm=100 * rate / gemm_rate,
-                         gemm_gflops=gemm_rate, reps=reps))
+                         gemm_gflops=gemm_rate, reps=reps, device=device))
+    for name, error in failed.items():
+        rows.append(dict(threads=threads, T=T, H=H, batch=BATCH, model=name, error=error, device=device))
     return rows
 
 
@@ -141,7 +190,16 @@ def main(argv=None):
                         help="seconds for the whole run, shared by the groups in proportion to T * H^2 "
                              "(default 150; a group whose warm-up round leaves no time reports that round)")
     parser.add_argument("--models", default=None, help="comma-separated subset of the models")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda; on cuda --threads is ignored")
+    parser.add_argument("--graphs", action="store_true",
+                        help="CUDA only: also time each model's training step captured as one CUDA graph")
     args = parser.parse_args(argv)
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    if args.graphs and torch.device(args.device).type != "cuda":
+        parser.error("--graphs needs --device cuda")
+    if torch.device(args.device).type == "cuda":
+        args.threads = "1"  # the CPU thread count does not change GPU timings; one group per (T, H)
 
     ints = lambda text: [int(v) for v in text.split(",")]  # noqa: E731
     names = list(models(1)) if args.models is None else ["torch.nn.RNN"] + [
@@ -156,30 +214,36 @@ def main(argv=None):
     weights = [T * H * H for _, T, H in groups]
     for i, (threads, T, H) in enumerate(groups):
         remaining = args.budget - (time.time() - started)
-        group = measure(threads, T, H, names, args.reps, remaining * weights[i] / sum(weights[i:]))
+        group = measure(threads, T, H, names, args.reps, remaining * weights[i] / sum(weights[i:]),
+                        device=args.device, graphs=args.graphs)
         rows.extend(group)
         if not args.json:
             print_group(group, flush=True)
-    info = dict(formula=FORMULA, torch=torch.__version__, python=platform.python_version(),
+    gpu = torch.cuda.get_device_name(args.device) if torch.device(args.device).type == "cuda" else None
+    info = dict(formula=FORMULA, torch=torch.__version__, python=platform.python_version(), device=args.device, gpu=gpu,
                 machine=platform.processor() or platform.machine(), cpus=os.cpu_count(),
                 load_before=load_before, load_after=os.getloadavg(), seconds=time.time() - started,
                 command=" ".join([os.path.basename(sys.executable), *sys.argv]))
     if args.json:
         print(json.dumps(dict(info, results=rows), indent=1))
     else:
-        print(f"\n{FORMULA}; input size = H, batch {BATCH}.")
+        print(f"\n{FORMULA}; input size = H, batch {BATCH}; device {args.device}" + (f" ({gpu})" if gpu else "") + ".")
         print("% GEMM: achieved rate / rate of a bare (B, H) x (H, H) GEMM measured in the same rounds.")
         print(f"load average before {load_before}, after {info['load_after']}; {info['seconds']:.0f} s")
 
 
 def print_group(rows, flush=False):
     first = rows[0]
-    print(f"\nthreads={first['threads']}  T={first['T']}  H={first['H']}  B={BATCH}  "
+    where = "" if first["device"] == "cpu" else f"{first['device']}  "
+    print(f"\n{where}threads={first['threads']}  T={first['T']}  H={first['H']}  B={BATCH}  "
           f"(GEMM rate {first['gemm_gflops']:.1f} GFLOP/s, "
           f"{'median of ' + str(first['reps']) if first['reps'] else 'warm-up round only'})")
-    print(f"{'model':<28}{'ms/iter':>10}{'steps/s':>10}{'GFLOP/s':>9}{'x nn.RNN':>10}{'% GEMM':>8}")
+    print(f"{'model':<40}{'ms/iter':>10}{'steps/s':>10}{'GFLOP/s':>9}{'x nn.RNN':>10}{'% GEMM':>8}")
     for row in rows:
-        print(f"{row['model']:<28}{row['ms']:>10.1f}{row['steps_per_s']:>10.0f}{row['gflops']:>9.1f}"
+        if "error" in row:
+            print(f"{row['model']:<40}  capture failed: {row['error']}", flush=flush)
+            continue
+        print(f"{row['model']:<40}{row['ms']:>10.1f}{row['steps_per_s']:>10.0f}{row['gflops']:>9.1f}"
               f"{row['ratio_to_torch_rnn']:>10.2f}{row['pct_gemm']:>8.0f}", flush=flush)
 
 

@@ -2,6 +2,7 @@
 
     DEEPRNN_DATA=/work/shared/data .venv/bin/python benchmarks/epoch.py
     .venv/bin/python benchmarks/epoch.py --datasets jsb,ptb --models dts-rnn,dots-rnn --batches 20 --json
+    python benchmarks/epoch.py --device cuda    # on a GPU: the same split, each step synchronised
 
 For each dataset and model this runs the trainer's own epoch loop (``deeprnn.training.trainer._train_epoch``,
 the config in configs/<task>/<dataset>.toml with ``model.name`` overridden) for a fixed number of batches,
@@ -48,19 +49,23 @@ DATASETS = {  # dataset -> config file (its task is the directory)
 MODELS = ("rnn", "srnn", "dt-rnn", "dts-rnn", "dot-rnn", "dots-rnn", "lstm", "gru")
 
 
-def time_epoch(task, config, batches, warmup):
+def time_epoch(task, config, batches, warmup, device=None):
     """Seconds (total, in training_step, in producing batches, once-per-epoch part of the latter, loop set-up
-    before the first batch) over ``batches`` batches of the trainer's loop."""
-    model = model_from_config(config, task.name, **task.model_kwargs())
+    before the first batch) over ``batches`` batches of the trainer's loop. On CUDA each training step is
+    synchronised before its clock stops, so its kernels count as model time."""
+    device = device or torch.device("cpu")
+    model = model_from_config(config, task.name, **task.model_kwargs()).to(device)
     optimizer = trainer._make_optimizer(config, model)
     spent = {"model": 0.0, "data": []}
     real_step, real_batches = trainer.training_step, task.train_batches
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def timed_step(*args, **kwargs):
         start = time.perf_counter()
         try:
             return real_step(*args, **kwargs)
         finally:
+            sync()
             spent["model"] += time.perf_counter() - start
 
     def timed_batches(epoch, seed):
@@ -100,7 +105,11 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="untimed batches first (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
     torch.set_num_threads(args.threads)
     if not os.environ.get("DEEPRNN_DATA"):
         shared = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -111,15 +120,16 @@ def main(argv=None):
     print(f"{'dataset':<11}{'model':<10}{'ms/batch':>9}{'data %':>8}{'other %':>8}{'outside %':>10}"
           f"{'batches':>9}{'epoch (s)':>11}", file=sys.stderr if args.json else sys.stdout)
     for dataset in args.datasets.split(","):
-        config = load_config(CONFIGS / DATASETS[dataset], [f"train.threads={args.threads}", "train.device=cpu"])
+        config = load_config(CONFIGS / DATASETS[dataset], [f"train.threads={args.threads}",
+                                                           f"train.device={args.device}"])
         load_start = time.perf_counter()
-        task = build_task(config, torch.device("cpu"))
+        task = build_task(config, device)
         load_seconds = time.perf_counter() - load_start
         for name in args.models.split(","):
             config = load_config(CONFIGS / DATASETS[dataset], [f"model.name={name}", f"train.threads={args.threads}",
-                                                               "train.device=cpu"])
+                                                               f"train.device={args.device}"])
             torch.manual_seed(config.train.seed)
-            total, model_s, data_s, fixed_data, setup = time_epoch(task, config, args.batches, args.warmup)
+            total, model_s, data_s, fixed_data, setup = time_epoch(task, config, args.batches, args.warmup, device)
             other_s = total - model_s - data_s
             per_epoch = task.num_train_batches()
             scale = per_epoch / args.batches  # per-batch parts scale with the epoch, the fixed parts do not
@@ -136,14 +146,17 @@ def main(argv=None):
             print(f"{dataset:<11}{name:<10}{row['ms_per_batch']:>9.1f}{row['data_pct']:>8.2f}"
                   f"{row['other_pct']:>8.2f}{row['outside_pct']:>10.2f}{per_epoch:>9}{row['epoch_s']:>11.0f}",
                   flush=True, file=sys.stderr if args.json else sys.stdout)  # progress, also with --json
-    info = dict(threads=args.threads, torch=torch.__version__, cpus=os.cpu_count(), load_before=load_before,
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    info = dict(threads=args.threads, device=args.device, gpu=gpu, torch=torch.__version__, cpus=os.cpu_count(),
+                load_before=load_before,
                 load_after=os.getloadavg(), seconds=time.time() - started)
     if args.json:
         print(json.dumps(dict(info, results=rows), indent=1))
     else:
         worst = max(rows, key=lambda r: r["outside_pct"])
         print(f"\nlargest share outside the model: {worst['outside_pct']:.2f}% ({worst['dataset']}, {worst['model']})")
-        print(f"threads {args.threads}; load average before {load_before}, after {info['load_after']}; "
+        print(f"device {args.device}{f' ({gpu})' if gpu else ''}; threads {args.threads}; "
+              f"load average before {load_before}, after {info['load_after']}; "
               f"{info['seconds']:.0f} s")
 
 

@@ -26,7 +26,8 @@ def run(core, impl, x, hx, seed=0, **kwargs):
     torch.manual_seed(seed)
     output, h_n = core(x, hx, **kwargs)
     data = output.data if hasattr(output, "batch_sizes") else output
-    loss = (data * randn(*data.shape, seed=1)).sum() + (h_n * randn(*h_n.shape, seed=2)).sum()
+    loss = ((data * randn(*data.shape, seed=1).to(data.device)).sum()
+            + (h_n * randn(*h_n.shape, seed=2).to(h_n.device)).sum())
     inputs = [t for t in (x, hx) if isinstance(t, torch.Tensor)] + list(core.parameters())
     return (data, h_n, *torch.autograd.grad(loss, inputs))
 
@@ -247,3 +248,42 @@ def test_run_routes_through_the_selected_path(monkeypatch):
     DTRNN(D, H, impl="reference")(x)
     DTRNN(D, H, last_activation="maxout")(x)
     assert len(calls) == 3
+
+
+CUDA_CASES = [
+    dict(transition_depth=1, shortcut=False),
+    dict(transition_depth=3, shortcut=True),
+    dict(transition_depth=2, shortcut=True, activation="lp"),  # DOT(S)-RNN*'s transition
+    dict(transition_depth=3, shortcut=True, activation=["lp", "maxout"], pool_size=3),
+]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("case", CUDA_CASES, ids=["rnn", "dts-3", "lp", "lp-maxout"])
+@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
+def test_fast_path_on_cuda_matches_the_reference_on_cpu(case, lengths):
+    """Without dropout: the CPU reference loop against the fast path on CUDA tensors (float64); with dropout
+    (masks come from the CUDA generator): both paths on CUDA."""
+    torch.manual_seed(14)
+    core = _random_units(DTRNN(D, H, **case)).double()
+    x, hx = randn(T, B, D, seed=3).requires_grad_(), randn(1, B, H, seed=4).requires_grad_()
+    reference = run(core, "reference", x, hx, lengths=lengths)
+    x_cuda, hx_cuda = (t.detach().cuda().requires_grad_() for t in (x, hx))
+    on_cuda = run(core.cuda(), "fast", x_cuda, hx_cuda, lengths=lengths)
+    assert all(t.is_cuda for t in on_cuda)
+    for a, b in zip(reference, on_cuda):
+        torch.testing.assert_close(b.cpu(), a, **TOL)
+    core.dropout = 0.4
+    assert_same(core.train(), x_cuda.detach(), hx_cuda.detach(), lengths=lengths)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
+def test_stacked_rnn_fast_path_on_cuda(lengths):
+    torch.manual_seed(15)
+    core = StackedRNN(D, H, num_layers=3).double()
+    x, hx = randn(T, B, D, seed=3).requires_grad_(), randn(3, B, H, seed=4).requires_grad_()
+    reference = run(core, "reference", x, hx, lengths=lengths)
+    x_cuda, hx_cuda = (t.detach().cuda().requires_grad_() for t in (x, hx))
+    for a, b in zip(reference, run(core.cuda(), "fast", x_cuda, hx_cuda, lengths=lengths)):
+        torch.testing.assert_close(b.cpu(), a, **TOL)

@@ -153,7 +153,7 @@ def test_head_carries_state_across_chunks():
 def test_cuda_matches_cpu(name):
     torch.manual_seed(0)
     head = build_model(name, input_size=D, hidden_size=H, activation="lp" if name == "dots-rnn" else "tanh")
-    head = head.double().eval()
+    head = head.double().train()  # no dropout is configured; cuDNN's RNN backward refuses eval mode
     x = torch.randn(len(LENGTHS), max(LENGTHS), D, dtype=torch.float64)
     logits, h_n = head(x, lengths=LENGTHS)
     cuda_logits, cuda_h = head.cuda()(x.cuda(), lengths=torch.tensor(LENGTHS).cuda())

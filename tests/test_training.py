@@ -90,7 +90,7 @@ def test_resuming_under_other_code_is_recorded_once_in_env_json(tmp_path, monkey
     resumed = json.loads((run / "env.json").read_text())
     assert resumed["git_commit"] == "f" * 40  # the start stays as it was
     assert resumed["resumed_under"] == [{"after_epoch": 1, "git_commit": ours, "deeprnn": env["deeprnn"],
-                                         "torch": torch.__version__, "device": "cpu"}]
+                                         "torch": torch.__version__, "device": env["device"]}]  # cuda on a GPU
     train(None, run, resume=True, progress=False, log=lambda *_: None)  # same code again: nothing to add
     assert json.loads((run / "env.json").read_text()) == resumed
     listed = code_versions([resumed])
@@ -496,3 +496,26 @@ def test_ema_decay_reports_the_average_and_resumes_exactly(tmp_path):
     assert evaluated["metrics"]["nll"] == pytest.approx(straight["test"]["nll"], rel=1e-9)
     with pytest.raises(ConfigError, match="ema_decay"):
         tiny_config("optim.ema_decay=1.0")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name, extra", [("dots-rnn", ()), ("lstm", ("optim.ema_decay=0.9",))])
+def test_a_run_trained_on_cuda_evaluates_and_resumes_on_cpu(tmp_path, name, extra):
+    """Checkpoints are device-free: a CUDA run's best checkpoint scores the same on CPU, and the run resumes
+    there (recorded in env.json). The LSTM's weight average keeps cuDNN's packed weights (no re-packing)."""
+    import warnings
+
+    run = tmp_path / name
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*not part of single contiguous chunk.*")
+        summary = train(tiny_config(f"model.name={name}", "train.device=cuda", *extra), run, progress=False,
+                        log=lambda *_: None)
+    assert json.loads((run / "env.json").read_text())["device"].startswith("cuda")
+    on_cpu = evaluate_run(run, split="test", checkpoint="best", device="cpu")
+    assert on_cpu["metrics"]["nll"] == pytest.approx(summary["test"]["nll"], rel=1e-4)
+    resumed = train(tiny_config(f"model.name={name}", "train.device=cpu", "train.epochs=2", *extra), run,
+                    resume=True, progress=False, log=lambda *_: None)
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2] and math.isfinite(resumed["test"]["nll"])
+    resumes = json.loads((run / "env.json").read_text())["resumed_under"]
+    assert [(entry["after_epoch"], entry["device"]) for entry in resumes] == [(1, "cpu")]

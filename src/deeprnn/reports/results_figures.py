@@ -11,6 +11,7 @@ Files are written by ``deeprnn.reports.plotting.save_figure`` (PNG and SVG, byte
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def recipe_figure(table: dict[str, Any], by_recipe: dict[str, list[Run]], labels
         if values:
             axis.scatter([x] * len(values), [v * scale for v in values], s=18, color="tab:blue", zorder=3,
                          label=None if labelled else "ours, each seed")
-            mean = sum(values) / len(values)
+            mean = math.fsum(values) / len(values)
             axis.hlines(mean * scale, x - 0.3, x + 0.3, color="tab:blue", linewidth=2.5, zorder=3,
                         label=None if labelled else "ours, mean")
             labelled = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass, field
 
 from deeprnn.reports.published import QUOTED, SOURCES, PublishedSet
@@ -120,7 +121,7 @@ def build_table(runset: RunSet, metric: str, epoch: int | None = None, published
             if len(found) > 1:
                 warn(f"{row_label(keys, row_values)} / {model}: {len(found)} runs, showing their mean")
             if found:
-                values[model] = sum(found) / len(found)
+                values[model] = math.fsum(found) / len(found)
         best = (max if larger else min)(values, key=values.get) if values else None
         ours.append((tuple(sort_key(v) for v in row_values), Row(row_label(keys, row_values), values, best=best)))
 

@@ -194,7 +194,13 @@ def weight_average(model: torch.nn.Module, decay: float) -> AveragedModel:
         for a, c in zip(averaged, current):
             a.lerp_(c, step)
 
-    return AveragedModel(model, multi_avg_fn=update)
+    average = AveragedModel(model, multi_avg_fn=update)
+    for module in average.module.modules():
+        if isinstance(module, torch.nn.RNNBase):
+            # the copy's LSTM/GRU weights are separate tensors: on CUDA cuDNN would warn and re-pack them at
+            # every call; updates are in place, so packing them once here lasts
+            module.flatten_parameters()
+    return average
 
 
 def training_step(model, task: Task, batch, state, optimizer, clip_norm: float | None, weight_noise: float = 0.0):
