@@ -197,6 +197,22 @@ def test_recipe_table_mean_std_targets_and_missing(tmp_path):
     assert mean_std([1.0]) == (1.0, None)
 
 
+def test_runs_made_on_a_gpu_are_marked_in_their_row_and_the_machine_line(tmp_path):
+    results = tmp_path / "results"
+    write_snapshot(results, [{"name": "jsb", "kind": "recipes", "title": "JSB Chorales", "metric": "test.nll",
+                              "recipes": ["jsb/rnn", "jsb/gru", "jsb/lstm"], "seeds": 2, "published": [],
+                              "targets": {}, "target_each": 8.45}])
+    for model, seed in (("rnn", 0), ("gru", 0), ("gru", 1), ("lstm", 0)):
+        fake_run(results / "jsb" / model / f"seed-{seed}", model, seed, 8.0)
+    for run in ("gru/seed-1", "lstm/seed-0"):
+        env_file = results / "jsb" / run / "env.json"
+        env_file.write_text(json.dumps({**json.loads(env_file.read_text()), "cuda_device": "NVIDIA H100 80GB HBM3"}))
+    rows = {line.split(" | ")[0]: line for line in render(results).splitlines() if line.startswith("| ")}
+    assert "GPU" not in rows["| RNN"] and "| 30 s (1 of 2 on GPU) |" in rows["| GRU"]
+    assert "| 30 s (GPU) |" in rows["| LSTM"]
+    assert "NVIDIA H100 80GB HBM3, torch 2.x" in render(results) and "2 CPUs (x86_64), torch 2.x" in render(results)
+
+
 def test_grid_table_puts_theirs_beside_ours(tmp_path):
     results = tmp_path / "results"
     write_snapshot(results, [{"name": "rep", "kind": "grid", "title": "Replication Table 2", "sweep": "x.toml",
@@ -239,6 +255,22 @@ def test_a_fresh_clone_adopts_the_committed_results_instead_of_retraining(tiny, 
     log = capsys.readouterr().out
     assert "rnn/seed-0: adopted" in log and log.count("training {") == 1  # only gru trains
     assert "tiny: 2 of 2 runs finished" in log
+
+
+def test_a_run_made_on_another_device_is_adopted_and_nothing_else_differs(tiny, capsys):
+    assert run_tiny(tiny, "--seeds", "1") == 0
+    for config_file in (tiny / "runs").rglob("config.json"):  # as if made with --set train.device=cuda
+        config = json.loads(config_file.read_text())
+        config["train"]["device"] = "cuda"
+        if config["model"]["name"] == "gru":
+            config["train"]["seed"] = 5  # another seed is another run
+        config_file.write_text(json.dumps(config))
+    capsys.readouterr()
+    assert run_tiny(tiny, "--seeds", "1", "--out", str(tiny / "elsewhere"), "--reuse", str(tiny / "runs")) == 0
+    log = capsys.readouterr().out
+    assert "rnn/seed-0: adopted" in log and "gru/seed-0: adopted" not in log and log.count("training {") == 1
+    adopted = json.loads(next((tiny / "elsewhere").rglob("rnn-seed0/*/config.json")).read_text())
+    assert adopted["train"]["device"] == "cuda"  # kept as it was made
 
 
 def test_a_run_made_before_a_config_key_was_added_is_adopted(tiny, capsys):

@@ -148,8 +148,16 @@ def table_storage(table: dict[str, Any], points: list[Point], out_root: Path, st
     return storage_url(storage, home)
 
 
+def _identity(config: dict[str, Any]) -> str:
+    """What makes two runs the same run: the whole config except ``train.device``, which says where a run was
+    made, not what it computes (a run made on a GPU is adopted by a CPU sitting; env.json and the report say
+    which device it ran on)."""
+    return json.dumps({**config, "train": {**config["train"], "device": None}}, sort_keys=True)
+
+
 def adopt(points: list[Point], dirs: list[str | Path], log: Callable[[str], None] = print) -> int:
-    """Copy finished runs made with exactly a point's config into its run directory; returns how many.
+    """Copy finished runs made with exactly a point's config (on any device) into its run directory; returns
+    how many.
 
     E.g. the recipe search's run of the chosen point is the recipe's seed 0: the same config, the same
     seed, so training it again would only repeat it. The sweep then reads its summary.json.
@@ -159,10 +167,10 @@ def adopt(points: list[Point], dirs: list[str | Path], log: Callable[[str], None
         for summary in sorted(Path(root).rglob("summary.json")):
             # resolved, so a run made before a config key was added (at its default) still matches
             config = Config.from_dict(json.loads((summary.parent / "config.json").read_text())).to_dict()
-            made.setdefault(json.dumps(config, sort_keys=True), summary.parent)
+            made.setdefault(_identity(config), summary.parent)
     adopted = 0
     for point in points:
-        source = made.get(json.dumps(point.spec.point_config(point.point).to_dict(), sort_keys=True))
+        source = made.get(_identity(point.spec.point_config(point.point).to_dict()))
         if source is None or (point.run_dir / "config.json").exists():
             continue
         shutil.copytree(source, point.run_dir)

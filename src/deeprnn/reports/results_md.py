@@ -190,11 +190,13 @@ def recipe_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path
         if ok is False:
             missed.append(f"{label(recipe)}: {fmt(metric, mean)}, target {bound(metric, target)}")
         wall = math.fsum(r.summary.get("wall_time_s", 0.0) for r in runs) / len(runs)
+        on_gpu = sum(bool(read_env(r.path).get("cuda_device")) for r in runs)  # wall times differ by far
+        where = "" if not on_gpu else " (GPU)" if on_gpu == len(runs) else f" ({on_gpu} of {len(runs)} on GPU)"
         rows.append([
             label(recipe), fmt(metric, mean) + (f" ± {fmt(metric, std)}" if std is not None else ""),
             f"{len(values)}/{table['seeds']}", fmt(valid_metric, valid_mean),
             spread([r.summary["params"] for r in runs]), spread([r.summary["best_epoch"] for r in runs]),
-            spread([r.summary["epochs"] for r in runs]), fmt_duration(wall), shown_target,
+            spread([r.summary["epochs"] for r in runs]), fmt_duration(wall) + where, shown_target,
             "–" if ok is None else ("yes" if ok else "**no**"),
         ])
     lines = head + table_md(rows) + [""]
