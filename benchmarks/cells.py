@@ -74,7 +74,8 @@ def models(H):
     }
 
 
-def training_step(model, T, H, device):
+def sgd_step(model, T, H, device):
+    """(forward + backward + SGD step on a fixed random batch, its optimiser); gradients are not zeroed."""
     x = torch.randn(T, BATCH, H, device=device)
     weight = torch.randn(T, BATCH, H, device=device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
@@ -83,34 +84,34 @@ def training_step(model, T, H, device):
         output, _ = model(x)
         (output * weight).sum().backward()
         optimizer.step()
+    return step, optimizer
+
+
+def training_step(model, T, H, device):
+    step, optimizer = sgd_step(model, T, H, device)
+
+    def step_and_zero():
+        step()
         optimizer.zero_grad(set_to_none=True)
-    return step
+    return step_and_zero
 
 
 def graphed_training_step(model, T, H, device):
     """The same step captured as one CUDA graph (torch.cuda.graph), after three warm-up steps on a side
     stream; each call replays it. Returns the error message instead if the capture fails."""
-    x = torch.randn(T, BATCH, H, device=device)
-    weight = torch.randn(T, BATCH, H, device=device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
-
-    def eager():
-        output, _ = model(x)
-        (output * weight).sum().backward()
-        optimizer.step()
-
+    step, optimizer = sgd_step(model, T, H, device)
     try:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(3):
                 optimizer.zero_grad(set_to_none=True)
-                eager()
+                step()
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         optimizer.zero_grad(set_to_none=True)
         with torch.cuda.graph(graph):
-            eager()
+            step()
     except Exception as error:  # noqa: BLE001 -- reported per model, the other models still run
         return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
     return graph.replay
@@ -194,11 +195,12 @@ def main(argv=None):
     parser.add_argument("--graphs", action="store_true",
                         help="CUDA only: also time each model's training step captured as one CUDA graph")
     args = parser.parse_args(argv)
-    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+    on_cuda = torch.device(args.device).type == "cuda"
+    if on_cuda and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
-    if args.graphs and torch.device(args.device).type != "cuda":
+    if args.graphs and not on_cuda:
         parser.error("--graphs needs --device cuda")
-    if torch.device(args.device).type == "cuda":
+    if on_cuda:
         args.threads = "1"  # the CPU thread count does not change GPU timings; one group per (T, H)
 
     ints = lambda text: [int(v) for v in text.split(",")]  # noqa: E731
@@ -219,7 +221,7 @@ def main(argv=None):
         rows.extend(group)
         if not args.json:
             print_group(group, flush=True)
-    gpu = torch.cuda.get_device_name(args.device) if torch.device(args.device).type == "cuda" else None
+    gpu = torch.cuda.get_device_name(args.device) if on_cuda else None
     info = dict(formula=FORMULA, torch=torch.__version__, python=platform.python_version(), device=args.device, gpu=gpu,
                 machine=platform.processor() or platform.machine(), cpus=os.cpu_count(),
                 load_before=load_before, load_after=os.getloadavg(), seconds=time.time() - started,

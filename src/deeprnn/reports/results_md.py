@@ -154,6 +154,7 @@ def recipe_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path
     by_recipe: dict[str, list[Run]] = {}
     for rel, run, _ in found:
         by_recipe.setdefault(rel.split("/")[0], []).append(run)
+    env_of = {run.path: env for _, run, env in found}
 
     targets = {recipe: table["targets"].get(recipe, table.get("target_each")) for recipe in
                (Path(r).name for r in table["recipes"])}
@@ -190,7 +191,7 @@ def recipe_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path
         if ok is False:
             missed.append(f"{label(recipe)}: {fmt(metric, mean)}, target {bound(metric, target)}")
         wall = math.fsum(r.summary.get("wall_time_s", 0.0) for r in runs) / len(runs)
-        on_gpu = sum(bool(read_env(r.path).get("cuda_device")) for r in runs)  # wall times differ by far
+        on_gpu = sum(bool(env_of[r.path].get("cuda_device")) for r in runs)  # wall times differ by far
         where = "" if not on_gpu else " (GPU)" if on_gpu == len(runs) else f" ({on_gpu} of {len(runs)} on GPU)"
         rows.append([
             label(recipe), fmt(metric, mean) + (f" ± {fmt(metric, std)}" if std is not None else ""),
