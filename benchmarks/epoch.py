@@ -3,13 +3,15 @@
     DEEPRNN_DATA=/work/shared/data .venv/bin/python benchmarks/epoch.py
     .venv/bin/python benchmarks/epoch.py --datasets jsb,ptb --models dts-rnn,dots-rnn --batches 20 --json
     python benchmarks/epoch.py --device cuda    # on a GPU: the same split, each step synchronised
+    python benchmarks/epoch.py --device cuda --prefetch    # batches made ahead in a thread (train.prefetch)
 
 For each dataset and model this runs the trainer's own epoch loop (``deeprnn.training.trainer._train_epoch``,
 the config in configs/<task>/<dataset>.toml with ``model.name`` overridden) for a fixed number of batches,
 after a few warm-up batches, and splits its wall time three ways:
 
 - model: ``training_step`` (forward, loss, backward, gradient clipping, optimiser step);
-- data: producing the batches (``task.train_batches``: batching, padding, collation, device transfer);
+- data: producing the batches (``task.train_batches``: batching, padding, collation, device transfer); with
+  ``--prefetch`` (``train.prefetch``) they are made in a thread, and this is the loop's wait for each one;
 - other: the rest of the loop (loss and gradient-norm bookkeeping, throughput, progress bar).
 
 Some work is done once per epoch, not per batch: the loop's set-up before its first batch (the tagging and
@@ -57,7 +59,7 @@ def time_epoch(task, config, batches, warmup, device=None):
     model = model_from_config(config, task.name, **task.model_kwargs()).to(device)
     optimizer = trainer._make_optimizer(config, model)
     spent = {"model": 0.0, "data": []}
-    real_step, real_batches = trainer.training_step, task.train_batches
+    real_step, real_batches, real_prefetch = trainer.training_step, task.train_batches, trainer.prefetch
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def timed_step(*args, **kwargs):
@@ -68,30 +70,44 @@ def time_epoch(task, config, batches, warmup, device=None):
             sync()
             spent["model"] += time.perf_counter() - start
 
+    def timed(batches):
+        try:
+            while True:
+                start = time.perf_counter()
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    return
+                finally:
+                    spent["data"].append(time.perf_counter() - start)
+                yield batch
+        finally:
+            getattr(batches, "close", lambda: None)()  # a prefetch thread stops
+
     def timed_batches(epoch, seed):
         spent["first_request"] = time.perf_counter()  # a generator's body starts at the first next()
-        batches = real_batches(epoch, seed)
-        while True:
-            start = time.perf_counter()
-            try:
-                batch = next(batches)
-            except StopIteration:
-                return
-            finally:
-                spent["data"].append(time.perf_counter() - start)
-            yield batch
+        yield from timed(real_batches(epoch, seed))
+
+    def timed_prefetch(batches, **kwargs):
+        # With train.prefetch the batches are made in a thread; what the loop loses is its wait for each one.
+        spent["first_request"] = time.perf_counter()
+        return timed(real_prefetch(batches, **kwargs))
 
     state = {"step": 0, "skipped_steps": 0}
     config.train.max_batches_per_epoch = warmup
     trainer._train_epoch(model, task, optimizer, config, 0, state, progress=False)
-    trainer.training_step, task.train_batches = timed_step, timed_batches
+    trainer.training_step = timed_step
+    if config.train.prefetch:
+        trainer.prefetch = timed_prefetch
+    else:
+        task.train_batches = timed_batches
     try:
         config.train.max_batches_per_epoch = batches
         start = time.perf_counter()
         trainer._train_epoch(model, task, optimizer, config, 1, state, progress=False)
         total = time.perf_counter() - start
     finally:
-        trainer.training_step, task.train_batches = real_step, real_batches
+        trainer.training_step, task.train_batches, trainer.prefetch = real_step, real_batches, real_prefetch
     data = spent["data"][:batches]  # the loop stops after asking for one batch more than it uses, or not
     fixed = max(0.0, data[0] - statistics.median(data[1:])) if len(data) > 1 else 0.0
     return total, spent["model"], sum(spent["data"]), fixed, spent["first_request"] - start
@@ -106,6 +122,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--prefetch", action="store_true",
+                        help="train.prefetch: make the batches ahead in a thread (off by default, as in the "
+                             "trainer); the data time is then the loop's wait for each batch")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -120,14 +139,14 @@ def main(argv=None):
     print(f"{'dataset':<11}{'model':<10}{'ms/batch':>9}{'data %':>8}{'other %':>8}{'outside %':>10}"
           f"{'batches':>9}{'epoch (s)':>11}", file=sys.stderr if args.json else sys.stdout)
     for dataset in args.datasets.split(","):
-        config = load_config(CONFIGS / DATASETS[dataset], [f"train.threads={args.threads}",
-                                                           f"train.device={args.device}"])
+        common = [f"train.threads={args.threads}", f"train.device={args.device}",
+                  f"train.prefetch={str(args.prefetch).lower()}"]
+        config = load_config(CONFIGS / DATASETS[dataset], common)
         load_start = time.perf_counter()
         task = build_task(config, device)
         load_seconds = time.perf_counter() - load_start
         for name in args.models.split(","):
-            config = load_config(CONFIGS / DATASETS[dataset], [f"model.name={name}", f"train.threads={args.threads}",
-                                                               f"train.device={args.device}"])
+            config = load_config(CONFIGS / DATASETS[dataset], [f"model.name={name}", *common])
             torch.manual_seed(config.train.seed)
             total, model_s, data_s, fixed_data, setup = time_epoch(task, config, args.batches, args.warmup, device)
             other_s = total - model_s - data_s
@@ -147,7 +166,8 @@ def main(argv=None):
                   f"{row['other_pct']:>8.2f}{row['outside_pct']:>10.2f}{per_epoch:>9}{row['epoch_s']:>11.0f}",
                   flush=True, file=sys.stderr if args.json else sys.stdout)  # progress, also with --json
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    info = dict(threads=args.threads, device=args.device, gpu=gpu, torch=torch.__version__, cpus=os.cpu_count(),
+    info = dict(threads=args.threads, device=args.device, prefetch=args.prefetch, gpu=gpu, torch=torch.__version__,
+                cpus=os.cpu_count(),
                 load_before=load_before,
                 load_after=os.getloadavg(), seconds=time.time() - started)
     if args.json:
@@ -156,6 +176,7 @@ def main(argv=None):
         worst = max(rows, key=lambda r: r["outside_pct"])
         print(f"\nlargest share outside the model: {worst['outside_pct']:.2f}% ({worst['dataset']}, {worst['model']})")
         print(f"device {args.device}{f' ({gpu})' if gpu else ''}; threads {args.threads}; "
+              f"prefetch {'on' if args.prefetch else 'off'}; "
               f"load average before {load_before}, after {info['load_after']}; "
               f"{info['seconds']:.0f} s")
 

@@ -102,6 +102,8 @@ class TrainConfig:
     deterministic: bool = False
     max_bad_steps: int = 10  # consecutive non-finite losses/gradients before the run stops
     threads: int | None = None  # torch intra-op threads; None = torch's default
+    # make training batches ahead in a background thread (training/prefetch.py): for GPUs; off on a CPU
+    prefetch: bool = False
 
 
 @dataclass

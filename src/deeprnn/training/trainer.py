@@ -22,6 +22,7 @@ import platform
 import subprocess
 import sys
 import time
+from contextlib import closing, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,13 @@ from deeprnn.training.checkpoint import (
 )
 from deeprnn.training.config import Config, ConfigError
 from deeprnn.training.metrics import SELECTION_METRIC
+from deeprnn.training.prefetch import prefetch
 from deeprnn.training.tasks import Task, build_task
 
 RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json", "checkpoint_last.pt", "checkpoint_best.pt")
 # Keys that may differ between a run's stored config and the config given to --resume.
-RESUMABLE_CHANGES = ("train.epochs", "train.max_steps", "train.device", "train.threads", "train.patience")
+RESUMABLE_CHANGES = ("train.epochs", "train.max_steps", "train.device", "train.threads", "train.patience",
+                     "train.prefetch")
 
 
 class TrainingDiverged(RuntimeError):
@@ -400,36 +403,39 @@ def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state
     started = time.perf_counter()
     quiet = not sys.stderr.isatty() if progress is None else not progress
     bar = tqdm(total=total_batches, desc=f"epoch {epoch}", leave=False, disable=quiet)
-    for index, batch in enumerate(task.train_batches(epoch, config.train.seed)):
-        if index >= total_batches:
-            break
-        if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
-            break
-        loss, units, carried, before, after, finite = training_step(
-            model, task, batch, carried, optimizer, config.optim.clip_norm, config.optim.weight_noise
-        )
-        state["step"] += 1
-        if not finite:
-            state["skipped_steps"] += 1
-            bad_in_a_row += 1
-            if bad_in_a_row >= config.train.max_bad_steps:
-                bar.close()
-                raise TrainingDiverged(
-                    f"epoch {epoch} step {index + 1}: {bad_in_a_row} consecutive non-finite losses or gradients; "
-                    "stopping (try a lower optim.lr or optim.clip_norm)"
-                )
-            carried = None
-            continue
-        bad_in_a_row = 0
-        if average is not None:
-            average.update_parameters(model)
-        loss_sum += loss * units
-        units_sum += units
-        norms_before.append(before)
-        norms_after.append(after)
-        rate = units_sum / max(time.perf_counter() - started, 1e-9)
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss_sum / units_sum:.4f}", **{f"{task.unit}/s": f"{rate:.0f}"})
+    batches = task.train_batches(epoch, config.train.seed)
+    # closing() stops the prefetch thread when the loop leaves early (batch cap, max_steps, an error)
+    with closing(prefetch(batches)) if config.train.prefetch else nullcontext(batches) as batches:
+        for index, batch in enumerate(batches):
+            if index >= total_batches:
+                break
+            if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
+                break
+            loss, units, carried, before, after, finite = training_step(
+                model, task, batch, carried, optimizer, config.optim.clip_norm, config.optim.weight_noise
+            )
+            state["step"] += 1
+            if not finite:
+                state["skipped_steps"] += 1
+                bad_in_a_row += 1
+                if bad_in_a_row >= config.train.max_bad_steps:
+                    bar.close()
+                    raise TrainingDiverged(
+                        f"epoch {epoch} step {index + 1}: {bad_in_a_row} consecutive non-finite losses or gradients; "
+                        "stopping (try a lower optim.lr or optim.clip_norm)"
+                    )
+                carried = None
+                continue
+            bad_in_a_row = 0
+            if average is not None:
+                average.update_parameters(model)
+            loss_sum += loss * units
+            units_sum += units
+            norms_before.append(before)
+            norms_after.append(after)
+            rate = units_sum / max(time.perf_counter() - started, 1e-9)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / units_sum:.4f}", **{f"{task.unit}/s": f"{rate:.0f}"})
     bar.close()
     elapsed = time.perf_counter() - started
     mean_loss = loss_sum / units_sum if units_sum else float("nan")
