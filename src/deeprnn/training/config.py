@@ -102,7 +102,7 @@ class TrainConfig:
     deterministic: bool = False
     max_bad_steps: int = 10  # consecutive non-finite losses/gradients before the run stops
     threads: int | None = None  # torch intra-op threads; None = torch's default
-    # make training batches ahead in a background thread (training/prefetch.py): for GPUs; off on a CPU
+    # make training batches ahead in a background thread (training/prefetch.py), meant for GPUs; off by default
     prefetch: bool = False
 
 
