@@ -4,12 +4,14 @@
     .venv/bin/python benchmarks/epoch.py --datasets jsb,ptb --models dts-rnn,dots-rnn --batches 20 --json
     python benchmarks/epoch.py --device cuda    # on a GPU: the same split, each step synchronised
     python benchmarks/epoch.py --device cuda --prefetch    # batches made ahead in a thread (train.prefetch)
+    python benchmarks/epoch.py --device cuda --cuda-graph --datasets ptb,brown   # lm steps replayed as a CUDA graph
 
 For each dataset and model this runs the trainer's own epoch loop (``deeprnn.training.trainer._train_epoch``,
 the config in configs/<task>/<dataset>.toml with ``model.name`` overridden) for a fixed number of batches,
 after a few warm-up batches, and splits its wall time three ways:
 
-- model: ``training_step`` (forward, loss, backward, gradient clipping, optimiser step);
+- model: ``training_step`` (forward, loss, backward, gradient clipping, optimiser step); with ``--cuda-graph``
+  (``train.cuda_graph``, lm datasets only) the recorded step where it applies, recorded in the warm-up;
 - data: producing the batches (``task.train_batches``: batching, padding, collation, device transfer); with
   ``--prefetch`` (``train.prefetch``) they are made in a thread, and this is the loop's wait for each one;
 - other: the rest of the loop (loss and gradient-norm bookkeeping, throughput, progress bar).
@@ -40,7 +42,7 @@ import torch
 from deeprnn.training import trainer
 from deeprnn.training.checkpoint import model_from_config
 from deeprnn.training.config import load_config
-from deeprnn.training.tasks import build_task
+from deeprnn.training.tasks import build_task, resolve_task
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DATASETS = {  # dataset -> config file (its task is the directory)
@@ -58,17 +60,21 @@ def time_epoch(task, config, batches, warmup, device=None):
     device = device or torch.device("cpu")
     model = model_from_config(config, task.name, **task.model_kwargs()).to(device)
     optimizer = trainer._make_optimizer(config, model)
+    graphed = trainer.graphed_step(config, task, model, device)  # None unless --cuda-graph
     spent = {"model": 0.0, "data": []}
     real_step, real_batches, real_prefetch = trainer.training_step, task.train_batches, trainer.prefetch
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
-    def timed_step(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return real_step(*args, **kwargs)
-        finally:
-            sync()
-            spent["model"] += time.perf_counter() - start
+    def timing(step):
+        def timed_step(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return step(*args, **kwargs)
+            finally:
+                sync()
+                spent["model"] += time.perf_counter() - start
+
+        return timed_step
 
     def timed(batches):
         try:
@@ -95,8 +101,10 @@ def time_epoch(task, config, batches, warmup, device=None):
 
     state = {"step": 0, "skipped_steps": 0}
     config.train.max_batches_per_epoch = warmup
-    trainer._train_epoch(model, task, optimizer, config, 0, state, progress=False)
-    trainer.training_step = timed_step
+    trainer._train_epoch(model, task, optimizer, config, 0, state, progress=False, graphed=graphed)
+    trainer.training_step = timing(real_step)
+    if graphed is not None:
+        graphed.step = timing(graphed.step)
     if config.train.prefetch:
         trainer.prefetch = timed_prefetch
     else:
@@ -104,7 +112,7 @@ def time_epoch(task, config, batches, warmup, device=None):
     try:
         config.train.max_batches_per_epoch = batches
         start = time.perf_counter()
-        trainer._train_epoch(model, task, optimizer, config, 1, state, progress=False)
+        trainer._train_epoch(model, task, optimizer, config, 1, state, progress=False, graphed=graphed)
         total = time.perf_counter() - start
     finally:
         trainer.training_step, task.train_batches, trainer.prefetch = real_step, real_batches, real_prefetch
@@ -125,7 +133,12 @@ def main(argv=None):
     parser.add_argument("--prefetch", action="store_true",
                         help="train.prefetch: make the batches ahead in a thread (off by default, as in the "
                              "trainer); the data time is then the loop's wait for each batch")
+    parser.add_argument("--cuda-graph", action="store_true",
+                        help="train.cuda_graph: replay the lm training step as a recorded CUDA graph (CUDA and lm "
+                             "datasets only; the others are skipped)")
     args = parser.parse_args(argv)
+    if args.cuda_graph and args.device != "cuda":
+        parser.error("--cuda-graph needs --device cuda")
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
@@ -140,8 +153,11 @@ def main(argv=None):
           f"{'batches':>9}{'epoch (s)':>11}", file=sys.stderr if args.json else sys.stdout)
     for dataset in args.datasets.split(","):
         common = [f"train.threads={args.threads}", f"train.device={args.device}",
-                  f"train.prefetch={str(args.prefetch).lower()}"]
+                  f"train.prefetch={str(args.prefetch).lower()}", f"train.cuda_graph={str(args.cuda_graph).lower()}"]
         config = load_config(CONFIGS / DATASETS[dataset], common)
+        if args.cuda_graph and resolve_task(config) != "lm":
+            print(f"{dataset}: skipped (--cuda-graph applies to lm datasets only)", file=sys.stderr)
+            continue
         load_start = time.perf_counter()
         task = build_task(config, device)
         load_seconds = time.perf_counter() - load_start
@@ -166,8 +182,8 @@ def main(argv=None):
                   f"{row['other_pct']:>8.2f}{row['outside_pct']:>10.2f}{per_epoch:>9}{row['epoch_s']:>11.0f}",
                   flush=True, file=sys.stderr if args.json else sys.stdout)  # progress, also with --json
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    info = dict(threads=args.threads, device=args.device, prefetch=args.prefetch, gpu=gpu, torch=torch.__version__,
-                cpus=os.cpu_count(),
+    info = dict(threads=args.threads, device=args.device, prefetch=args.prefetch, cuda_graph=args.cuda_graph,
+                gpu=gpu, torch=torch.__version__, cpus=os.cpu_count(),
                 load_before=load_before,
                 load_after=os.getloadavg(), seconds=time.time() - started)
     if args.json:
@@ -176,7 +192,7 @@ def main(argv=None):
         worst = max(rows, key=lambda r: r["outside_pct"])
         print(f"\nlargest share outside the model: {worst['outside_pct']:.2f}% ({worst['dataset']}, {worst['model']})")
         print(f"device {args.device}{f' ({gpu})' if gpu else ''}; threads {args.threads}; "
-              f"prefetch {'on' if args.prefetch else 'off'}; "
+              f"prefetch {'on' if args.prefetch else 'off'}; cuda graph {'on' if args.cuda_graph else 'off'}; "
               f"load average before {load_before}, after {info['load_after']}; "
               f"{info['seconds']:.0f} s")
 

@@ -151,8 +151,11 @@ def table_storage(table: dict[str, Any], points: list[Point], out_root: Path, st
 def _identity(config: dict[str, Any]) -> str:
     """What makes two runs the same run: the whole config except ``train.device``, which says where a run was
     made, not what it computes (a run made on a GPU is adopted by a CPU sitting; env.json and the report say
-    which device it ran on), and ``train.prefetch``, which only says when its batches were made."""
-    return json.dumps({**config, "train": {**config["train"], "device": None, "prefetch": None}}, sort_keys=True)
+    which device it ran on), ``train.prefetch``, which only says when its batches were made, and
+    ``train.cuda_graph``, which says how its steps were launched on a GPU (like the device, it changes the float
+    rounding and the dropout masks drawn, not the computation)."""
+    ignored = {"device": None, "prefetch": None, "cuda_graph": None}
+    return json.dumps({**config, "train": {**config["train"], **ignored}}, sort_keys=True)
 
 
 def adopt(points: list[Point], dirs: list[str | Path], log: Callable[[str], None] = print) -> int:

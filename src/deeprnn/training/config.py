@@ -104,6 +104,9 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads; None = torch's default
     # make training batches ahead in a background thread (training/prefetch.py), meant for GPUs; off by default
     prefetch: bool = False
+    # record the lm task's training step once as a CUDA graph and replay it (training/graphed.py); CUDA only,
+    # off by default
+    cuda_graph: bool = False
 
 
 @dataclass

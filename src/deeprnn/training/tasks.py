@@ -40,6 +40,18 @@ def resolve_task(config: Config) -> str:
     return task
 
 
+def token_loss_terms(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor):
+    """Task._token_loss without reading anything back to the host (so it can run inside a CUDA graph):
+    (mean cross-entropy over the real tokens, their count, how many the argmax predicts), all tensors."""
+    tokens = mask.sum()
+    flat_logits = logits.reshape(-1, logits.shape[-1])
+    flat_targets = targets.masked_fill(~mask, -100).reshape(-1)
+    loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=-100, reduction="sum") / tokens
+    with torch.no_grad():
+        hits = (flat_logits.argmax(-1) == flat_targets).sum()  # -100 never equals argmax
+    return loss, tokens, hits
+
+
 class Task:
     """Interface shared by the tasks; see the module docstring."""
 
@@ -82,12 +94,9 @@ class Task:
         Padded positions get ignore_index rather than a boolean gather (``logits[mask]``): the gather copies the
         logits and its backward writes a zero tensor of their size, about 8% of a PTB word batch (10k classes).
         """
-        tokens = int(mask.sum())
-        flat_logits = logits.reshape(-1, logits.shape[-1])
-        flat_targets = targets.masked_fill(~mask, -100).reshape(-1)
-        loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=-100, reduction="sum") / tokens
-        with torch.no_grad():
-            self._count(int((flat_logits.argmax(-1) == flat_targets).sum()), tokens)  # -100 never equals argmax
+        loss, tokens, hits = token_loss_terms(logits, targets, mask)
+        tokens = int(tokens)
+        self._count(int(hits), tokens)
         return loss, tokens
 
     def output_bias(self) -> torch.Tensor | None:

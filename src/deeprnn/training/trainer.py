@@ -41,6 +41,7 @@ from deeprnn.training.checkpoint import (
     save_checkpoint,
 )
 from deeprnn.training.config import Config, ConfigError
+from deeprnn.training.graphed import GraphedLMStep, graphed_step
 from deeprnn.training.metrics import SELECTION_METRIC
 from deeprnn.training.prefetch import prefetch
 from deeprnn.training.tasks import Task, build_task
@@ -48,7 +49,7 @@ from deeprnn.training.tasks import Task, build_task
 RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json", "checkpoint_last.pt", "checkpoint_best.pt")
 # Keys that may differ between a run's stored config and the config given to --resume.
 RESUMABLE_CHANGES = ("train.epochs", "train.max_steps", "train.device", "train.threads", "train.patience",
-                     "train.prefetch")
+                     "train.prefetch", "train.cuda_graph")
 
 
 class TrainingDiverged(RuntimeError):
@@ -284,6 +285,7 @@ def train(
                 model.output.readout.bias.copy_(bias)
     model = model.to(device)
     optimizer = _make_optimizer(config, model)
+    graphed = graphed_step(config, task, model, device)  # recorded at its first batch, replayed in every epoch
     average = weight_average(model, config.optim.ema_decay) if config.optim.ema_decay else None
     evaluated = average.module if average is not None else model  # what is validated, selected and reported
     decay = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.optim.lr_decay)
@@ -339,7 +341,7 @@ def train(
     while state["stopped"] is None and state["epoch"] < config.train.epochs:
         epoch = state["epoch"] + 1
         started = time.perf_counter()
-        train_metrics = _train_epoch(model, task, optimizer, config, epoch, state, progress, average)
+        train_metrics = _train_epoch(model, task, optimizer, config, epoch, state, progress, average, graphed)
         evaluated.eval()
         valid = task.evaluate(evaluated, "valid")
         model.train()
@@ -389,7 +391,7 @@ def train(
 
 
 def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state: dict, progress,
-                 average: AveragedModel | None = None) -> dict:
+                 average: AveragedModel | None = None, graphed: GraphedLMStep | None = None) -> dict:
     model.train()
     total_batches = task.num_train_batches()
     limit = config.train.max_batches_per_epoch
@@ -411,9 +413,12 @@ def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state
                 break
             if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
                 break
-            loss, units, carried, before, after, finite = training_step(
-                model, task, batch, carried, optimizer, config.optim.clip_norm, config.optim.weight_noise
-            )
+            if graphed is not None and graphed.accepts(batch):
+                loss, units, carried, before, after, finite = graphed.step(batch, carried, optimizer)
+            else:
+                loss, units, carried, before, after, finite = training_step(
+                    model, task, batch, carried, optimizer, config.optim.clip_norm, config.optim.weight_noise
+                )
             state["step"] += 1
             if not finite:
                 state["skipped_steps"] += 1
