@@ -173,3 +173,14 @@ def test_the_trainer_runs_a_cuda_graph(tmp_path):
     eager, graphed = _logged(tmp_path / "False"), _logged(tmp_path / "True")
     for expected, got in zip(eager, graphed):
         assert got["valid"] == pytest.approx(expected["valid"], rel=1e-3)
+
+
+def test_a_step_that_cannot_be_recorded_says_what_to_do():
+    def failing_capture(body):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    model = _model("rnn", torch.device("cpu"))
+    task = _stream_task(torch.device("cpu"))
+    step = GraphedLMStep(model, task, 1.0, failing_capture)
+    with pytest.raises(RuntimeError, match="train.cuda_graph = false.*this batch has 15"):
+        step.step(next(iter(task.train_batches(0, 0))), None, torch.optim.SGD(model.parameters(), lr=0.1))
