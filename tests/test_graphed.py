@@ -149,6 +149,17 @@ def test_cuda_graph_refuses_what_it_cannot_run(tmp_path, monkeypatch):
             train(config, tmp_path / message, **quiet)
 
 
+def test_a_step_that_cannot_be_recorded_says_what_to_do():
+    def failing_capture(body):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    model = _model("rnn", torch.device("cpu"))
+    task = _stream_task(torch.device("cpu"))
+    step = GraphedLMStep(model, task, 1.0, failing_capture)
+    with pytest.raises(RuntimeError, match="train.cuda_graph = false.*this batch has 15"):
+        step.step(next(iter(task.train_batches(0, 0))), None, torch.optim.SGD(model.parameters(), lr=0.1))
+
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
@@ -174,13 +185,3 @@ def test_the_trainer_runs_a_cuda_graph(tmp_path):
     for expected, got in zip(eager, graphed):
         assert got["valid"] == pytest.approx(expected["valid"], rel=1e-3)
 
-
-def test_a_step_that_cannot_be_recorded_says_what_to_do():
-    def failing_capture(body):
-        raise RuntimeError("operation not permitted when stream is capturing")
-
-    model = _model("rnn", torch.device("cpu"))
-    task = _stream_task(torch.device("cpu"))
-    step = GraphedLMStep(model, task, 1.0, failing_capture)
-    with pytest.raises(RuntimeError, match="train.cuda_graph = false.*this batch has 15"):
-        step.step(next(iter(task.train_batches(0, 0))), None, torch.optim.SGD(model.parameters(), lr=0.1))
