@@ -293,3 +293,44 @@ def test_code_versions_list_each_commit_once_per_version():
             {"deeprnn": "0.1.0", "git_commit": "bbbbbbb123"}, {"deeprnn": "0.2.0"}]
     assert code_versions(envs) == "deeprnn 0.1.0 at commits aaaaaaa, bbbbbbb; deeprnn 0.2.0"
     assert code_versions(envs[:1]) == "deeprnn 0.1.0 at commit bbbbbbb"
+
+
+def test_a_shorter_finished_run_is_adopted_and_goes_on_to_the_longer_budget(tiny, capsys):
+    """A recipe given more epochs resumes its earlier run (checkpoints kept) instead of starting again, and ends
+    where a run trained straight to the new budget ends: every logged number equal (CPU, exact resume)."""
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn") == 0  # 1 epoch
+    recipe = tiny / "recipes" / "tiny" / "rnn.toml"
+    recipe.write_text(recipe.read_text().replace("epochs = 1", "epochs = 3"))
+    capsys.readouterr()
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn", "--out", str(tiny / "longer"),
+                    "--reuse", str(tiny / "runs")) == 0
+    log = capsys.readouterr().out
+    assert "adopted the finished 1-epoch run" in log and "to go on to 3 epochs" in log
+    assert "resuming" in log and "training {" not in log
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn", "--out", str(tiny / "straight")) == 0
+
+    def logged(root):
+        run = next((tiny / root).rglob("metrics.jsonl"))
+        lines = [json.loads(line) for line in run.read_text().splitlines()]
+        for line in lines:
+            line.pop("wall_time_s")
+            line["train"] = {k: v for k, v in line["train"].items() if not k.endswith("_per_s")}
+        return lines
+
+    assert [line["epoch"] for line in logged("longer")] == [1, 2, 3]
+    assert logged("longer") == logged("straight")
+    run_dir = next((tiny / "longer").rglob("summary.json")).parent
+    assert json.loads((run_dir / "summary.json").read_text())["epochs"] == 3
+    assert json.loads((run_dir / "config.json").read_text())["train"]["epochs"] == 3
+    assert [entry["after_epoch"] for entry in json.loads((run_dir / "env.json").read_text())["resumed_under"]] == [1]
+
+
+def test_a_shorter_run_without_checkpoints_is_not_extended(tiny, capsys):
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn") == 0
+    recipe = tiny / "recipes" / "tiny" / "rnn.toml"
+    recipe.write_text(recipe.read_text().replace("epochs = 1", "epochs = 2"))
+    capsys.readouterr()
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn", "--out", str(tiny / "longer"),
+                    "--reuse", str(tiny / "results" / "tiny")) == 0  # results/ keeps no checkpoints
+    log = capsys.readouterr().out
+    assert "adopted" not in log and log.count("training {") == 1

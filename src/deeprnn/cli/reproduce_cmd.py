@@ -46,7 +46,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--reuse", action="append", default=[], metavar="DIR",
                    help="adopt finished runs under DIR made with exactly a run's config, on any train.device (e.g. "
                    "the recipe search's run of the chosen point is seed 0 of its recipe) instead of training them "
-                   "again; repeatable")
+                   "again; a finished run with fewer train.epochs and its checkpoints is adopted and resumed to "
+                   "the run's budget; repeatable")
     p.add_argument("--no-train", action="store_true", help="only collect finished runs and regenerate RESULTS.md")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # a process started by --jobs
     p.set_defaults(func=run_reproduce)

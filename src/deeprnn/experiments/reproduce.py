@@ -158,26 +158,51 @@ def _identity(config: dict[str, Any]) -> str:
     return json.dumps({**config, "train": {**config["train"], **ignored}}, sort_keys=True)
 
 
+def _budget_free(config: dict[str, Any]) -> str:
+    """A run's identity without its epoch budget (``train.epochs``)."""
+    return _identity({**config, "train": {**config["train"], "epochs": None}})
+
+
 def adopt(points: list[Point], dirs: list[str | Path], log: Callable[[str], None] = print) -> int:
     """Copy finished runs made with exactly a point's config (on any device) into its run directory; returns
     how many.
 
     E.g. the recipe search's run of the chosen point is the recipe's seed 0: the same config, the same
     seed, so training it again would only repeat it. The sweep then reads its summary.json.
+
+    A finished run that differs from a point only by fewer ``train.epochs`` and still has its checkpoints is
+    adopted too, and the sweep then resumes it up to the point's budget (a longer budget for runs that were
+    still improving at their cap). Resuming is exact, so this is the run the point would have trained; a run
+    that stopped early stays stopped, as the longer run would have. Without checkpoints (results/ keeps
+    none) the point trains from the start.
     """
-    made = {}
+    made, shorter = {}, {}
     for root in dirs:
         for summary in sorted(Path(root).rglob("summary.json")):
             # resolved, so a run made before a config key was added (at its default) still matches
             config = Config.from_dict(json.loads((summary.parent / "config.json").read_text())).to_dict()
             made.setdefault(_identity(config), summary.parent)
+            if (summary.parent / "checkpoint_last.pt").is_file():
+                shorter.setdefault(_budget_free(config), []).append((config["train"]["epochs"], summary.parent))
     adopted = 0
     for point in points:
-        source = made.get(_identity(point.spec.point_config(point.point).to_dict()))
-        if source is None or (point.run_dir / "config.json").exists():
+        if (point.run_dir / "config.json").exists():
             continue
-        shutil.copytree(source, point.run_dir)
-        log(f"{point.label}: adopted the finished run {source} (the same config and seed)")
+        config = point.spec.point_config(point.point).to_dict()
+        source = made.get(_identity(config))
+        if source is not None:
+            shutil.copytree(source, point.run_dir)
+            log(f"{point.label}: adopted the finished run {source} (the same config and seed)")
+        else:
+            budget = config["train"]["epochs"]
+            candidates = [(epochs, run) for epochs, run in shorter.get(_budget_free(config), []) if epochs < budget]
+            if not candidates:
+                continue
+            epochs, source = max(candidates, key=lambda c: c[0])
+            shutil.copytree(source, point.run_dir)
+            (point.run_dir / "summary.json").unlink()  # not finished at this budget: the sweep resumes it
+            log(f"{point.label}: adopted the finished {epochs}-epoch run {source} (the same config and seed) "
+                f"to go on to {budget} epochs")
         adopted += 1
     return adopted
 
