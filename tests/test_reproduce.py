@@ -238,6 +238,35 @@ def test_grid_table_puts_theirs_beside_ours(tmp_path):
     assert not list((tmp_path / "md" / "fig").glob("none*"))  # no runs, no figure
 
 
+def test_a_partly_run_grid_table_lists_the_points_not_run_yet(tmp_path):
+    points = [{"model.name": m, "model.hidden_size": h} for m in ("rnn", "dts-rnn") for h in (10, 20)]
+    points += [{"model.name": "srnn", "model.num_layers": 2, "model.hidden_size": 10}]
+    results = tmp_path / "results"
+    write_snapshot(results, [{"name": "rep", "kind": "grid", "title": "Rep", "sweep": "x.toml",
+                              "metrics": ["valid.nll"], "epoch": 10, "row_keys": ["model.hidden_size"],
+                              "published": [], "points": points}])
+    fake_run(results / "rep" / "a", "rnn", 0, 8.5, hidden=10)
+    fake_run(results / "rep" / "b", "dts-rnn", 0, 8.4, hidden=20)
+    fake_run(results / "rep" / "c", "srnn", 0, 8.4, hidden=10, num_layers=3)  # not a point of this table
+    text = render(results)
+    assert ("Not run yet: 3 of 5 points: RNN at hidden_size 20; DT(S)-RNN at hidden_size 10; "
+            "sRNN, num_layers 2 at hidden_size 10.") in text
+    assert "| 3 | – (3 not run yet) |" in text
+
+    fake_run(results / "rep" / "d", "rnn", 0, 8.5, hidden=20)
+    fake_run(results / "rep" / "e", "dts-rnn", 0, 8.4, hidden=10)
+    fake_run(results / "rep" / "f", "srnn", 0, 8.4, hidden=10, num_layers=2)
+    assert "Not run yet" not in render(results) and "| 6 | – |" in render(results)
+
+
+def test_the_snapshot_carries_each_grid_tables_points():
+    from deeprnn.experiments.reproduce import snapshot
+
+    entry = next(t for t in snapshot(load_tables(TABLES))["tables"] if t["name"] == "replication-table1")
+    assert len(entry["points"]) == 16 and "sweep_path" not in entry
+    assert {"model.name": "srnn", "model.num_layers": 2, "model.hidden_size": 700} in entry["points"]
+
+
 def test_a_finished_run_with_the_same_config_is_adopted_not_retrained(tiny, capsys):
     assert run_tiny(tiny, "--seeds", "1", "--only", "rnn") == 0
     capsys.readouterr()

@@ -105,9 +105,20 @@ def get_table(tables: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
 
 
 def snapshot(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """What RESULTS.md needs to know about the tables, without local paths: results/tables.json."""
+    """What RESULTS.md needs to know about the tables, without local paths: results/tables.json.
+
+    A grid table carries its preset's points, so RESULTS.md can say which of them have not run yet.
+    """
+    from deeprnn.experiments.sweep_spec import grid_points, load_preset
+
     drop = ("recipe_paths", "sweep_path")
-    return {"tables": [{key: value for key, value in table.items() if key not in drop} for table in tables.values()]}
+    entries = []
+    for table in tables.values():
+        entry = {key: value for key, value in table.items() if key not in drop}
+        if table["kind"] == "grid":
+            entry["points"] = grid_points(load_preset(Path(table["sweep_path"]))["grids"])
+        entries.append(entry)
+    return {"tables": entries}
 
 
 # --- the runs of a table -----------------------------------------------------------------------

@@ -80,15 +80,7 @@ class SweepSpec:
 
     def points(self) -> list[dict[str, Any]]:
         """Grid points in order, each once (sub-grids may overlap)."""
-        points, seen = [], set()
-        for grid in self.grids:
-            keys = [key for key, _ in grid]
-            for values in itertools.product(*(values for _, values in grid)):
-                point = dict(zip(keys, values))
-                if point_key(point) not in seen:
-                    seen.add(point_key(point))
-                    points.append(point)
-        return points
+        return grid_points(self.grids)
 
     def choices(self) -> dict[str, list[Any]]:
         """All values of each key; Optuna needs one categorical distribution per parameter name."""
@@ -160,6 +152,19 @@ def load_preset(path: Path) -> dict[str, Any]:
         "set": raw.get("set", {}),
         "grids": [list(grid.items()) for grid in grids],
     }
+
+
+def grid_points(grids: list[list[tuple[str, list[Any]]]]) -> list[dict[str, Any]]:
+    """The union of the sub-grids' products, in order, each point once (sub-grids may overlap)."""
+    points, seen = [], set()
+    for grid in grids:
+        keys = [key for key, _ in grid]
+        for values in itertools.product(*(values for _, values in grid)):
+            point = dict(zip(keys, values))
+            if point_key(point) not in seen:
+                seen.add(point_key(point))
+                points.append(point)
+    return points
 
 
 def is_preset(path: Path) -> bool:

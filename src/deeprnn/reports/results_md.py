@@ -289,6 +289,9 @@ def grid_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path, 
         if table.get("notes"):
             lines += [table["notes"].strip(), ""]
         return lines, counts
+    missing = [point for point in table.get("points", [])
+               if not any(all(run.config.get(key) == value for key, value in point.items()) for _, run, _ in found)]
+    counts["open"] = len(missing)
     runs = []
     for _, run, _ in found:
         run.config = {**run.config, "model.name": variant(run)}  # DOT(S)-RNN* gets a column of its own
@@ -309,12 +312,31 @@ def grid_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path, 
             figure_dir, link_from = figures
             png = grid_figure(table, runs, metric, LABELS, figure_dir / f"{name}_{metric.replace('.', '_')}")
             lines += figure_line(f"{table['title']}: {metric}", png, link_from)
+    if missing:
+        lines += [f"Not run yet: {len(missing)} of {len(table['points'])} points: "
+                  f"{missing_points(missing, table.get('row_keys', []))}.", ""]
     lines += theirs
     params = [run.summary["params"] for run in runs]
     lines += [f"{len(found)} runs; {spread(params)} parameters.", *environment_lines(found), ""]
     if table.get("notes"):
         lines += [table["notes"].strip(), ""]
     return lines, counts
+
+
+def missing_points(points: list[dict[str, Any]], row_keys: list[str]) -> str:
+    """Points grouped by everything but their row keys: "DT(S)-RNN at hidden_size 100, 300; sRNN, ..."."""
+    def short(key: str) -> str:
+        return key.rpartition(".")[2]
+
+    groups: dict[str, list[str]] = {}
+    for point in points:
+        fixed = [label(str(value)) if key == "model.name" else f"{short(key)} {value}"
+                 for key, value in point.items() if key not in row_keys]
+        rows = "/".join(str(point[key]) for key in row_keys if key in point)
+        groups.setdefault(", ".join(fixed), []).append(rows)
+    row_name = "/".join(short(key) for key in row_keys)
+    return "; ".join(f"{group or 'all'} at {row_name} {', '.join(rows)}" if row_name and any(rows) else group
+                     for group, rows in groups.items())
 
 
 def compare_line(grid: Table, metric: str) -> list[str]:
