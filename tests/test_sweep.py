@@ -246,6 +246,21 @@ def test_dead_local_worker_is_recognised():
     assert not sweep.worker_died(f"another-host|{namespace}|{finished.pid}|{start}")  # its heartbeat decides
 
 
+def test_a_retried_trial_is_claimed_before_the_points_not_started(tmp_path):
+    storage = sweep.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    for hidden in (8, 9, 10):
+        study.enqueue_trial({"model.hidden_size": hidden})
+    first = storage.get_trial(sweep.claim_trial(study, storage))
+    assert first.system_attrs["fixed_params"] == {"model.hidden_size": 8}  # grid order otherwise
+    storage.set_trial_state_values(first._trial_id, state=optuna.trial.TrialState.FAIL)
+    sweep.requeue(study, first)  # its worker died: a retry, enqueued after the other points
+    retry = storage.get_trial(sweep.claim_trial(study, storage))
+    assert retry.system_attrs["fixed_params"] == {"model.hidden_size": 8} and retry.user_attrs["retry_of"] == 0
+    third = storage.get_trial(sweep.claim_trial(study, storage))
+    assert third.system_attrs["fixed_params"] == {"model.hidden_size": 9}
+
+
 def test_pruning_log_reports_each_epoch_once(tmp_path):
     class Trial:
         def __init__(self):

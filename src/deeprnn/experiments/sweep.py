@@ -250,7 +250,10 @@ def claim_trial(study, storage) -> int | None:
     The WAITING -> RUNNING transition is atomic in the storage: it succeeds for one worker only.
     """
     study_id = storage.get_study_id_from_name(study.study_name)
-    for waiting in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+    waiting_trials = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    # A retry goes first: its run resumes from its checkpoint, so it is the nearest to a result (in grid
+    # order it would wait behind every point not started, hours on a long study).
+    for waiting in sorted(waiting_trials, key=lambda trial: ("retry_of" not in trial.user_attrs, trial.number)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, waiting.number)
         try:
             if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
