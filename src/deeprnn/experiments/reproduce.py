@@ -341,12 +341,14 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
 
 def describe_tables(tables: dict[str, dict[str, Any]]) -> str:
     """``deeprnn reproduce --list``: name, runs, estimated CPU-hours and title of each table."""
+    from deeprnn.experiments.sweep_spec import grid_points, load_preset
+
     lines = [f"{'table':<22} {'runs':>5} {'CPU-h':>6}  title"]
     for name, table in tables.items():
         if table["kind"] == "recipes":
             runs = f"{len(table['recipes'])}x{table['seeds']}"
-        else:
-            runs = "grid"
+        else:  # one run per point of its sweep preset
+            runs = str(len(grid_points(load_preset(Path(table["sweep_path"]))["grids"])))
         cost = table.get("cpu_hours")
         lines.append(f"{name:<22} {runs:>5} {cost if cost is not None else '?':>6}  {table.get('title', '')}")
     return "\n".join(lines)
