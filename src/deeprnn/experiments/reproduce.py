@@ -330,7 +330,8 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
         return status
     copied = collect(table, points, results_dir, log)
     write_snapshot(tables, results_dir)
-    log(f"{table_name}: {copied} of {len(points)} runs finished and kept in {results_dir / table_name}")
+    log(f"{table_name}: {copied} of {len(points)} runs finished under {out_root}; their small files copied to "
+        f"{results_dir / table_name}")
     if results_md is not None:
         from deeprnn.reports.results_md import write_results_md
 
