@@ -267,6 +267,17 @@ def test_a_partly_run_grid_table_lists_the_points_not_run_yet(tmp_path):
     assert "Not run yet" not in render(results) and "| 6 | – |" in render(results)
 
 
+def test_a_tables_run_count_is_singular_for_one_run(tmp_path):
+    results = tmp_path / "results"
+    write_snapshot(results, [{"name": "rep", "kind": "grid", "title": "Rep", "sweep": "x.toml",
+                              "metrics": ["valid.nll"], "epoch": 10, "row_keys": ["model.hidden_size"],
+                              "published": []}])
+    fake_run(results / "rep" / "a", "rnn", 0, 8.5, hidden=10)
+    assert "\n1 run; " in render(results) and "1 runs" not in render(results)
+    fake_run(results / "rep" / "b", "rnn", 1, 8.5, hidden=20)
+    assert "\n2 runs; " in render(results)
+
+
 def test_the_snapshot_carries_each_grid_tables_points():
     from deeprnn.experiments.reproduce import snapshot
 

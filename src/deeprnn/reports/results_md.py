@@ -317,7 +317,8 @@ def grid_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path, 
                   f"{missing_points(missing, table.get('row_keys', []))}.", ""]
     lines += theirs
     params = [run.summary["params"] for run in runs]
-    lines += [f"{len(found)} runs; {spread(params)} parameters.", *environment_lines(found), ""]
+    run_count = f"{len(found)} run" + ("" if len(found) == 1 else "s")
+    lines += [f"{run_count}; {spread(params)} parameters.", *environment_lines(found), ""]
     if table.get("notes"):
         lines += [table["notes"].strip(), ""]
     return lines, counts
