@@ -360,6 +360,27 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     assert "did you mean 'model.hidden_size'" in capsys.readouterr().err
 
 
+def test_cli_bare_resume_continues_the_run_in_run_dir(tmp_path, capsys):
+    from deeprnn.cli.main import main
+
+    run = tmp_path / "cli"
+    demo = str(Path(__file__).parents[1] / "configs" / "demo.toml")
+    sets = [f"--set={item}" for item in [*TINY, "train.max_batches_per_epoch=2"]]
+    assert main(["train", demo, "--run-dir", str(run), "--no-progress", *sets, "--set=train.epochs=1"]) == 0
+    # `CONFIG --run-dir DIR --resume` (how a job script restarts itself) continues DIR for more epochs.
+    assert main(["train", demo, "--run-dir", str(run), "--no-progress", *sets, "--set=train.epochs=2",
+                 "--resume"]) == 0
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    capsys.readouterr()
+    assert main(["train", demo, "--resume"]) == 2
+    assert "--resume without a RUN_DIR needs --run-dir" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(tmp_path / "other"), "--resume", str(run)]) == 2
+    assert "name different runs" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(run), "--resume", demo]) == 2
+    assert "that is a config file, not a run directory" in capsys.readouterr().err
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2  # the refused calls touched nothing
+
+
 def test_corrupt_or_foreign_checkpoints_are_refused_clearly(tmp_path):
     from deeprnn.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 

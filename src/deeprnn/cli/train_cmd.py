@@ -20,7 +20,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set model.hidden_size=400 (repeatable)")
     p.add_argument("--run-dir", help="where to write the run (default runs/<dataset>-<model>-<time>)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR", nargs="?", const="",
+                   help="continue the run in RUN_DIR (or, given alone, the one in --run-dir) from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --run-dir")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override train.device")
     p.add_argument("--seed", type=int, help="override train.seed")
@@ -42,6 +43,21 @@ def add_parser(subparsers) -> None:
     e.set_defaults(func=run_evaluate)
 
 
+def _run_to_resume(resume: str, run_dir: str | None) -> Path:
+    """The run directory that ``--resume [RUN_DIR]`` names: its argument, or ``--run-dir`` when bare."""
+    if not resume:
+        if not run_dir:
+            raise ValueError("--resume without a RUN_DIR needs --run-dir to say which run to continue")
+        return Path(run_dir)
+    if resume.endswith(".toml"):
+        # argparse gives a bare --resume the next word, so `--resume CONFIG` lands here.
+        raise ValueError(f"--resume {resume}: that is a config file, not a run directory; "
+                         "put the config first (deeprnn train CONFIG --run-dir DIR --resume)")
+    if run_dir and Path(run_dir).resolve() != Path(resume).resolve():
+        raise ValueError(f"--resume {resume} and --run-dir {run_dir} name different runs; give one of them")
+    return Path(resume)
+
+
 def run_train(args) -> int:
     from deeprnn.training import Config, load_config, train
     from deeprnn.training.config import apply_overrides
@@ -52,10 +68,10 @@ def run_train(args) -> int:
             overrides.append(f"{key}={json.dumps(flag)}")
     if args.deterministic:
         overrides.append("train.deterministic=true")
-    if args.resume:
+    if args.resume is not None:
         # With --resume the stored config is the base; a config file or overrides may only change
         # the keys that are safe to change (more epochs, another device), which train() checks.
-        run_dir = Path(args.resume)
+        run_dir = _run_to_resume(args.resume, args.run_dir)
         config = None
         if args.config:
             config = load_config(args.config, overrides)
