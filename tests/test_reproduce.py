@@ -72,6 +72,10 @@ def test_table_errors_are_clear(tmp_path):
     path.write_text('[t]\nkind = "grid"\n')
     with pytest.raises(ConfigError, match="needs 'sweep'"):
         load_tables(path)
+    # A grid table's cost is its sweep preset's, stated once there.
+    path.write_text('[t]\nkind = "grid"\nsweep = "x.toml"\nmetrics = ["valid.nll"]\ncpu_hours = 2\n')
+    with pytest.raises(ConfigError, match="unknown key.*cpu_hours"):
+        load_tables(path)
     with pytest.raises(ConfigError, match="unknown table 'nope'"):
         reproduce("nope", tables_file=TABLES, out_root=tmp_path)
 

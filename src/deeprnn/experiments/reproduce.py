@@ -40,9 +40,9 @@ RESULT_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json")  # n
 SNAPSHOT = "tables.json"
 KINDS = ("recipes", "grid")
 TABLE_KEYS = {
-    "common": ("title", "kind", "description", "published", "cpu_hours", "notes"),
-    "recipes": ("recipes", "seeds", "metric", "target_each", "target_best", "targets", "tried"),
-    "grid": ("sweep", "metrics", "epoch", "row_keys"),
+    "common": ("title", "kind", "description", "published", "notes"),
+    "recipes": ("recipes", "seeds", "metric", "target_each", "target_best", "targets", "tried", "cpu_hours"),
+    "grid": ("sweep", "metrics", "epoch", "row_keys"),  # cpu_hours: the sweep preset's own
 }
 
 
@@ -62,6 +62,8 @@ class Point:
 
 def load_tables(path: str | Path = TABLES_FILE) -> dict[str, dict[str, Any]]:
     """The table definitions, checked, in file order; recipe and preset paths resolved against the file."""
+    from deeprnn.experiments.sweep_spec import load_preset
+
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -94,6 +96,7 @@ def load_tables(path: str | Path = TABLES_FILE) -> dict[str, dict[str, Any]]:
                 if key not in table:
                     raise ConfigError(f"{path} [{name}]: a grid table needs '{key}'")
             table["sweep_path"] = str(path.parent / table["sweep"])
+            table["cpu_hours"] = load_preset(Path(table["sweep_path"]))["cpu_hours"]
         tables[name] = table
     return tables
 
