@@ -8,7 +8,13 @@ For every thread count, sequence length T and hidden size H (batch 32, input siz
 forward + backward + SGD step on a fixed random batch; the loss is <output, fixed random tensor>, so every
 output receives a gradient. Repetitions are interleaved (one iteration of every model, then the next
 round) and the median is reported, so load from other processes hits all models alike. In the same rounds
-a bare GEMM of the per-step shape (B, H) x (H, H) is timed: "% GEMM" is the achieved rate relative to it.
+a bare GEMM of the per-step shape (B, H) x (H, H) is timed: "% GEMM" is the achieved rate relative to it; and
+a large (T * B, H) x (H, H) GEMM, about the best rate the BLAS reaches ("peak"). "% peak" is the rate of the
+work actually done relative to it (no model computes the gradient w.r.t. the batch, which the formula below
+counts: one forward-sized GEMM per step less), and "ceiling" the "x nn.RNN" a model would show if all its
+GEMMs ran at that peak: no fp32 implementation of the same equations can exceed it on the machine. "bound" is
+the "x nn.RNN" if the recurrence's per-step GEMMs ran at the (B, H) x (H, H) rate, everything else at the peak,
+and nothing but GEMMs took time: what this BLAS allows an implementation built from its calls.
 "steps/s" counts sequence steps: B * T per iteration.
 
 On CUDA every timing is bracketed by torch.cuda.synchronize(), the thread count is moot (one group per T, H),
@@ -52,18 +58,19 @@ class WithDeepOutput(torch.nn.Module):
 
 
 def models(H):
-    """name -> (constructor, number of H x H linear maps per step); input size is H."""
+    """name -> (constructor, number of H x H linear maps per step, how many of them are inside the recurrence,
+    i.e. fed by h_{t-1} or by a block of the same step); input size is H."""
     def dt(depth, shortcut, deep_output=False, impl="auto"):
         def make():
             core = DTRNN(H, H, transition_depth=depth, shortcut=shortcut, impl=impl)
             return WithDeepOutput(core, H) if deep_output else core
-        # U, W_1..W_L, S_2..S_L, plus the deep output's two maps
-        return make, 1 + depth + (depth - 1) * shortcut + 2 * deep_output
+        recurrent = depth + (depth - 1) * shortcut  # W_1..W_L, S_2..S_L
+        return make, 1 + recurrent + 2 * deep_output, recurrent  # plus U and the deep output's two maps
 
     return {
-        "torch.nn.RNN": (lambda: torch.nn.RNN(H, H), 2),
-        "rnn": (lambda: StackedRNN(H, H, num_layers=1), 2),
-        "srnn-2": (lambda: StackedRNN(H, H, num_layers=2), 4),
+        "torch.nn.RNN": (lambda: torch.nn.RNN(H, H), 2, 1),
+        "rnn": (lambda: StackedRNN(H, H, num_layers=1), 2, 1),
+        "srnn-2": (lambda: StackedRNN(H, H, num_layers=2), 4, 2),
         "dt-rnn-2": dt(2, False),
         "dts-rnn-2": dt(2, True),
         "dts-rnn-2 (reference loop)": dt(2, True, impl="reference"),
@@ -117,15 +124,29 @@ def graphed_training_step(model, T, H, device):
     return graph.replay
 
 
-def gemm_step(H, device, steps=20):
-    """``steps`` GEMMs of the per-step shape (B, H) x (H, H), into a preallocated output."""
-    a, w = torch.randn(BATCH, H, device=device), torch.randn(H, H, device=device)
-    out = torch.empty(BATCH, H, device=device)
+def gemm_step(H, device, steps=20, rows=BATCH):
+    """``steps`` GEMMs of the shape (rows, H) x (H, H), into a preallocated output: rows = B is the per-step
+    shape; rows = T * B the large GEMMs of the input projections and weight gradients, about the best rate
+    this BLAS reaches on the machine (its practical fp32 peak)."""
+    a, w = torch.randn(rows, H, device=device), torch.randn(H, H, device=device)
+    out = torch.empty(rows, H, device=device)
 
     def step():
         for _ in range(steps):
             torch.mm(a, w, out=out)
-    return step, steps * 2 * BATCH * H * H
+    return step, steps * 2 * rows * H * H
+
+
+def least_seconds(maps, recurrent, unit, gemm_rate, peak_rate):
+    """The least time a model's GEMMs can take: (all at ``peak_rate``, the recurrence's per-step GEMMs at
+    ``gemm_rate`` and the rest at ``peak_rate``); ``unit``: GFLOP of one map's forward over all steps.
+
+    The FLOP formula counts 3 units per map, but no model computes the gradient w.r.t. the batch (none is
+    needed), so the work done is 3 maps - 1 units. Of it, the forward and dh GEMMs of the maps inside the
+    recurrence (2 units each) must run step by step with B rows; the rest (input projections, deep output,
+    weight gradients) can run as large GEMMs."""
+    done, sequential = 3 * maps - 1, 2 * recurrent
+    return done * unit / peak_rate, sequential * unit / gemm_rate + (done - sequential) * unit / peak_rate
 
 
 def measure(threads, T, H, names, max_reps, budget, device="cpu", graphs=False):
@@ -134,17 +155,18 @@ def measure(threads, T, H, names, max_reps, budget, device="cpu", graphs=False):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     table = {name: models(H)[name] for name in names}
-    steps = {name: training_step(make().to(device), T, H, device) for name, (make, _) in table.items()}
+    steps = {name: training_step(make().to(device), T, H, device) for name, (make, *_) in table.items()}
     failed = {}
     if graphs:
-        for name, (make, maps) in list(table.items()):
+        for name, (make, *counts) in list(table.items()):
             graphed = graphed_training_step(make().to(device), T, H, device)
             if isinstance(graphed, str):
                 failed[f"{name} (CUDA graph)"] = graphed
             else:
-                table[f"{name} (CUDA graph)"], steps[f"{name} (CUDA graph)"] = (make, maps), graphed
+                table[f"{name} (CUDA graph)"], steps[f"{name} (CUDA graph)"] = (make, *counts), graphed
     gemm, gemm_flops = gemm_step(H, device)
-    steps["gemm"] = gemm
+    large_gemm, large_gemm_flops = gemm_step(H, device, steps=3, rows=T * BATCH)
+    steps["gemm"], steps["large gemm"] = gemm, large_gemm
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
 
     def one_round():
@@ -165,16 +187,21 @@ def measure(threads, T, H, names, max_reps, budget, device="cpu", graphs=False):
             one_round()
     median = {name: statistics.median(values) for name, values in times.items()}
     gemm_rate = gemm_flops / median["gemm"] / 1e9
+    peak_rate = large_gemm_flops / median["large gemm"] / 1e9
     baseline = None
     rows = []
-    for name, (_, maps) in table.items():
-        gflop = 3 * T * maps * 2 * BATCH * H * H / 1e9
+    for name, (_, maps, recurrent) in table.items():
+        unit = T * 2 * BATCH * H * H / 1e9  # GFLOP of one map's forward over all steps
+        gflop = 3 * maps * unit
         rate = gflop / median[name]
+        at_peak, least = least_seconds(maps, recurrent, unit, gemm_rate, peak_rate)
         baseline = rate if name == "torch.nn.RNN" else baseline
         rows.append(dict(threads=threads, T=T, H=H, batch=BATCH, model=name, ms=1e3 * median[name],
                          steps_per_s=BATCH * T / median[name], gflop=gflop, gflops=rate,
                          ratio_to_torch_rnn=rate / baseline, pct_gemm=100 * rate / gemm_rate,
-                         gemm_gflops=gemm_rate, reps=reps, device=device))
+                         pct_peak=100 * at_peak / median[name], gemm_gflops=gemm_rate, peak_gflops=peak_rate,
+                         ceiling=gflop / at_peak / baseline, bound=gflop / least / baseline, reps=reps,
+                         device=device))
     for name, error in failed.items():
         rows.append(dict(threads=threads, T=T, H=H, batch=BATCH, model=name, error=error, device=device))
     return rows
@@ -231,6 +258,11 @@ def main(argv=None):
     else:
         print(f"\n{FORMULA}; input size = H, batch {BATCH}; device {args.device}" + (f" ({gpu})" if gpu else "") + ".")
         print("% GEMM: achieved rate / rate of a bare (B, H) x (H, H) GEMM measured in the same rounds.")
+        print("% peak: the FLOPs actually done (no input gradient: 3 maps - 1) per second / rate of a large "
+              "(T*B, H) x (H, H) GEMM in the same rounds,\n  about the best this BLAS reaches. ceiling: the "
+              "'x nn.RNN' of a model whose every GEMM ran at that peak, the most any fp32 implementation could reach.\n"
+              "bound: the same with the per-step GEMMs of the recurrence at the (B, H) x (H, H) rate and nothing but "
+              "GEMMs costing time.")
         print(f"load average before {load_before}, after {info['load_after']}; {info['seconds']:.0f} s")
 
 
@@ -238,15 +270,17 @@ def print_group(rows, flush=False):
     first = rows[0]
     where = "" if first["device"] == "cpu" else f"{first['device']}  "
     print(f"\n{where}threads={first['threads']}  T={first['T']}  H={first['H']}  B={BATCH}  "
-          f"(GEMM rate {first['gemm_gflops']:.1f} GFLOP/s, "
+          f"(GEMM rate {first['gemm_gflops']:.1f} GFLOP/s, peak {first['peak_gflops']:.1f}; "
           f"{'median of ' + str(first['reps']) if first['reps'] else 'warm-up round only'})")
-    print(f"{'model':<40}{'ms/iter':>10}{'steps/s':>10}{'GFLOP/s':>9}{'x nn.RNN':>10}{'% GEMM':>8}")
+    print(f"{'model':<40}{'ms/iter':>10}{'steps/s':>10}{'GFLOP/s':>9}{'x nn.RNN':>10}{'% GEMM':>8}{'% peak':>8}"
+          f"{'ceiling':>9}{'bound':>7}")
     for row in rows:
         if "error" in row:
             print(f"{row['model']:<40}  capture failed: {row['error']}", flush=flush)
             continue
         print(f"{row['model']:<40}{row['ms']:>10.1f}{row['steps_per_s']:>10.0f}{row['gflops']:>9.1f}"
-              f"{row['ratio_to_torch_rnn']:>10.2f}{row['pct_gemm']:>8.0f}", flush=flush)
+              f"{row['ratio_to_torch_rnn']:>10.2f}{row['pct_gemm']:>8.0f}{row['pct_peak']:>8.0f}"
+              f"{row['ceiling']:>9.2f}{row['bound']:>7.2f}", flush=flush)
 
 
 if __name__ == "__main__":
