@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -20,6 +21,19 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"benchmark data directory not found: {path} (set DEEPRNN_DATA)")
     return path
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script("benchmarks/cells.py")``: a script of the repository (benchmarks/, scripts/; not part of the
+    package) imported as a module."""
+    def load(relative_path: str):
+        path = REPO_ROOT / relative_path
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
+
 
 # One intra-op thread: the suite's models are tiny, and on a busy 2-core machine PyTorch's default
 # threading makes their small matrix products many times slower.

@@ -3,7 +3,6 @@ that run's config (so `deeprnn reproduce --reuse` adopts the run instead of trai
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -12,15 +11,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("recipes_from_search", REPO / "scripts" / "recipes_from_search.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_recipe_is_the_best_validation_point_and_resolves_to_its_config(tmp_path):
-    script = load_script()
+def test_recipe_is_the_best_validation_point_and_resolves_to_its_config(tmp_path, load_script):
+    script = load_script("scripts/recipes_from_search.py")
     searches = [REPO / "results" / "jsb-search", REPO / "results" / "jsb-search2"]  # committed run summaries
     points = []
     for search in searches:
@@ -50,10 +42,10 @@ def test_recipe_is_the_best_validation_point_and_resolves_to_its_config(tmp_path
     assert not script.resolves_to(recipe, best)
 
 
-def test_every_setting_of_the_chosen_run_is_written_and_a_recipe_that_misses_one_is_refused(tmp_path):
+def test_every_setting_of_the_chosen_run_is_written_and_a_recipe_that_misses_one_is_refused(tmp_path, load_script):
     import pytest
 
-    script = load_script()
+    script = load_script("scripts/recipes_from_search.py")
     summary_path = next((REPO / "results" / "jsb-search").glob("gru_*/summary.json"))
     config = script.Config.from_dict(json.loads((summary_path.parent / "config.json").read_text())).to_dict()
     # settings no search varied so far, one of them outside the script's ordered list
@@ -71,9 +63,9 @@ def test_every_setting_of_the_chosen_run_is_written_and_a_recipe_that_misses_one
     assert list(recipe.parent.iterdir()) == []  # the check leaves nothing behind
 
 
-def test_points_that_differ_only_in_depth_layers_or_budget_are_told_apart():
+def test_points_that_differ_only_in_depth_layers_or_budget_are_told_apart(load_script):
     """Every jsb-search7 point is described differently from its model's recipe point (the header lists both)."""
-    script = load_script()
+    script = load_script("scripts/recipes_from_search.py")
     summaries = sorted((REPO / "results" / "jsb-search7").glob("*/summary.json"))
     assert len(summaries) == 7
     for summary in summaries:
