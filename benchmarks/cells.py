@@ -188,10 +188,10 @@ def measure(threads, T, H, names, max_reps, budget, device="cpu", graphs=False):
     median = {name: statistics.median(values) for name, values in times.items()}
     gemm_rate = gemm_flops / median["gemm"] / 1e9
     peak_rate = large_gemm_flops / median["large gemm"] / 1e9
+    unit = T * 2 * BATCH * H * H / 1e9  # GFLOP of one map's forward over all steps
     baseline = None
     rows = []
     for name, (_, maps, recurrent) in table.items():
-        unit = T * 2 * BATCH * H * H / 1e9  # GFLOP of one map's forward over all steps
         gflop = 3 * maps * unit
         rate = gflop / median[name]
         at_peak, least = least_seconds(maps, recurrent, unit, gemm_rate, peak_rate)

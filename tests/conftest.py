@@ -22,6 +22,7 @@ def data_dir() -> Path:
         pytest.fail(f"benchmark data directory not found: {path} (set DEEPRNN_DATA)")
     return path
 
+
 @pytest.fixture(scope="session")
 def load_script():
     """``load_script("benchmarks/cells.py")``: a script of the repository (benchmarks/, scripts/; not part of the
