@@ -261,6 +261,26 @@ def test_a_retried_trial_is_claimed_before_the_points_not_started(tmp_path):
     assert third.system_attrs["fixed_params"] == {"model.hidden_size": 9}
 
 
+def test_a_claim_killed_before_recording_its_worker_is_retried_at_once_on_sqlite(tmp_path):
+    # Found by CI: a sweep killed between a claim's two writes (RUNNING, then the worker token) left the
+    # point RUNNING through the restart, so the restarted sweep ended with it never run.
+    storage = sweep.open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.enqueue_trial({"model.hidden_size": 8})
+    half_claimed = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name("s"), 0)
+    storage.set_trial_state_values(half_claimed, state=optuna.trial.TrialState.RUNNING)  # no worker token
+
+    sweep.fail_dead_trials(study, storage, claims_serialised=False)  # a server database: maybe mid-claim
+    assert storage.get_trial(half_claimed).state == optuna.trial.TrialState.RUNNING
+    with sweep.queue_lock(storage) as claims_serialised:
+        assert claims_serialised
+        sweep.fail_dead_trials(study, storage, claims_serialised)
+    assert storage.get_trial(half_claimed).state == optuna.trial.TrialState.FAIL
+    retry = storage.get_trial(sweep.claim_trial(study, storage))
+    assert retry.system_attrs["fixed_params"] == {"model.hidden_size": 8} and retry.user_attrs["retry_of"] == 0
+    assert retry.system_attrs[sweep.WORKER_ATTR] == sweep.worker_token()
+
+
 def test_pruning_log_reports_each_epoch_once(tmp_path):
     class Trial:
         def __init__(self):

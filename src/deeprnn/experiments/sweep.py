@@ -197,11 +197,14 @@ def worker_died(token: str) -> bool:
     return stat[0] == "Z" or stat[19] != start  # exited but not reaped, or the PID was reused
 
 
-def fail_dead_trials(study, storage) -> None:
+def fail_dead_trials(study, storage, claims_serialised: bool = False) -> None:
     """Fail RUNNING trials whose worker is gone, and retry them (``requeue``).
 
     Optuna's heartbeats catch workers of any machine after GRACE_PERIOD_S; a worker of this machine
     whose process has exited is caught at once, so a killed sweep restarts without waiting.
+    ``claims_serialised``: the caller holds the lock that claims take (``queue_lock`` on SQLite), so
+    no claim is half-done now and a RUNNING trial without a worker token is one whose claimer died
+    between its two writes (``claim_trial``); it is dead at once rather than after the grace period.
     """
     with quiet_experimental():
         optuna.storages.fail_stale_trials(study)
@@ -211,7 +214,7 @@ def fail_dead_trials(study, storage) -> None:
         token = trial.system_attrs.get(WORKER_ATTR)
         if token is not None and not worker_died(token):
             continue
-        if token is None and (now - trial.datetime_start).total_seconds() < GRACE_PERIOD_S:
+        if token is None and not claims_serialised and (now - trial.datetime_start).total_seconds() < GRACE_PERIOD_S:
             continue  # just claimed; its worker records itself next (a claim never recorded counts as dead later)
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         try:
@@ -232,14 +235,16 @@ def queue_lock(storage):
     On SQLite two processes can both move one trial from WAITING to RUNNING (or both retry one dead
     trial); an SQLite study is used on one machine only, so its workers take turns through a lock file
     next to it. Server databases lock the row themselves.
+
+    Yields whether claims are serialised (True on SQLite): then no claim is half-done while it is held.
     """
     if fcntl is None or not storage.url.startswith("sqlite:///"):
-        yield
+        yield False
         return
     with open(storage.url[len("sqlite:///") :] + ".lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -291,8 +296,8 @@ def work(study, storage, spec: SweepSpec, out_dir: Path, log: Callable[[str], No
     counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
     with _sigterm_as_interrupt():
         while True:
-            with queue_lock(storage):
-                fail_dead_trials(study, storage)
+            with queue_lock(storage) as claims_serialised:
+                fail_dead_trials(study, storage, claims_serialised)
                 trial_id = claim_trial(study, storage)
             if trial_id is None:
                 return counts
@@ -476,8 +481,9 @@ def run_sweep(spec: SweepSpec, out_dir: Path, url: str, jobs: int = 1, log: Call
     storage = open_storage(url)
     study = create_study(spec, storage)
     write_sweep_file(out_dir, spec, url)
-    with queue_lock(storage):
-        fail_dead_trials(study, storage)  # before enqueueing, so a dead worker's point is retried once, not twice
+    with queue_lock(storage) as claims_serialised:
+        # before enqueueing, so a dead worker's point is retried once, not twice
+        fail_dead_trials(study, storage, claims_serialised)
         added = enqueue_missing(study, spec)
     log(f"study {spec.study} in {redact_url(url)}: {len(spec.points())} points, {added} enqueued; runs in {out_dir}")
     if jobs == 1:
