@@ -41,6 +41,7 @@ ALWAYS = {("model", "name"), ("model", "hidden_size"), ("model", "dropout"), ("o
 COMMENTS = {("model", "activation"): "L_p units in the transition (Gulcehre et al. 2014)",
             ("model", "output_activation"): "maxout deep output",
             ("model", "spectral_radius"): "see the search preset's header: gradients explode at init with 1",
+            ("model", "transition_gain"): "none: the scheme's own scale (runs made before the gain init, issue 28)",
             ("data", "music_bptt"): "truncated BPTT: windows of this many frames, the state carried across",
             ("data", "music_transpose"): "training pieces moved by up to this many semitones (docs/training.md)",
             ("model", "transition_dropout"): "on the recurrent path; more makes the gradients explode (search header)"}
@@ -52,6 +53,8 @@ def recipe_key(config: dict) -> str:
 
 
 def toml_value(value) -> str:
+    if value is None:
+        return '"none"'  # TOML has no null; the config reads "none" as None
     return json.dumps(value) if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
 
 

@@ -7,7 +7,7 @@ from deeprnn.models import build_model
 
 
 def test_shortcuts_of_deep_transitions_are_scaled_and_lstm_forget_gates_open():
-    core = build_model("dts-rnn", hidden_size=6, transition_depth=4).core
+    core = build_model("dts-rnn", hidden_size=6, transition_depth=4, transition_gain=None).core
     shortcuts = [layer.weight_shortcut for layer in core.layers[1:]]
     for weight in shortcuts:  # orthogonal, times (L - 1)^(-1/3) with L - 1 = 3 shortcuts
         torch.testing.assert_close(weight @ weight.T, torch.eye(6) * 3 ** (-2 / 3), atol=1e-5, rtol=0)

@@ -146,7 +146,7 @@ def test_build_model_tasks_and_options():
 # ---------------------------------------------------------------- initialisation
 
 def test_orthogonal_init():
-    head = build_model("dts-rnn", hidden_size=6, transition_size=6, activation="maxout")
+    head = build_model("dts-rnn", hidden_size=6, transition_size=6, activation="maxout", transition_gain=None)
     first, last = head.core.layers
     for block in first.weight_hh.split(6):  # maxout: 2 stacked square blocks, each orthogonal
         torch.testing.assert_close(block @ block.T, torch.eye(6), atol=1e-5, rtol=0)
@@ -168,19 +168,19 @@ def test_sparse_init():
         radius = torch.linalg.eigvals(weight.double()).abs().max().item()
         assert radius == pytest.approx(1.1, rel=1e-5)
     dt = build_model("dt-rnn", hidden_size=7, transition_size=3, init="sparse", sparse_nonzeros=2,
-                     spectral_radius=0.5).core
+                     spectral_radius=0.5, transition_gain=None).core
     top = dt.layers[1].weight_hh  # (7, 3), not made of square blocks: its largest singular value is set
     assert torch.linalg.matrix_norm(top.double(), ord=2).item() == pytest.approx(0.5, rel=1e-5)
 
 
 def test_orthogonal_init_scaled_to_a_spectral_radius():
     torch.manual_seed(0)
-    core = build_model("dts-rnn", hidden_size=6, spectral_radius=0.7).core
+    core = build_model("dts-rnn", hidden_size=6, spectral_radius=0.7, transition_gain=None).core
     for weight in (core.layers[0].weight_hh, core.layers[1].weight_hh, core.layers[1].weight_shortcut):
         eigenvalues = torch.linalg.eigvals(weight.double()).abs()
         torch.testing.assert_close(eigenvalues, torch.full_like(eigenvalues, 0.7), atol=1e-5, rtol=0)
     torch.manual_seed(0)
-    unscaled = build_model("dts-rnn", hidden_size=6).core
+    unscaled = build_model("dts-rnn", hidden_size=6, transition_gain=None).core
     torch.testing.assert_close(core.layers[0].weight_ih, unscaled.layers[0].weight_ih, atol=0, rtol=0)  # input map
     torch.testing.assert_close(core.layers[1].weight_hh, 0.7 * unscaled.layers[1].weight_hh, atol=1e-7, rtol=0)
     lstm = build_model("lstm", hidden_size=5, spectral_radius=0.5).core
@@ -190,7 +190,7 @@ def test_orthogonal_init_scaled_to_a_spectral_radius():
 
 def test_torch_init_keeps_construction_init():
     torch.manual_seed(0)
-    head = build_model("dots-rnn", hidden_size=5, init="torch")
+    head = build_model("dots-rnn", hidden_size=5, init="torch", transition_gain=None)
     torch.manual_seed(0)
     reference = MusicModel(DTRNN(88, 5, shortcut=True, batch_first=True), output_depth=1)
     for (name, a), (_, b) in zip(head.state_dict().items(), reference.state_dict().items()):

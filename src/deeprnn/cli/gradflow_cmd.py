@@ -18,7 +18,14 @@ def _ints(text: str) -> list[int]:
     return values
 
 
+def _gain(text: str) -> float | None:
+    return None if text.lower() == "none" else float(text)
+
+
 def add_parser(subparsers) -> None:
+    from deeprnn.models import INIT_SCHEMES
+    from deeprnn.training.config import ModelConfig
+
     p = subparsers.add_parser(
         "gradflow",
         help="gradient-flow analysis: ‖∂L/∂h_t‖ against distance, per architecture and depth",
@@ -42,8 +49,18 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", default="runs/gradflow", help="output directory (default runs/gradflow)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the per-step matrices are small, so more threads mostly wait)")
-    p.add_argument("--spectral-radius", type=float, default=1.0,
-                   help="scale of the orthogonal recurrent matrices at initialisation (model.spectral_radius)")
+    defaults = ModelConfig()  # the initialisation options of `deeprnn train`'s [model], with its defaults
+    p.add_argument("--init", default=defaults.init, choices=INIT_SCHEMES,
+                   help=f"initialisation scheme (model.init; default {defaults.init})")
+    p.add_argument("--sparse-nonzeros", type=int, default=defaults.sparse_nonzeros,
+                   help=f"non-zeros per row for init sparse/groundhog (model.sparse_nonzeros; "
+                        f"default {defaults.sparse_nonzeros})")
+    p.add_argument("--spectral-radius", type=float, default=defaults.spectral_radius,
+                   help="scale of the recurrent matrices at initialisation (model.spectral_radius; "
+                        f"default {defaults.spectral_radius:g})")
+    p.add_argument("--transition-gain", type=_gain, default=defaults.transition_gain,
+                   help="deep-transition models: the step Jacobian's largest singular value at the origin "
+                        f"(model.transition_gain; 'none' = the scheme's scale; default {defaults.transition_gain:g})")
     p.add_argument("--transition-dropout", type=float, default=0.0,
                    help="deep-transition models: measure in training mode with this dropout on the transition's "
                         "intermediate layers, one mask per sequence as in training (default 0: eval mode)")
@@ -69,7 +86,8 @@ def _run(args) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     depths, lengths = _ints(args.depths), _ints(args.lengths)
     progress = not args.no_progress and sys.stderr.isatty()
-    init = {"spectral_radius": args.spectral_radius, "transition_dropout": args.transition_dropout}
+    init = {"spectral_radius": args.spectral_radius, "transition_dropout": args.transition_dropout,
+            "init": args.init, "sparse_nonzeros": args.sparse_nonzeros, "transition_gain": args.transition_gain}
     measurements = gradflow.synthetic_sweep(models, depths, lengths, args.hidden, args.batch_size, seed=args.seed,
                                             progress=progress, **init)
     dataset = None if args.dataset.lower() == "none" else args.dataset

@@ -16,6 +16,7 @@ from deeprnn import __version__
 COMMAND_MODULES = [
     "deeprnn.cli.data_cmd",
     "deeprnn.cli.train_cmd",
+    "deeprnn.cli.diagnose_cmd",
     "deeprnn.cli.sample_cmd",
     "deeprnn.cli.report_cmd",
     "deeprnn.cli.gradflow_cmd",

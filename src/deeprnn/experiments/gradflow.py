@@ -77,8 +77,11 @@ def configurations(models, depths) -> list[tuple[str, int]]:
 
 
 def build_head(model: str, depth: int, hidden_size: int, input_size: int, seed: int, spectral_radius: float = 1.0,
-               transition_dropout: float = 0.0):
+               transition_dropout: float = 0.0, **init):
     """A freshly initialised music head (build_model's documented initialisation), seeded, in eval mode.
+
+    ``init``: build_model's other initialisation options (``init``, ``sparse_nonzeros``, ``transition_gain``),
+    as ``deeprnn train`` takes them in ``[model]``.
 
     ``transition_dropout`` (deep-transition models only; ignored for the others) is measured in training mode,
     one mask per sequence as in training: see ``fixed_dropout_masks``.
@@ -88,7 +91,7 @@ def build_head(model: str, depth: int, hidden_size: int, input_size: int, seed: 
     if DEPTH_OPTION.get(model) == "transition_depth":
         options["transition_dropout"] = transition_dropout
     head = build_model(model, "music", input_size=input_size, hidden_size=hidden_size,
-                       spectral_radius=spectral_radius, **options)
+                       spectral_radius=spectral_radius, **options, **init)
     return head.eval()
 
 
@@ -198,13 +201,14 @@ def music_loss(head, batch):
 
 
 def synthetic_sweep(models, depths, lengths, hidden_size=200, batch_size=32, input_size=10, seed=0,
-                    progress=True, spectral_radius=1.0, transition_dropout=0.0) -> list[Measurement]:
+                    progress=True, spectral_radius=1.0, transition_dropout=0.0, **init) -> list[Measurement]:
     """The replication's Figure 1 measurement: every (model, depth) at every length T, synthetic inputs."""
     loss = synthetic_loss(hidden_size, batch_size, input_size, seed)
     results = []
     tasks = [(model, depth, length) for model, depth in configurations(models, depths) for length in lengths]
     for model, depth, length in tqdm(tasks, desc="gradflow synthetic", disable=not progress):
-        core = build_head(model, depth, hidden_size, input_size, seed, spectral_radius, transition_dropout).core
+        core = build_head(model, depth, hidden_size, input_size, seed, spectral_radius, transition_dropout,
+                          **init).core
         values = measure(core, synthetic_batch(length, batch_size, input_size, seed), loss, seed)
         results.append(Measurement("synthetic", model, depth, hidden_size, length, *values))
     return results
@@ -223,12 +227,12 @@ def music_measurements(source: str, heads: list[tuple[str, object]], rolls, leng
 
 
 def music_sweep(dataset, models, depths, lengths, hidden_size=200, batch_size=32, seed=0, data_dir=None,
-                progress=True, spectral_radius=1.0, transition_dropout=0.0) -> list[Measurement]:
+                progress=True, spectral_radius=1.0, transition_dropout=0.0, **init) -> list[Measurement]:
     """Every (model, depth) at initialisation on windows of the training split of ``dataset``."""
     from deeprnn.data import load_music
 
     rolls = load_music(dataset, "train", data_dir)
-    heads = [(model, build_head(model, depth, hidden_size, 88, seed, spectral_radius, transition_dropout))
+    heads = [(model, build_head(model, depth, hidden_size, 88, seed, spectral_radius, transition_dropout, **init))
              for model, depth in configurations(models, depths)]
     return music_measurements(f"{dataset}-init", heads, rolls, lengths, batch_size, seed, progress)
 

@@ -9,7 +9,7 @@ from deeprnn.models.activations import ACTIVATIONS, LpPool, Maxout, get_activati
 from deeprnn.models.dtrnn import DTRNN
 from deeprnn.models.gated import GRU, LSTM
 from deeprnn.models.heads import DeepOutput, LanguageModel, MusicModel, Tagger
-from deeprnn.models.init import INIT_SCHEMES, init_weights
+from deeprnn.models.init import INIT_SCHEMES, TRANSITION_GAIN, init_weights, step_gain
 from deeprnn.models.registry import (
     ARCHITECTURES,
     MODEL_NAMES,
@@ -22,6 +22,6 @@ from deeprnn.models.rnn import RNN, StackedRNN
 
 __all__ = [
     "ACTIVATIONS", "ARCHITECTURES", "DTRNN", "GRU", "INIT_SCHEMES", "LSTM", "MODEL_NAMES", "RNN", "TASKS",
-    "DeepOutput", "LanguageModel", "LpPool", "Maxout", "MusicModel", "StackedRNN", "Tagger", "build_model",
-    "count_parameters", "detach_hidden", "get_activation", "init_weights",
+    "TRANSITION_GAIN", "DeepOutput", "LanguageModel", "LpPool", "Maxout", "MusicModel", "StackedRNN", "Tagger",
+    "build_model", "count_parameters", "detach_hidden", "get_activation", "init_weights", "step_gain",
 ]

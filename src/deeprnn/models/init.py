@@ -22,11 +22,24 @@ Schemes:
   gradient then explodes at initialisation (``deeprnn gradflow --models dts-rnn --depths 2 --lengths
   200,1000,3000 --hidden 300 --dataset pianomidi``: ‖∂L/∂h_1‖ 2e3, 9e13, 8e37). Measured on 8 Piano-midi
   windows at T = 200 / 1000 (hidden 300): radius 1: 2e3 / 9e13, 0.9: 7 / 1.5, 0.8: 2e-3 / 2e-15 (vanishing).
-- ``"sparse"`` (the authors' GroundHog code, after Martens 2010): each row gets ``sparse_nonzeros``
-  non-zero entries drawn from N(0, 1) at random columns, all others zero; each recurrent block is then
-  rescaled to spectral radius ``spectral_radius`` (its largest |eigenvalue|; its largest singular value if
-  the block is not square).
+- ``"sparse"`` (Martens 2010): each row gets ``sparse_nonzeros`` non-zero entries drawn from N(0, 1) at
+  random columns, all others zero; each recurrent block is then rescaled to spectral radius
+  ``spectral_radius`` (its largest |eigenvalue|; its largest singular value if the block is not square).
+  This is not the authors' scheme (that is "groundhog"): scaling the eigenvalues leaves the largest singular
+  value, which bounds the gain, at about 2-3 times the radius.
+- ``"groundhog"`` (the authors' code, pascanur/GroundHog; see ``groundhog_`` and docs/models.md): recurrent
+  matrices by GroundHog's ``sample_weights`` (per input unit, ``sparse_nonzeros`` uniform values at random
+  outputs, normalised to unit norm; then the whole matrix divided by its largest singular value and times
+  ``spectral_radius``, GroundHog's ``rec_scale``); input, embedding and read-out matrices N(0, 0.1), dense
+  (``sample_weights_classic`` at its tutorial's ``inp_scale``/``out_scale``); deep-output layers
+  ``sample_weights`` at scale 1 on the part reading h_t and ``sample_weights_classic`` N(0, 1) with
+  ``sparse_nonzeros`` entries on the part reading x_t (its DOT-RNN tutorial's ``dout_*``); biases zero. The
+  shortcut matrices are not rebalanced with depth (GroundHog gives each its own largest singular value).
 - ``"torch"``: keep the construction-time initialisation.
+
+Then, with ``transition_gain`` (any scheme; ``set_transition_gain_``), a deep transition's recurrent
+matrices W_l and S_l are scaled by one common factor so that the step Jacobian ∂h_t/∂h_{t-1} at x_t = 0,
+h_{t-1} = 0 has that largest singular value (``step_gain``).
 
 For "orthogonal" and "sparse", the L - 1 shortcut matrices of a DT(S) transition of depth L are scaled by
 (L - 1)^(-1/3) so that gradients neither explode nor vanish with depth at initialisation (see
@@ -35,12 +48,24 @@ For "orthogonal" and "sparse", the L - 1 shortcut matrices of a DT(S) transition
 
 from __future__ import annotations
 
+import copy
+import math
+
 import torch
+from scipy.optimize import brentq
 from torch import nn
 
 from deeprnn.models.checks import check_choice, check_positive
+from deeprnn.models.dtrnn import DTRNN
+from deeprnn.models.heads import SequenceModel
+from deeprnn.models.rnn import StackedRNN
 
-INIT_SCHEMES = ("orthogonal", "sparse", "torch")
+INIT_SCHEMES = ("orthogonal", "sparse", "groundhog", "torch")
+# The default of ``transition_gain`` for new models (build_model, model.transition_gain); chosen by validation
+# probes on music and text (docs/models.md, "Initialisation by gain").
+TRANSITION_GAIN = 1.0
+RECURRENT = ("weight_hh", "weight_shortcut")  # the matrices on the path h_{t-1} -> h_t
+GROUNDHOG_INPUT_STD = 0.1  # GroundHog's DOT-RNN tutorial: inp_scale = out_scale = 0.1 (sample_weights_classic)
 
 
 def _blocks(weight):
@@ -75,14 +100,27 @@ def rescale_spectral_radius_(weight, radius):
 
 
 def init_weights(model: nn.Module, scheme: str = "orthogonal", sparse_nonzeros: int = 15,
-                 spectral_radius: float = 1.0) -> nn.Module:
-    """Re-initialise ``model`` in place with ``scheme`` (see the module docstring); returns it."""
+                 spectral_radius: float = 1.0, transition_gain: float | None = None) -> nn.Module:
+    """Re-initialise ``model`` in place with ``scheme``, then set each deep transition's gain to
+    ``transition_gain`` unless it is None (see the module docstring); returns the model."""
     check_choice("init", scheme, INIT_SCHEMES)
     check_positive("sparse_nonzeros", sparse_nonzeros)
-    if not spectral_radius > 0:
+    if not spectral_radius > 0 or not math.isfinite(spectral_radius):
         raise ValueError(f"spectral_radius must be positive, got {spectral_radius!r}")
-    if scheme == "torch":
-        return model
+    if transition_gain is not None and not (transition_gain > 0 and math.isfinite(transition_gain)):
+        raise ValueError(f"transition_gain must be positive or None, got {transition_gain!r}")
+    if scheme == "groundhog":
+        groundhog_(model, sparse_nonzeros, spectral_radius)
+    elif scheme != "torch":
+        _orthogonal_or_sparse_(model, scheme, sparse_nonzeros, spectral_radius)
+    if transition_gain is not None:
+        for module in model.modules():
+            if isinstance(module, DTRNN):
+                set_transition_gain_(module, transition_gain)
+    return model
+
+
+def _orthogonal_or_sparse_(model: nn.Module, scheme: str, sparse_nonzeros: int, spectral_radius: float) -> None:
     done = set()  # a tied weight is initialised once, by the module that registers it first (the embedding)
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
@@ -110,7 +148,143 @@ def init_weights(model: nn.Module, scheme: str = "orthogonal", sparse_nonzeros: 
     for module in model.modules():  # after every matrix is set: a parent is visited before its layers
         _balance_shortcut(module)
         _open_forget_gates(module)
-    return model
+
+
+def groundhog_sample_weights_(weight: torch.Tensor, nonzeros: int, scale: float) -> torch.Tensor:
+    """GroundHog's ``sample_weights`` (groundhog/utils/utils.py), in torch's (out, in) layout.
+
+    GroundHog stores a matrix as (in, out) and fills it row by row: for each input unit, ``nonzeros``
+    (at most the number of outputs) values uniform in (-1, 1) at the first entries of a random permutation of
+    the outputs, normalised to unit norm; then the whole matrix is divided by its largest singular value and
+    multiplied by ``scale``. Here each *column* is one such input unit. Random draws, per column in order:
+    ``torch.randperm(out)``, then ``nonzeros`` uniform values (float64).
+    """
+    outputs, inputs = weight.shape
+    nonzeros = min(nonzeros, outputs)
+    values = torch.zeros(outputs, inputs, dtype=torch.float64)
+    for column in range(inputs):
+        rows = torch.randperm(outputs)[:nonzeros]
+        drawn = torch.empty(nonzeros, dtype=torch.float64).uniform_(-1.0, 1.0)
+        values[rows, column] = drawn / drawn.norm()
+    values *= scale / torch.linalg.matrix_norm(values, ord=2)
+    with torch.no_grad():
+        weight.copy_(values)
+    return weight
+
+
+def groundhog_sample_weights_classic_(weight: torch.Tensor, nonzeros: int, std: float) -> torch.Tensor:
+    """GroundHog's ``sample_weights_classic``: per input unit (column), ``nonzeros`` N(0, std) values at random
+    outputs, zeros elsewhere; dense (plain N(0, std)) when ``nonzeros`` covers every output."""
+    outputs, inputs = weight.shape
+    if nonzeros >= outputs:
+        with torch.no_grad():
+            return nn.init.normal_(weight, 0.0, std)
+    values = torch.zeros(outputs, inputs, dtype=torch.float64)
+    for column in range(inputs):
+        rows = torch.randperm(outputs)[:nonzeros]
+        values[rows, column] = torch.randn(nonzeros, dtype=torch.float64) * std
+    with torch.no_grad():
+        weight.copy_(values)
+    return weight
+
+
+def groundhog_(model: nn.Module, sparse_nonzeros: int, spectral_radius: float) -> None:
+    """``init="groundhog"``: the module docstring's rules, parameter by parameter."""
+    done = set()  # a tied weight is initialised once, by the module that registers it first (the embedding)
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if id(param) in done:
+                continue
+            done.add(id(param))
+            with torch.no_grad():
+                if isinstance(module, nn.Embedding):
+                    nn.init.normal_(param, 0.0, GROUNDHOG_INPUT_STD)
+                elif name.startswith("bias"):
+                    nn.init.zeros_(param)
+                elif name.startswith(RECURRENT):
+                    for block in _blocks(param):
+                        groundhog_sample_weights_(block, sparse_nonzeros, spectral_radius)
+                elif name.startswith("weight") and param.dim() == 2:
+                    nn.init.normal_(param, 0.0, GROUNDHOG_INPUT_STD)
+    for module in model.modules():
+        if isinstance(module, SequenceModel):
+            _groundhog_deep_output(module, sparse_nonzeros)
+        _open_forget_gates(module)
+
+
+def _groundhog_deep_output(head: SequenceModel, nonzeros: int) -> None:
+    """The deep output's hidden layers as in GroundHog's DOT-RNN tutorial: ``sample_weights`` (scale 1) on the
+    columns reading h_t (``emb_state``), ``sample_weights_classic`` N(0, 1) on those reading x_t
+    (``emb_words_out``, first layer with ``output_from_input`` only)."""
+    for index, layer in enumerate(head.output.hidden):
+        weight = layer.linear.weight
+        state_columns = head.core.hidden_size if index == 0 else weight.shape[1]
+        groundhog_sample_weights_(weight[:, :state_columns], nonzeros, 1.0)
+        if state_columns < weight.shape[1]:
+            groundhog_sample_weights_classic_(weight[:, state_columns:], nonzeros, 1.0)
+
+
+def _step_function(core: nn.Module):
+    """h_{t-1}, x_t -> h_t for a core with a single-tensor state and one step function; None otherwise."""
+    if isinstance(core, DTRNN):
+        return lambda x_t, h_prev: core.cell(x_t, h_prev)
+    if isinstance(core, StackedRNN) and core.num_layers == 1:
+        return lambda x_t, h_prev: core.cell(0, x_t, h_prev)
+    return None
+
+
+def step_gain(core: nn.Module) -> float | None:
+    """The gain of a recurrent step: the largest singular value of ∂h_t/∂h_{t-1} at x_t = 0 and h_{t-1} = 0,
+    with the biases as they are and each unit's slope at that point as autograd measures it (φ'(0) for tanh
+    with zero biases), in float64 and without dropout. None for cores without a single step function on one
+    state tensor (sRNN with several layers, LSTM, GRU)."""
+    if _step_function(core) is None:
+        return None
+    work = copy.deepcopy(core).double().eval()
+    return _gain(work, _step_function(work))
+
+
+def _gain(core: nn.Module, step) -> float:
+    x = torch.zeros(1, core.input_size, dtype=torch.float64)
+    h = torch.zeros(1, core.hidden_size, dtype=torch.float64)
+    jacobian = torch.autograd.functional.jacobian(lambda state: step(x, state), h, vectorize=True)
+    return float(torch.linalg.matrix_norm(jacobian.reshape(core.hidden_size, core.hidden_size), ord=2))
+
+
+def set_transition_gain_(core: DTRNN, gain: float) -> float:
+    """Scale the recurrent matrices (W_l, S_l) of ``core`` by one factor so that ``step_gain(core) == gain``;
+    returns the factor.
+
+    The gain is a polynomial in the factor c for tanh units with zero biases (the depth-L product W_L..W_1 is
+    of degree L, a shortcut path of lower degree), and smooth otherwise; it is 0 at c = 0. The factor is found
+    by Brent's method on log c, in float64, to a relative error in the gain below 1e-9.
+    """
+    work = copy.deepcopy(core).double().eval()
+    step = _step_function(work)
+    recurrent = [p for name, p in work.named_parameters() if name.rsplit(".", 1)[-1] in RECURRENT]
+    base = [p.detach().clone() for p in recurrent]
+
+    def log_ratio(log_factor: float) -> float:
+        with torch.no_grad():
+            for param, value in zip(recurrent, base):
+                param.copy_(value * math.exp(log_factor))
+        return math.log(max(_gain(work, step), 1e-300) / gain)
+
+    low, high = -1.0, 1.0
+    while log_ratio(high) < 0:
+        high += 2.0
+        if high > 40:
+            raise ValueError(f"transition_gain {gain} cannot be reached: the step Jacobian at the origin stays "
+                             f"below it at any scale (e.g. L_p units at their centres have slope 0 there); "
+                             f"use a shortcut, other units or transition_gain=None")
+    while log_ratio(low) > 0:
+        low -= 2.0
+    factor = math.exp(brentq(log_ratio, low, high, xtol=1e-12, rtol=1e-12))
+    with torch.no_grad():
+        for name, param in core.named_parameters():
+            if name.rsplit(".", 1)[-1] in RECURRENT:
+                param.mul_(factor)
+    return factor
 
 
 def _balance_shortcut(module: nn.Module) -> None:

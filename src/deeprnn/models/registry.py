@@ -14,7 +14,7 @@ from torch import nn
 from deeprnn.models.dtrnn import DTRNN
 from deeprnn.models.gated import GRU, LSTM
 from deeprnn.models.heads import LanguageModel, MusicModel, Tagger
-from deeprnn.models.init import init_weights
+from deeprnn.models.init import TRANSITION_GAIN, init_weights
 from deeprnn.models.rnn import RNN, StackedRNN
 
 
@@ -61,7 +61,8 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
                 output_size=None, activation="tanh", output_activation="tanh", pool_size=2, dropout=0.0,
                 transition_dropout=None,
                 embedding_size=None, tie_weights=False, input_to="first", output_from_input=False,
-                init="orthogonal", sparse_nonzeros=15, spectral_radius=1.0) -> nn.Module:
+                init="orthogonal", sparse_nonzeros=15, spectral_radius=1.0,
+                transition_gain=TRANSITION_GAIN) -> nn.Module:
     """A ``task`` head ("music", "lm" or "tagging") around the core called ``name`` (see ``MODEL_NAMES``).
 
     ``None`` options take the architecture's default: ``shortcut`` from the name (dts-/dots- => True),
@@ -70,6 +71,9 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
     ``input_to``, ``shortcut`` and ``transition_dropout`` concern dt*/dot* models only: the last is the dropout
     of the transition's intermediate layers (default ``dropout``), which sit on the recurrent path, while
     ``dropout`` keeps applying to the output network (docs/models.md, "Dropout on the recurrent path").
+    ``init``, ``sparse_nonzeros``, ``spectral_radius`` and ``transition_gain`` set the initialisation
+    (``deeprnn.models.init``); ``transition_gain`` (None: off) concerns the deep transition of dt*/dot*
+    models only, whose step Jacobian at the origin it sets (docs/models.md, "Initialisation by gain").
     The head records its arguments in ``.hparams``, so ``build_model(**head.hparams)`` rebuilds it.
     """
     hparams = dict(locals())  # exactly the arguments, before defaults are resolved
@@ -112,7 +116,7 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
             if num_tags is None:
                 raise ValueError("task 'tagging' needs num_tags")
             model = Tagger(core, vocab_size, num_tags, embedding_size, **output)
-    init_weights(model, init, sparse_nonzeros, spectral_radius)
+    init_weights(model, init, sparse_nonzeros, spectral_radius, transition_gain)
     model.hparams = hparams
     return model
 

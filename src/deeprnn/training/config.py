@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
+from deeprnn.models.init import TRANSITION_GAIN
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
@@ -24,6 +26,17 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 class ConfigError(ValueError):
     """A config file or override that cannot be used; the message says which key and why."""
+
+
+# Marks a field whose absence from a stored config.json (one written before the key existed) means a value
+# other than its default: new configs get the better default, stored runs keep meaning what they computed.
+ABSENT_MEANS = "absent_means"
+
+
+def added_key(default: Any, *, absent_means: Any) -> Any:
+    """A config key added after runs were stored: ``default`` for new configs (TOML, ``--set``, Python), and
+    ``absent_means`` for a stored config (``Config.from_dict``) written before the key existed."""
+    return field(default=default, metadata={ABSENT_MEANS: absent_means})
 
 
 @dataclass
@@ -47,12 +60,16 @@ class ModelConfig:
     tie_weights: bool = False
     input_to: str = "first"  # "first" or "all" transition layers receive x_t
     output_from_input: bool = False  # deep output also sees x_t
-    init: str = "orthogonal"  # "orthogonal", "sparse" or "torch"
+    init: str = "orthogonal"  # "orthogonal", "sparse", "groundhog" or "torch" (deeprnn.models.init)
     # Start the read-out bias at the training data's log-odds (music) or log-frequencies (text), so
     # training begins at the per-key / unigram baseline instead of spending epochs learning it.
     output_bias_from_data: bool = True
     sparse_nonzeros: int = 15
     spectral_radius: float = 1.0
+    # Deep-transition models: scale the transition's recurrent matrices so that the step Jacobian dh_t/dh_{t-1}
+    # at the origin has this largest singular value (docs/models.md, "Initialisation by gain"); none = keep the
+    # scheme's scale. Runs stored before this key existed were made without it.
+    transition_gain: float | None = added_key(TRANSITION_GAIN, absent_means=None)
 
 
 @dataclass
@@ -86,6 +103,7 @@ class OptimConfig:
     plateau_patience: int | None = None  # epochs without validation improvement before lr *= plateau_factor
     plateau_factor: float = 0.5
     weight_noise: float = 0.0  # std of Gaussian noise added to weights for each training step
+    weight_noise_biases: bool = True  # false: biases get no weight noise (GroundHog's no_noise_bias)
     # Polyak averaging: validate, select and checkpoint an exponential moving average of the weights with this
     # decay per optimiser step (training goes on from the raw weights); none = off. trainer.weight_average.
     ema_decay: float | None = None
@@ -95,6 +113,8 @@ class OptimConfig:
 class TrainConfig:
     epochs: int = 20
     patience: int | None = None  # early stopping: epochs without validation improvement
+    # stop once the learning rate (after lr_decay or plateau halving) is below this; none = off (GroundHog's minlr)
+    min_lr: float | None = None
     max_steps: int | None = None  # stop after this many optimiser steps in total (smoke runs)
     max_batches_per_epoch: int | None = None  # cap the batches of each training epoch (smoke runs)
     seed: int = 0
@@ -123,8 +143,12 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> Config:
+    def from_dict(cls, raw: dict[str, Any], source: str = "config", *, stored: bool = True) -> Config:
+        """A config from a dict. ``stored`` (a config.json, checkpoint or sweep record): a key it lacks takes
+        the value that meant when it was written (``added_key``); otherwise (a TOML file) its default."""
         config = cls()
+        if stored:
+            _fill_absent_keys(config, raw)
         for section, values in raw.items():
             _check_key(section, _section_names(), source)
             if not isinstance(values, dict):
@@ -132,6 +156,14 @@ class Config:
             for key, value in values.items():
                 set_value(config, f"{section}.{key}", value, source=source)
         return config
+
+
+def _fill_absent_keys(config: Config, raw: dict[str, Any]) -> None:
+    for section in fields(config):
+        stored_section = raw.get(section.name)
+        for option in fields(getattr(config, section.name)):
+            if ABSENT_MEANS in option.metadata and option.name not in (stored_section or {}):
+                setattr(getattr(config, section.name), option.name, option.metadata[ABSENT_MEANS])
 
 
 def _section_names() -> list[str]:
@@ -236,7 +268,7 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Defaults, then the TOML file (and what it extends), then ``key=value`` overrides in order."""
-    config = Config.from_dict(_read_toml(Path(path)), source=str(path)) if path else Config()
+    config = Config.from_dict(_read_toml(Path(path)), source=str(path), stored=False) if path else Config()
     return apply_overrides(config, overrides)
 
 
@@ -269,6 +301,10 @@ def validate(config: Config) -> None:
         raise ConfigError(f"'optim.name' must be 'sgd' or 'adam', got '{config.optim.name}'")
     if config.optim.lr <= 0:
         raise ConfigError(f"'optim.lr' must be > 0, got {config.optim.lr}")
+    if config.model.transition_gain is not None and not 0.0 < config.model.transition_gain < float("inf"):
+        raise ConfigError(f"'model.transition_gain' must be > 0 or none, got {config.model.transition_gain}")
+    if config.train.min_lr is not None and not 0.0 < config.train.min_lr < float("inf"):
+        raise ConfigError(f"'train.min_lr' must be > 0 or none, got {config.train.min_lr}")
     if config.optim.ema_decay is not None and not 0.0 < config.optim.ema_decay < 1.0:
         raise ConfigError(f"'optim.ema_decay' must be in (0, 1) or none, got {config.optim.ema_decay}")
     if config.train.device not in ("auto", "cpu", "cuda") and not config.train.device.startswith("cuda:"):

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from contextlib import closing, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -207,20 +208,24 @@ def weight_average(model: torch.nn.Module, decay: float) -> AveragedModel:
     return average
 
 
-def training_step(model, task: Task, batch, state, optimizer, clip_norm: float | None, weight_noise: float = 0.0):
+def training_step(model, task: Task, batch, state, optimizer, clip_norm: float | None, weight_noise: float = 0.0,
+                  noise_biases: bool = True):
     """One optimiser step. Order matters and is tested: forward, backward, clip, step.
 
     Returns (loss value, units, new state, grad norm before clipping, after clipping, finite?).
-    Non-finite loss or gradients skip the step (the optimiser state is untouched).
+    Non-finite loss or gradients skip the step (the optimiser state is untouched). ``weight_noise`` perturbs
+    the weights for this step's forward and backward (Graves 2011); ``noise_biases=False`` leaves the biases
+    out, as GroundHog's ``no_noise_bias`` does.
     """
     optimizer.zero_grad(set_to_none=True)
+    noisy = [p for name, p in model.named_parameters()
+             if weight_noise > 0 and (noise_biases or not name.rsplit(".", 1)[-1].startswith("bias"))]
     noise = []
-    if weight_noise > 0:  # Graves 2011: perturb the weights for this step's forward/backward only
-        with torch.no_grad():
-            for p in model.parameters():
-                n = torch.randn_like(p) * weight_noise
-                p.add_(n)
-                noise.append(n)
+    with torch.no_grad():
+        for p in noisy:
+            n = torch.randn_like(p) * weight_noise
+            p.add_(n)
+            noise.append(n)
     loss, units, state = task.train_loss(model, batch, state)
     finite = bool(torch.isfinite(loss))
     norm_before = norm_after = float("nan")
@@ -228,7 +233,7 @@ def training_step(model, task: Task, batch, state, optimizer, clip_norm: float |
         loss.backward()
     if noise:
         with torch.no_grad():
-            for p, n in zip(model.parameters(), noise):
+            for p, n in zip(noisy, noise):
                 p.sub_(n)
     if finite:
         params = [p for p in model.parameters() if p.grad is not None]
@@ -256,18 +261,24 @@ def _format_metrics(values: dict[str, float]) -> str:
     return " ".join(f"{k} {values[k]:.4f}" for k in shown)
 
 
-def train(
-    config: Config | None,
-    run_dir: str | Path,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    progress: bool | None = None,
-    log=print,
-) -> dict[str, Any]:
-    """Train (or resume) a run and return its summary (also written to ``summary.json``)."""
-    run_dir = Path(run_dir)
-    config = prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
+@dataclass
+class RunObjects:
+    """What a run trains and with what, built by ``setup``: the same for ``train`` and ``deeprnn diagnose``."""
+
+    device: torch.device
+    task: Task
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    graphed: GraphedLMStep | None  # train.cuda_graph's recorded step
+    average: AveragedModel | None  # optim.ema_decay's weight average
+    evaluated: torch.nn.Module  # what is validated, selected and reported: the average if there is one
+    decay: torch.optim.lr_scheduler.ExponentialLR
+    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None
+
+
+def setup(config: Config) -> RunObjects:
+    """Threads, determinism, device and seed, then the task, the initialised model (with the read-out bias from
+    the data), the optimiser and the schedulers, in the order that makes a run's numbers."""
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     if config.train.deterministic:
@@ -287,23 +298,37 @@ def train(
     optimizer = _make_optimizer(config, model)
     graphed = graphed_step(config, task, model, device)  # recorded at its first batch, replayed in every epoch
     average = weight_average(model, config.optim.ema_decay) if config.optim.ema_decay else None
-    evaluated = average.module if average is not None else model  # what is validated, selected and reported
     decay = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.optim.lr_decay)
     plateau = None
-    metric_name, larger_is_better = SELECTION_METRIC[task.name]
     if config.optim.plateau_patience is not None:
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer,
-            mode="max" if larger_is_better else "min",
+            mode="max" if SELECTION_METRIC[task.name][1] else "min",
             factor=config.optim.plateau_factor,
             patience=config.optim.plateau_patience,
         )
+    evaluated = average.module if average is not None else model
+    return RunObjects(device, task, model, optimizer, graphed, average, evaluated, decay, plateau)
+
+
+def train(
+    config: Config | None,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    log=print,
+) -> dict[str, Any]:
+    """Train (or resume) a run and return its summary (also written to ``summary.json``)."""
+    run_dir = Path(run_dir)
+    config = prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
+    run = setup(config)
+    device, task, model, optimizer = run.device, run.task, run.model, run.optimizer
+    average, evaluated, decay, plateau = run.average, run.evaluated, run.decay, run.plateau
 
     atomic_write_text(run_dir / "config.json", config.to_json() + "\n")
-    state: dict[str, Any] = {
-        "epoch": 0, "step": 0, "best_epoch": None, "best_value": None, "bad_epochs": 0,
-        "wall_time_s": 0.0, "skipped_steps": 0, "stopped": None,
-    }  # fmt: skip
+    state = new_state()
     last = checkpoint_path(run_dir, "last")
     if resume and last.is_file():
         payload = load_checkpoint(last, map_location=device)
@@ -339,33 +364,9 @@ def train(
         log(f"{config.model.name} on {config.data.name} ({task.name}): {params:,} parameters, device {device}")
 
     while state["stopped"] is None and state["epoch"] < config.train.epochs:
-        epoch = state["epoch"] + 1
-        started = time.perf_counter()
-        train_metrics = _train_epoch(model, task, optimizer, config, epoch, state, progress, average, graphed)
-        evaluated.eval()
-        valid = task.evaluate(evaluated, "valid")
-        model.train()
-        elapsed = time.perf_counter() - started
-        state["wall_time_s"] += elapsed
-        value = valid[metric_name]
-        improved = _is_better(value, state["best_value"], larger_is_better)
-        if improved:
-            state.update(best_epoch=epoch, best_value=value, bad_epochs=0)
-        else:
-            state["bad_epochs"] += 1
-        lr = optimizer.param_groups[0]["lr"]
-        decay.step()
-        if plateau is not None and math.isfinite(value):
-            plateau.step(value)
-        state["epoch"] = epoch
-        if config.train.patience is not None and state["bad_epochs"] >= config.train.patience:
-            state["stopped"] = f"early stopping: no validation improvement for {config.train.patience} epochs"
-        if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
-            state["stopped"] = f"reached train.max_steps={config.train.max_steps}"
-        record = {
-            "epoch": epoch, "step": state["step"], "lr": lr, "train": train_metrics, "valid": valid,
-            "wall_time_s": round(elapsed, 3), "best": improved,
-        }  # fmt: skip
+        record = run_epoch(run, config, state, progress)
+        epoch, train_metrics, valid, improved = record["epoch"], record["train"], record["valid"], record["best"]
+        lr, elapsed = record["lr"], record["wall_time_s"]
         with open(run_dir / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")
         payload = {
@@ -390,8 +391,61 @@ def train(
     return finish(run_dir, task, model, state, params, device, log)
 
 
+def new_state() -> dict[str, Any]:
+    """The trainer's counters before the first epoch (checkpointed as "trainer")."""
+    return {
+        "epoch": 0, "step": 0, "best_epoch": None, "best_value": None, "bad_epochs": 0,
+        "wall_time_s": 0.0, "skipped_steps": 0, "stopped": None,
+    }  # fmt: skip
+
+
+def run_epoch(run: RunObjects, config: Config, state: dict, progress, on_step=None) -> dict[str, Any]:
+    """Epoch ``state["epoch"] + 1``: train, validate, keep the best, step the schedulers and apply the stop
+    rules, updating ``state``; returns the epoch's metrics.jsonl record. ``on_step``: see ``_train_epoch``."""
+    epoch = state["epoch"] + 1
+    started = time.perf_counter()
+    train_metrics = _train_epoch(run.model, run.task, run.optimizer, config, epoch, state, progress, run.average,
+                                 run.graphed, on_step)
+    run.evaluated.eval()
+    valid = run.task.evaluate(run.evaluated, "valid")
+    run.model.train()
+    elapsed = time.perf_counter() - started
+    state["wall_time_s"] += elapsed
+    metric_name, larger_is_better = SELECTION_METRIC[run.task.name]
+    value = valid[metric_name]
+    improved = _is_better(value, state["best_value"], larger_is_better)
+    if improved:
+        state.update(best_epoch=epoch, best_value=value, bad_epochs=0)
+    else:
+        state["bad_epochs"] += 1
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.decay.step()
+    if run.plateau is not None and math.isfinite(value):
+        run.plateau.step(value)
+    state["epoch"] = epoch
+    state["stopped"] = _stop_reason(config, state, run.optimizer.param_groups[0]["lr"])
+    return {
+        "epoch": epoch, "step": state["step"], "lr": lr, "train": train_metrics, "valid": valid,
+        "wall_time_s": round(elapsed, 3), "best": improved,
+    }  # fmt: skip
+
+
+def _stop_reason(config: Config, state: dict, lr: float) -> str | None:
+    """Why the run stops after this epoch (the last rule that applies), or None to go on."""
+    reason = None
+    if config.train.patience is not None and state["bad_epochs"] >= config.train.patience:
+        reason = f"early stopping: no validation improvement for {config.train.patience} epochs"
+    if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
+        reason = f"reached train.max_steps={config.train.max_steps}"
+    if config.train.min_lr is not None and lr < config.train.min_lr:
+        reason = f"learning rate {lr:.3g} below train.min_lr={config.train.min_lr:g}"
+    return reason
+
+
 def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state: dict, progress,
-                 average: AveragedModel | None = None, graphed: GraphedLMStep | None = None) -> dict:
+                 average: AveragedModel | None = None, graphed: GraphedLMStep | None = None, on_step=None) -> dict:
+    """One epoch of training steps; ``on_step(index, loss, units, norm_before, norm_after, finite)``, if
+    given, is called after each (``deeprnn diagnose`` reads the steps through it)."""
     model.train()
     total_batches = task.num_train_batches()
     limit = config.train.max_batches_per_epoch
@@ -417,9 +471,12 @@ def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state
                 loss, units, carried, before, after, finite = graphed.step(batch, carried, optimizer)
             else:
                 loss, units, carried, before, after, finite = training_step(
-                    model, task, batch, carried, optimizer, config.optim.clip_norm, config.optim.weight_noise
+                    model, task, batch, carried, optimizer, config.optim.clip_norm, config.optim.weight_noise,
+                    config.optim.weight_noise_biases,
                 )
             state["step"] += 1
+            if on_step is not None:
+                on_step(index, loss, units, before, after, finite)
             if not finite:
                 state["skipped_steps"] += 1
                 bad_in_a_row += 1
