@@ -322,6 +322,9 @@ def test_a_diverged_point_is_final_shown_and_never_retried(tmp_path, capsys):
     # rerunning the sweep does not enqueue it again (it would diverge again, for ever)
     assert main(["sweep", *args]) == 0
     assert "0 enqueued" in capsys.readouterr().out and len(load(out, "div").get_trials()) == 2
+    # deeprnn report says which run diverged
+    assert main(["report", str(out), "--out", str(tmp_path / "report"), "--no-figures"]) == 0
+    assert f"{diverged.user_attrs['run_name']} diverged: validation nll" in capsys.readouterr().err
 
 
 def test_a_refused_sweep_leaves_no_new_folder(tmp_path, capsys):
