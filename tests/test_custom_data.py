@@ -161,3 +161,51 @@ def test_text_folder_errors(tmp_path):
     (tmp_path / "test.txt").write_text("lonely\n")
     with pytest.raises(ValueError, match="test.txt:1"):
         custom.load_tagged(f"conll:{tmp_path}", "test")
+
+
+@pytest.mark.parametrize("prefix", ["text", "chars", "conll"])
+def test_text_that_is_not_utf8_names_the_file_and_line(tmp_path, prefix, capsys):
+    from deeprnn.cli.main import main
+
+    write_splits(tmp_path, {"train": "a DT\nb NN\n", "valid": "a DT\n", "test": "a DT\n"})
+    (tmp_path / "valid.txt").write_bytes("a DT\n\ncaf\u00e9 NN\n".encode("utf-8") + b"caf\xe9 NN\n")
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'valid.txt'}:4: not UTF-8 text \(byte 4 of the line is 0xe9\)"):
+        custom.load_text(f"{prefix}:{tmp_path}", "valid")
+    assert main(["data", "info", f"{prefix}:{tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "valid.txt:4: not UTF-8" in err
+
+
+def test_a_line_over_the_limit_is_refused_and_one_at_it_is_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPRNN_MAX_LINE_BYTES", "10")
+    write_splits(tmp_path, {"train": "0123456789\r\nab\n" + "x" * 11 + "\n", "valid": "a\n", "test": "a\n"})
+    with pytest.raises(ValueError, match=r"train.txt:3: line longer than 10 bytes; raise \$DEEPRNN_MAX_LINE_BYTES"):
+        custom.load_text(f"chars:{tmp_path}", "train")
+    write_splits(tmp_path, {"train": "0123456789\r\nab\n" + "x" * 10})  # at the limit, without a line end
+    assert custom.load_text(f"text:{tmp_path}", "train") == [["0123456789"], ["ab"], ["x" * 10]]
+    monkeypatch.setenv("DEEPRNN_MAX_LINE_BYTES", "ten")
+    with pytest.raises(ValueError, match=r"\$DEEPRNN_MAX_LINE_BYTES must be a number of bytes"):
+        custom.load_text(f"chars:{tmp_path}", "valid")
+
+
+def test_lines_read_one_at_a_time_split_as_the_whole_text_did(tmp_path):
+    """The rule of docs/own-data.md, applied to the whole file at once: str.splitlines, then str.split."""
+    text = ("\ufeffLe  caf\u00e9\u00a0noir\tfume\r\n\n  \u3000 \n\u4e2d\u6587 \u6587\u5b57\u2028"
+            "next\x0bline\x1cend \u2003 here\n\u00e9t\u00e9\r")
+    write_splits(tmp_path, {"train": text, "valid": "a\n", "test": "a\n"})
+    lines = text[1:].splitlines()
+    assert custom.load_text(f"text:{tmp_path}", "train") == [line.split() for line in lines if line.strip()]
+    assert custom.load_text(f"chars:{tmp_path}", "train") == [list(" ".join(line.split())) for line in lines
+                                                             if line.strip()]
+    sentences = custom.load_text(f"chars:{tmp_path}", "train")
+    chinese = [s for s in sentences if "\u6587" in s][0]
+    assert chinese[1] is chinese[3]
+
+
+def test_a_text_path_that_is_a_file_is_one_line(tmp_path, capsys):
+    from deeprnn.cli.main import main
+
+    (tmp_path / "corpus.txt").write_text("a b\n")
+    assert main(["data", "info", f"text:{tmp_path / 'corpus.txt'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a folder" in err

@@ -191,3 +191,59 @@ def test_original_style_pickles_are_accepted(data_dir, tmp_path):
     for split, seqs in expected.items():
         loaded = data.load_music("jsb", split, data_dir=tmp_path)
         assert len(loaded) == len(seqs) and all(np.array_equal(a, b) for a, b in zip(loaded, seqs))
+
+
+def _write_mat(path, splits: dict) -> None:
+    import scipy.io
+
+    cells = {}
+    for split, rolls in splits.items():
+        cell = np.empty((1, len(rolls)), dtype=object)
+        for i, roll in enumerate(rolls):
+            cell[0, i] = roll
+        cells[f"{split}data"] = cell
+    scipy.io.savemat(path, cells)
+
+
+@pytest.mark.parametrize("odd", [0.5, 1.7, np.nan, 2.0])
+def test_a_mat_piano_roll_holds_zeros_and_ones_only(tmp_path, odd):
+    roll = np.zeros((4, 88))
+    roll[2, 40] = odd
+    _write_mat(tmp_path / "x.mat", {"train": [np.ones((3, 88)), roll]})
+    with pytest.raises(data.DataFormatError, match=r"x\.mat: traindata holds .*a piano-roll holds 0 and 1 only"):
+        music.read_mat(tmp_path / "x.mat", "train")
+
+
+def test_empty_splits_and_pieces_without_frames_are_refused(tmp_path):
+    _write_mat(tmp_path / "x.mat", {"train": [np.ones((3, 88)), np.zeros((0, 88))], "valid": []})
+    with pytest.raises(data.DataFormatError, match=r"x\.mat: 1 train piece\(s\) have no frames \(the first is piece 1"):
+        music.read_mat(tmp_path / "x.mat", "train")
+    path = tmp_path / "rolls.json"
+    path.write_text('{"train": [], "valid": [[[60]], []]}')
+    with pytest.raises(data.DataFormatError, match="the train split holds no pieces"):
+        music.read_json(path, "train")
+    with pytest.raises(data.DataFormatError, match="valid piece.*no frames"):
+        music.read_json(path, "valid")
+
+
+@pytest.mark.parametrize("pitch", [float("inf"), float("nan"), 60.5, True, "60"])
+def test_a_pitch_that_is_no_note_number_is_refused_naming_the_file(capsys, tmp_path, pitch):
+    path = tmp_path / "nottingham" / "Nottingham.pickle"  # read when no .mat is present; not SHA-listed
+    path.parent.mkdir()
+    path.write_bytes(pickle.dumps({s: [[[60, pitch]]] for s in ("train", "valid", "test")}, protocol=2))
+    with pytest.raises(data.DataFormatError, match=r"Nottingham\.pickle: pitch .* is not a whole MIDI note number"):
+        data.load_music("nottingham", "train", data_dir=tmp_path)
+    code, _, err = run_cli(capsys, "data", "info", "nottingham", "--data-dir", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1 and "Nottingham.pickle" in err
+
+
+def test_verify_without_names_fails_on_missing_files_and_names_the_unverified_pickle(capsys, data_dir, tmp_path):
+    (tmp_path / "jsb").mkdir()
+    (tmp_path / "jsb" / "JSB_Chorales.mat").write_bytes((data_dir / "jsb" / "JSB_Chorales.mat").read_bytes())
+    (tmp_path / "nottingham").mkdir()
+    (tmp_path / "nottingham" / "Nottingham.pickle").write_bytes(pickle.dumps({"train": [[[60]]]}, protocol=2))
+    code, out, _ = run_cli(capsys, "data", "verify", "--data-dir", str(tmp_path))
+    assert code == 1 and "ptb/ptb.train.txt: missing" in out
+    assert ("nottingham/Nottingham.pickle: unverified: the loader reads this file, which has no known checksum, "
+            "because nottingham/Nottingham.mat are missing") in out
+    assert "jsb/JSB_Chorales.mat: ok" in out and "JSB Chorales.pickle" not in out  # jsb reads the verified .mat

@@ -303,3 +303,36 @@ def test_pruning_log_reports_each_epoch_once(tmp_path):
         on_log("epoch 2")
     on_log("summary")  # no new epoch: no second decision
     assert trial.reports == [(1, 9.0), (2, 8.0)] and lines == ["epoch 1", "epoch 2", "summary"]
+
+
+def test_a_diverged_point_is_final_shown_and_never_retried(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    args = [JSB, "--grid=optim.lr=1e-3,1e9", "--grid=model.name=rnn", *(f"--set={s}" for s in TINY),
+            "--set=optim.name=sgd", "--set=optim.clip_norm=0", "--set=model.hidden_size=8", "--study", "div",
+            "--out", str(out)]
+    assert main(["sweep", *args]) == 0  # a diverged point is a result, not a failure to retry
+    report = capsys.readouterr().out
+    trials = load(out, "div").get_trials()
+    states = {t.params["optim.lr"]: sweep.trial_state(t) for t in trials}
+    assert states == {1e-3: "COMPLETE", 1e9: "DIVERGED"}
+    diverged = next(t for t in trials if t.params["optim.lr"] == 1e9)
+    assert diverged.state == optuna.trial.TrialState.FAIL
+    assert diverged.user_attrs["diverged"].startswith("diverged: validation nll")
+    assert "1 complete, 1 diverged" in report and "DIVERGED" in report
+    # rerunning the sweep does not enqueue it again (it would diverge again, for ever)
+    assert main(["sweep", *args]) == 0
+    assert "0 enqueued" in capsys.readouterr().out and len(load(out, "div").get_trials()) == 2
+    # deeprnn report says which run diverged
+    assert main(["report", str(out), "--out", str(tmp_path / "report"), "--no-figures"]) == 0
+    assert f"{diverged.user_attrs['run_name']} diverged: validation nll" in capsys.readouterr().err
+
+
+def test_a_refused_sweep_leaves_no_new_folder(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = [JSB, "--grid=model.hidden_size=8", *(f"--set={s}" for s in TINY), "--study", "s", "--jobs", "0"]
+    assert main(["sweep", *first, "--out", str(tmp_path / "a"), "--storage", storage]) == 0
+    other = [JSB, "--grid=model.hidden_size=9", *(f"--set={s}" for s in TINY), "--study", "s", "--jobs", "0"]
+    assert main(["sweep", *other, "--out", str(tmp_path / "b"), "--storage", storage]) == 2
+    assert "was created for a different sweep" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    assert (tmp_path / "a" / "sweep.json").is_file()  # an existing sweep folder is left as it was

@@ -91,7 +91,7 @@ def run_verify(args) -> int:
     print(f"data directory: {resolve_data_dir(args.data_dir)}")
     for relpath, status in rows:
         print(f"{relpath}: {status}")
-    bad = [r for r in rows if r[1].startswith("mismatch") or (args.names and r[1] == "missing")]
+    bad = [r for r in rows if r[1].startswith("mismatch") or r[1] == "missing"]
     ok = sum(status == "ok" for _, status in rows)
     print(f"{ok} of {len(rows)} files verified" + (f", {len(bad)} failed" if bad else ""))
     return 1 if bad else 0
@@ -118,7 +118,8 @@ def add_parser(subparsers):
     info.add_argument("--data-dir", help=dir_help)
     info.set_defaults(func=run_info)
 
-    check = commands.add_parser("verify", help="check every file's SHA-256 against the sums in the package")
+    check = commands.add_parser("verify", help="check every file's SHA-256 against the sums in the package "
+                                "(exit code 1 when one is missing or differs)")
     check.add_argument("names", nargs="*", metavar="NAME", help="datasets (default: all)")
     check.add_argument("--data-dir", help=dir_help)
     check.set_defaults(func=run_verify)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pickle
 import sys
 
 from deeprnn import __version__
@@ -25,8 +26,31 @@ COMMAND_MODULES = [
 ]
 
 
+# Exit codes (docs/training.md): 1 = the command ran but some of its work failed (a sweep point, a data file);
+# the rest below. Expected failures print one line, ``deeprnn: error: ...``; anything else is a bug and shows
+# its traceback.
+EXIT_ERROR = 2  # bad input or settings, a file that cannot be read or written (full disk), a refused file
+EXIT_DIVERGED = 3  # a training run diverged (summary.json says "stopped: diverged: ..." when it has one)
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; an interrupted run resumes with --resume
+
+# Library errors carry messages written for users; OSError and the unpickling errors name the file.
+EXPECTED_ERRORS = (ValueError, OSError, KeyError, RuntimeError, OverflowError, pickle.UnpicklingError)
+
+
 class CLIError(Exception):
     """An error with a message meant for the user; printed as one line, exit code 2."""
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line that tells the user what went wrong (the file and, where known, the line are in it)."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        names = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else f"{exc.filename}"
+        return f"{names}: {exc.strerror}"
+    if isinstance(exc, UnicodeDecodeError):  # the readers name the file; this one escaped them
+        return f"not UTF-8 text: {exc}"
+    return str(exc).replace("\n", " ") or type(exc).__name__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,12 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("deeprnn: interrupted", file=sys.stderr)
-        return 130
-    except (CLIError, ValueError, FileNotFoundError, KeyError, RuntimeError) as exc:
-        # Library errors carry messages written for users; show them as one line, not a traceback.
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"deeprnn: error: {message}", file=sys.stderr)
-        return 2
+        return EXIT_INTERRUPTED
+    except (CLIError, *EXPECTED_ERRORS) as exc:
+        print(f"deeprnn: error: {error_line(exc)}", file=sys.stderr)
+        return getattr(exc, "exit_code", EXIT_ERROR)  # TrainingDiverged has EXIT_DIVERGED
 
 
 if __name__ == "__main__":

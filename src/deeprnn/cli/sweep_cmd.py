@@ -72,7 +72,9 @@ def run_sweep_command(args) -> int:
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - storage errors may quote the URL: one scrubbed line, no traceback
-        message = str(exc) if isinstance(exc, (ValueError, RuntimeError, OSError)) else f"{type(exc).__name__}: {exc}"
+        from deeprnn.cli.main import EXPECTED_ERRORS, error_line
+
+        message = error_line(exc) if isinstance(exc, EXPECTED_ERRORS) else f"{type(exc).__name__}: {exc}"
         secrets = [sweep.url_password(url) if url else None, os.environ.get(sweep.PASSWORD_ENV)]
         raise ValueError(sweep.scrub(message, secrets)) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import datetime
 from pathlib import Path
@@ -11,10 +12,13 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a model from a TOML config (writes a run directory)",
-        description="Train a model from a TOML config. Every run directory gets its resolved config.json, "
-        "env.json, metrics.jsonl, summary.json and the checkpoints 'last' and 'best'. Test metrics are "
+        description="Train a model from a TOML config. Every run directory gets its resolved config.json,\n"
+        "env.json, metrics.jsonl, summary.json and the checkpoints 'last' and 'best'. Test metrics are\n"
         "those of the best-validation checkpoint.",
-        epilog="example: deeprnn train configs/music/jsb.toml --set model.name=dts-rnn --set model.hidden_size=400",
+        epilog="example: deeprnn train configs/music/jsb.toml --set model.name=dts-rnn --set model.hidden_size=400\n"
+        "exit codes: 0 trained; 2 error, in one line (bad settings, a file that cannot be read or written);\n"
+        "  3 diverged (summary.json's 'stopped' says why); 130 interrupted (continue it with --resume)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", nargs="?", help="TOML config file (optional with --resume)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -60,6 +64,7 @@ def _run_to_resume(resume: str, run_dir: str | None) -> Path:
 
 def run_train(args) -> int:
     from deeprnn.training import Config, load_config, train
+    from deeprnn.training.checkpoint import read_json
     from deeprnn.training.config import apply_overrides
 
     overrides = list(args.overrides)
@@ -76,9 +81,9 @@ def run_train(args) -> int:
         if args.config:
             config = load_config(args.config, overrides)
         elif overrides and (run_dir / "config.json").is_file():
-            config = apply_overrides(Config.from_dict(json.loads((run_dir / "config.json").read_text())), overrides)
-        train(config, run_dir, resume=True, progress=False if args.no_progress else None)
-        return 0
+            config = apply_overrides(Config.from_dict(read_json(run_dir / "config.json")), overrides)
+        summary = train(config, run_dir, resume=True, progress=False if args.no_progress else None)
+        return _exit_code(summary)
     if not args.config:
         raise ValueError("give a config file (e.g. configs/demo.toml) or --resume RUN_DIR")
     config = load_config(args.config, overrides)
@@ -86,9 +91,15 @@ def run_train(args) -> int:
         f"{config.data.name.replace(':', '_').replace('/', '_')}-{config.model.name}-"
         f"{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     )
-    train(config, run_dir, overwrite=args.overwrite, progress=False if args.no_progress else None)
+    summary = train(config, run_dir, overwrite=args.overwrite, progress=False if args.no_progress else None)
     print(f"run written to {run_dir}")
-    return 0
+    return _exit_code(summary)
+
+
+def _exit_code(summary: dict) -> int:
+    from deeprnn.training.trainer import TrainingDiverged
+
+    return TrainingDiverged.exit_code if summary["stopped"].startswith("diverged") else 0
 
 
 def run_evaluate(args) -> int:

@@ -13,26 +13,37 @@
   ``word tag`` per line (tag = 2nd column, further columns ignored), a blank line between
   sentences, ``-DOCSTART-`` lines skipped -> tagging, and language modelling on the words.
 
-Blank lines are not sentences. Parsed corpora are cached in memory per dataset name; the
-cached arrays are shared between callers, so do not modify them in place.
+Blank lines are not sentences. Text files are read one line at a time (a line ends with \n): reading
+takes the corpus's tokens (one pointer each, each distinct token stored once) and, transiently, a few
+times the longest line (docs/own-data.md gives the measured multiple). A line longer than
+$DEEPRNN_MAX_LINE_BYTES (default 16 MiB) is an error, as is text that is not UTF-8; both name the
+file and line. Parsed corpora are cached in memory per dataset name; the cached arrays and lists are
+shared between callers, so do not modify them in place.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import os
+import re
 import warnings
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from deeprnn import midi
+from deeprnn.data.datadir import DataFormatError
 from deeprnn.data.registry import SPLITS, DatasetSpec, check_split
 
 # Each file's hash value u in [0, 1) falls in one band: train 80 %, valid 10 %, test 10 %.
 SPLIT_BANDS = {"train": (0.0, 0.8), "valid": (0.8, 0.9), "test": (0.9, 1.0)}
 MIDI_SUFFIXES = (".mid", ".midi")
 DEFAULT_STEP = "eighth"
+MAX_LINE_ENV = "DEEPRNN_MAX_LINE_BYTES"  # the longest line a text file may have, in bytes (without its end)
+DEFAULT_MAX_LINE_BYTES = 16 << 20
 
 SPEC_FIELDS = {  # prefix -> (family, tasks, level, what it is)
     "midi": ("music", ("music",), None, "MIDI folder"),
@@ -159,23 +170,71 @@ def load_music(name: str, split: str) -> list[np.ndarray]:
 # Text and CoNLL folders
 
 
-def _read_split_lines(folder: Path, split: str) -> list[str]:
+def max_line_bytes() -> int:
+    """The line-length limit: $DEEPRNN_MAX_LINE_BYTES, else DEFAULT_MAX_LINE_BYTES."""
+    text = os.environ.get(MAX_LINE_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_LINE_BYTES
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"${MAX_LINE_ENV} must be a number of bytes >= 1, got {text!r}")
+    return int(text)
+
+
+def _split_lines(folder: Path, split: str) -> Iterator[tuple[int, str]]:
+    """(line number, line without its end) of ``SPLIT.txt``, read one line at a time."""
     _check_folder(folder)
     path = folder / f"{split}.txt"
     if not path.is_file():
         raise FileNotFoundError(f"split file not found: {path}")
-    lines = path.read_text(encoding="utf-8-sig").splitlines()  # utf-8-sig: drop a byte-order mark
-    if not any(line.strip() for line in lines):
+    limit, has_text = max_line_bytes(), False
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(iter(lambda: handle.readline(limit + 2), b""), start=1):
+            if len(raw.rstrip(b"\r\n")) > limit:
+                raise DataFormatError(f"{path}:{number}: line longer than {limit:,} bytes; raise ${MAX_LINE_ENV} "
+                                      "to read it (reading needs a few times the longest line in memory)")
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataFormatError(f"{path}:{number}: not UTF-8 text (byte {exc.start + 1} of the line is "
+                                      f"{raw[exc.start]:#04x})") from None
+            for piece in line.splitlines():  # other line ends (\r, \u2028, ...) split a line too, as always
+                has_text = has_text or _has_text(piece)
+                yield number, piece
+    if not has_text:
         raise ValueError(f"split file is empty: {path}")
-    return lines
+
+
+def _has_text(line: str) -> bool:
+    return bool(line) and not line.isspace()  # line.strip() would copy the line
+
+
+_WORD = re.compile(r"\S+")  # str.split()'s words, found one at a time instead of as a list of them all
+
+
+def _tokens(line: str, shared: dict[str, str]) -> list[str]:
+    """The line's words; each distinct word is one string object (``shared``), however often it occurs."""
+    return [shared.setdefault(word, word) for word in map(re.Match.group, _WORD.finditer(line))]
+
+
+def _symbols(line: str, shared: dict[str, str]) -> list[str]:
+    """The characters of " ".join(line.split()) (whitespace normalised), without that string or its words."""
+    symbols = []
+    for match in _WORD.finditer(line):
+        if symbols:
+            symbols.append(" ")
+        word = match.group()
+        symbols.extend(map(shared.setdefault, word, word))  # one object per distinct character
+    return symbols
 
 
 @lru_cache(maxsize=32)
 def _read_tagged(name: str, split: str) -> tuple[tuple[tuple[str, str], ...], ...]:
     _, folder, _ = _require(name, ("conll",), "load_tagged")
-    sentences, sentence = [], []
-    for number, line in enumerate(_read_split_lines(folder, split), start=1):
-        columns = line.split()
+    sentences, sentence, shared = [], [], {}
+    for number, line in _split_lines(folder, split):
+        columns = _tokens(line, shared)
         if not columns or columns[0] == "-DOCSTART-":
             if sentence:
                 sentences.append(tuple(sentence))
@@ -190,20 +249,19 @@ def _read_tagged(name: str, split: str) -> tuple[tuple[tuple[str, str], ...], ..
 
 
 @lru_cache(maxsize=32)
-def _read_text(name: str, split: str) -> tuple[tuple[str, ...], ...]:
+def _read_text(name: str, split: str) -> list[list[str]]:
     prefix, folder, _ = _require(name, ("text", "chars", "conll"), "load_text")
     if prefix == "conll":
-        return tuple(tuple(word for word, _ in sentence) for sentence in _read_tagged(name, split))
-    lines = [line for line in _read_split_lines(folder, split) if line.strip()]
-    if prefix == "chars":
-        return tuple(tuple(" ".join(line.split())) for line in lines)
-    return tuple(tuple(line.split()) for line in lines)
+        return [[word for word, _ in sentence] for sentence in _read_tagged(name, split)]
+    parse, shared = (_symbols if prefix == "chars" else _tokens), {}
+    return [parse(line, shared) for _, line in _split_lines(folder, split) if _has_text(line)]
 
 
 def load_text(name: str, split: str) -> list[list[str]]:
-    """Sentences of tokens (words, or characters for ``chars:``); ``conll:`` gives its words."""
+    """Sentences of tokens (words, or characters for ``chars:``); ``conll:`` gives its words. The sentences are
+    the cached ones (one copy in memory, however many callers): do not change them."""
     check_split(split)
-    return [list(sentence) for sentence in _read_text(name, split)]
+    return list(_read_text(name, split))
 
 
 def load_tagged(name: str, split: str) -> list[list[tuple[str, str]]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from deeprnn.data.datadir import EXPECTED_SHA256, ChecksumError, check_sha256, resolve_data_dir, sha256_of
+from deeprnn.data.music import MUSIC_SOURCES
 from deeprnn.data.registry import BUILT_FROM, DATASETS, FILE_URLS, get_dataset, is_custom
 from deeprnn.data.text import char_file_from_word_file
 
@@ -100,10 +101,13 @@ def fetch(name: str, data_dir=None, base_url: str | None = None, progress: bool 
 def verify(data_dir=None, names: list[str] | None = None) -> list[tuple[str, str]]:
     """(relative path, status) for every file of ``names`` (default: all datasets).
 
-    status is "ok", "missing", or "mismatch: expected <sha>, actual <sha>" (the file is left as it is).
+    status is "ok", "missing", or "mismatch: expected <sha>, actual <sha>" (the file is left as it is). A
+    music dataset whose loader would read a file without a known checksum (an original ``.pickle``, used when
+    the verified files are missing) gets a row for that file too: "unverified: ...".
     """
     root = resolve_data_dir(data_dir)
-    relpaths = dict.fromkeys(p for name in (names or list(DATASETS)) for p in get_dataset(name).files)
+    names = names or list(DATASETS)
+    relpaths = dict.fromkeys(p for name in names for p in get_dataset(name).files)
     rows = []
     for relpath in relpaths:
         path = root / relpath
@@ -117,4 +121,10 @@ def verify(data_dir=None, names: list[str] | None = None) -> list[tuple[str, str
             rows.append(
                 (relpath, "ok" if actual == expected else f"mismatch: expected {expected}, actual {actual}")
             )
+    for name in names:
+        read = next((r for r in MUSIC_SOURCES.get(name, ()) if (root / r).is_file()), None)
+        if read is not None and read not in EXPECTED_SHA256:
+            verified = " and ".join(get_dataset(name).files)
+            rows.append((read, f"unverified: the loader reads this file, which has no known checksum, because "
+                               f"{verified} are missing (sha256 {sha256_of(root / read)})"))
     return rows

@@ -38,16 +38,38 @@ MUSIC_SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _is_note_number(pitch) -> bool:
+    """60 or numpy.int64(60), not 60.5, True, "60", nan or inf (which int() would round, take or refuse)."""
+    if isinstance(pitch, (bool, np.bool_, str, bytes)):
+        return False
+    try:
+        return int(pitch) == pitch
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 def pitches_to_roll(frames, path: Path | str = "<data>") -> np.ndarray:
     """A list of frames (each an iterable of MIDI pitches 21..108) as a (T, 88) 0/1 uint8 piano-roll."""
     roll = np.zeros((len(frames), NUM_KEYS), dtype=np.uint8)
     for t, frame in enumerate(frames):
         for pitch in frame:
+            if not _is_note_number(pitch):
+                raise DataFormatError(f"{path}: pitch {pitch!r} is not a whole MIDI note number")
             column = int(pitch) - LOWEST_PITCH
             if not 0 <= column < NUM_KEYS:
                 raise DataFormatError(f"{path}: pitch {pitch} outside the piano range 21..108")
             roll[t, column] = 1
     return roll
+
+
+def check_pieces(seqs: list[np.ndarray], split: str, path: Path | str) -> list[np.ndarray]:
+    """Refuse a split without pieces, or with a piece of no frames: neither can be trained or scored."""
+    if not seqs:
+        raise DataFormatError(f"{path}: the {split} split holds no pieces")
+    empty = [i for i, seq in enumerate(seqs) if len(seq) == 0]
+    if empty:
+        raise DataFormatError(f"{path}: {len(empty)} {split} piece(s) have no frames (the first is piece {empty[0]})")
+    return seqs
 
 
 def read_mat(path: Path | str, split: str) -> list[np.ndarray]:
@@ -63,13 +85,16 @@ def read_mat(path: Path | str, split: str) -> list[np.ndarray]:
     if variable not in mat:
         raise DataFormatError(f"{path}: truncated or not a piano-roll .mat file (no variable '{variable}')")
     try:
-        seqs = [np.asarray(cell, dtype=np.uint8) for cell in mat[variable].reshape(-1)]
+        cells = [np.asarray(cell) for cell in mat[variable].reshape(-1)]
     except (TypeError, ValueError) as exc:
         raise DataFormatError(f"{path}: '{variable}' is not a cell array of piano-rolls ({exc})") from None
-    for seq in seqs:
-        if seq.ndim != 2 or seq.shape[1] != NUM_KEYS or seq.max(initial=0) > 1:
-            raise DataFormatError(f"{path}: {split}data holds a {seq.shape} array, expected T x 88 of 0/1")
-    return seqs
+    for cell in cells:
+        if cell.ndim != 2 or cell.shape[1] != NUM_KEYS:
+            raise DataFormatError(f"{path}: {split}data holds a {cell.shape} array, expected T x 88 of 0/1")
+        if cell.dtype.kind not in "biuf" or not np.isin(cell, (0, 1)).all():  # 0.5, 1.7 or NaN is no key state
+            odd = cell[~np.isin(cell, (0, 1))] if cell.dtype.kind in "biuf" else cell.reshape(-1)
+            raise DataFormatError(f"{path}: {split}data holds {odd[0]!r}; a piano-roll holds 0 and 1 only")
+    return check_pieces([cell.astype(np.uint8) for cell in cells], split, path)
 
 
 def rolls_from_pitch_lists(data, split: str, path: Path | str) -> list[np.ndarray]:
@@ -79,11 +104,12 @@ def rolls_from_pitch_lists(data, split: str, path: Path | str) -> list[np.ndarra
         found = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise DataFormatError(f"{path}: expected a dict with a '{split}' list of sequences, found {found}")
     try:
-        return [pitches_to_roll(seq, path) for seq in data[split]]
+        rolls = [pitches_to_roll(seq, path) for seq in data[split]]
     except DataFormatError:
         raise
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise DataFormatError(f"{path}: '{split}' is not a list of frames of MIDI pitches ({exc})") from None
+    return check_pieces(rolls, split, path)
 
 
 def read_json(path: Path | str, split: str) -> list[np.ndarray]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deeprnn.files import atomic_write_text
 from deeprnn.training.config import Config, ConfigError
 
 if sys.version_info >= (3, 11):
@@ -298,7 +299,7 @@ def collect(table: dict[str, Any], points: list[Point], results_dir: Path, log: 
 
 def write_snapshot(tables: dict[str, dict[str, Any]], results_dir: Path) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / SNAPSHOT).write_text(json.dumps(snapshot(tables), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(results_dir / SNAPSHOT, json.dumps(snapshot(tables), indent=2, sort_keys=True) + "\n")
 
 
 def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_root: str | Path = "runs/reproduce",

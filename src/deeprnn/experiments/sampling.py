@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from deeprnn import data, midi
 from deeprnn.data.vocab import EOS, UNK
+from deeprnn.files import atomic_write_text
 from deeprnn.training import load_run
 
 DEFAULT_PRIME_STEPS = 16
@@ -233,7 +234,7 @@ def tag_sentence(model, words: list[str]) -> list[str]:
 
 
 def _write_json(path: Path, record: dict) -> None:
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
 
 def sample_run(
@@ -297,7 +298,7 @@ def sample_run(
             }
         else:
             tokens, log_likelihood = sample_text(model, steps, temperature, generator, prime_list)
-            stem.with_suffix(".txt").write_text(detokenize(prime_list + tokens, level) + "\n")
+            atomic_write_text(stem.with_suffix(".txt"), detokenize(prime_list + tokens, level) + "\n")
             record |= {
                 "level": level,
                 "prime_tokens": prime_list,

@@ -15,7 +15,9 @@ Layout of a sweep directory ``DIR`` (default ``runs/sweeps/<study>``):
 
 Crashes: a retried point resumes its run directory from the checkpoint. A trial left RUNNING by a dead
 worker is failed and re-enqueued: at once when the worker ran on this machine (its process is gone),
-otherwise when its heartbeat is older than ``GRACE_PERIOD_S`` (any machine).
+otherwise when its heartbeat is older than ``GRACE_PERIOD_S`` (any machine). A point whose run diverged is
+final: its trial is FAIL with the ``diverged`` user attribute (shown as DIVERGED) and never retried, since
+its run would diverge again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -52,7 +55,8 @@ from deeprnn.experiments.sweep_storage import (
     with_password,
 )
 from deeprnn.experiments.sweep_storage import open_storage as _open_storage
-from deeprnn.training import train
+from deeprnn.files import read_records
+from deeprnn.training import TrainingDiverged, train
 from deeprnn.training.checkpoint import atomic_write_text
 from deeprnn.training.config import ConfigError
 
@@ -68,6 +72,7 @@ __all__ = [
 
 SPEC_ATTR = "deeprnn_sweep"  # study user attribute holding the spec, so workers need only the storage
 WORKER_ATTR = "deeprnn_worker"  # trial system attribute: which process runs it (see worker_token)
+DIVERGED_ATTR = "diverged"  # trial user attribute of a FAIL trial whose run diverged: why (final, not retried)
 MAX_RETRIES = 3  # automatic retries of a point whose worker died; rerunning the coordinator retries again
 
 
@@ -134,14 +139,20 @@ def _trial_point(trial) -> dict[str, Any]:
     return trial.system_attrs.get("fixed_params", trial.params)
 
 
-def enqueue_missing(study, spec: SweepSpec) -> int:
-    """Enqueue every grid point without a WAITING, RUNNING, COMPLETE or PRUNED trial; returns how many.
+def trial_state(trial) -> str:
+    """The trial's state as reported: Optuna's, or DIVERGED for a FAIL trial whose run diverged."""
+    return "DIVERGED" if trial.state == TrialState.FAIL and DIVERGED_ATTR in trial.user_attrs else trial.state.name
 
-    Points whose trials all FAILED (an error, an interrupted run) are enqueued again: their run
-    directory resumes from its checkpoint.
+
+def enqueue_missing(study, spec: SweepSpec) -> int:
+    """Enqueue every grid point without a WAITING, RUNNING, COMPLETE, PRUNED or DIVERGED trial; returns how many.
+
+    Points whose trials all FAILED otherwise (an error, an interrupted run) are enqueued again: their run
+    directory resumes from its checkpoint. A diverged run would only diverge again.
     """
     live = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
-    covered = {point_key(_trial_point(t)) for t in study.get_trials(deepcopy=False, states=live)}
+    covered = {point_key(_trial_point(t)) for t in study.get_trials(deepcopy=False)
+               if t.state in live or trial_state(t) == "DIVERGED"}
     missing = [point for point in spec.points() if point_key(point) not in covered]
     for point in missing:
         study.enqueue_trial(point, user_attrs={"run_name": run_name(point)})
@@ -293,7 +304,7 @@ def heartbeat(storage, trial_id: int):
 
 def work(study, storage, spec: SweepSpec, out_dir: Path, log: Callable[[str], None] = print) -> dict[str, int]:
     """Run WAITING trials until none is left; returns how many ended in each state."""
-    counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
+    counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "DIVERGED": 0}
     with _sigterm_as_interrupt():
         while True:
             with queue_lock(storage) as claims_serialised:
@@ -335,12 +346,19 @@ def run_trial(study, storage, trial_id: int, spec: SweepSpec, out_dir: Path, log
         value = summary["valid"][spec.metric]
         for key in ("valid", "test", "epochs", "best_epoch", "params", "wall_time_s"):
             trial.set_user_attr(key, summary[key])
+        if summary["stopped"].startswith("diverged"):
+            raise TrainingDiverged(summary["stopped"])
         if not math.isfinite(value):
             raise ValueError(f"validation {spec.metric} is {value}")
         return _tell(study, trial, say, values=value)
     except optuna.TrialPruned as exc:
         say(f"pruned: {exc}")
         return _tell(study, trial, say, state=TrialState.PRUNED)
+    except TrainingDiverged as exc:
+        say(f"{exc}; the point is final, not retried")
+        trial.set_user_attr(DIVERGED_ATTR, str(exc))
+        state = _tell(study, trial, say, state=TrialState.FAIL, error=f"TrainingDiverged: {exc}")
+        return "DIVERGED" if state == "FAIL" else state
     except KeyboardInterrupt:
         say("interrupted: the trial is marked failed; rerunning the sweep resumes it from its checkpoint")
         _tell(study, trial, say, state=TrialState.FAIL, error="interrupted")
@@ -373,8 +391,7 @@ def _pruning_log(trial, run_dir: Path, metric: str, say: Callable[[str], None]) 
 
     def on_log(message: str) -> None:
         say(message)
-        path = run_dir / "metrics.jsonl"
-        records = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+        records = read_records(run_dir / "metrics.jsonl", warn=say)
         new = [r for r in records if r["epoch"] not in reported and math.isfinite(r["valid"][metric])]
         for record in new:
             trial.report(record["valid"][metric], record["epoch"])
@@ -457,7 +474,7 @@ def point_states(study, spec: SweepSpec) -> list[tuple[dict[str, Any], Any]]:
 
 def format_report(study, spec: SweepSpec) -> str:
     rows = [(run_name(point), trial) for point, trial in point_states(study, spec)]
-    states = [trial.state.name if trial else "MISSING" for _, trial in rows]
+    states = [trial_state(trial) if trial else "MISSING" for _, trial in rows]
     counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in sorted(set(states)))
     width = max(len(name) for name, _ in rows)
     lines = [
@@ -471,16 +488,30 @@ def format_report(study, spec: SweepSpec) -> str:
     return "\n".join(lines)
 
 
+@contextmanager
+def _removed_if_refused(out_dir: Path):
+    """Remove ``out_dir`` again when it is new and the block fails (a storage or study that refuses the sweep):
+    then it holds nothing but what the block wrote (an SQLite file of a study never used)."""
+    new = not out_dir.exists()
+    try:
+        yield
+    except BaseException:
+        if new:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
 def run_sweep(spec: SweepSpec, out_dir: Path, url: str, jobs: int = 1, log: Callable[[str], None] = print) -> int:
     """The coordinator: create or load the study, enqueue what is missing, work (``jobs`` workers; 0: none), report.
 
     Returns an exit code: 1 when, after working, a point is left failed or waiting.
     """
     check_sweep_dir(out_dir, spec)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    storage = open_storage(url)
-    study = create_study(spec, storage)
-    write_sweep_file(out_dir, spec, url)
+    with _removed_if_refused(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        storage = open_storage(url)
+        study = create_study(spec, storage)
+        write_sweep_file(out_dir, spec, url)
     with queue_lock(storage) as claims_serialised:
         # before enqueueing, so a dead worker's point is retried once, not twice
         fail_dead_trials(study, storage, claims_serialised)
@@ -491,8 +522,7 @@ def run_sweep(spec: SweepSpec, out_dir: Path, url: str, jobs: int = 1, log: Call
     elif jobs > 1:
         spawn_workers(jobs, spec.study, out_dir, url)
     log(format_report(study, spec))
-    left = (TrialState.FAIL, TrialState.WAITING)
-    unfinished = [trial for _, trial in point_states(study, spec) if trial.state in left]
+    unfinished = [t for _, t in point_states(study, spec) if t is not None and trial_state(t) in ("FAIL", "WAITING")]
     if unfinished and jobs:
         log(f"{len(unfinished)} point(s) failed or not run; rerun the same command to retry them "
             "(their runs resume from checkpoints)")
@@ -508,5 +538,6 @@ def run_worker(study_name: str, out_dir: Path, url: str, jobs: int = 1, log: Cal
     if jobs > 1:
         return max(spawn_workers(jobs, study_name, out_dir, url))
     counts = work(study, storage, spec, out_dir, log)
-    log(f"worker done: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed")
+    log(f"worker done: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed, "
+        f"{counts['DIVERGED']} diverged")
     return 1 if counts["FAIL"] else 0

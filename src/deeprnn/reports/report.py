@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deeprnn.files import atomic_write_text
 from deeprnn.reports.curves import plot_learning_curves
 from deeprnn.reports.published import get_published
 from deeprnn.reports.runs import RunSet, default_metric, load_runs
@@ -66,10 +67,10 @@ def write_report(paths: list[str | Path], out_dir: str | Path, metrics: list[str
     for table in report.tables:
         for fmt, render in FORMATS.items():
             path = out_dir / f"{table.stem}{SUFFIXES[fmt]}"
-            path.write_text(render(table))
+            atomic_write_text(path, render(table))
             report.files.append(path)
     curves = plot_learning_curves(runset, out_dir) if figures else {}
     report.files += [path for pair in curves.values() for path in pair]
-    (out_dir / "report.md").write_text(markdown_report(report, curves))
+    atomic_write_text(out_dir / "report.md", markdown_report(report, curves))
     report.files.append(out_dir / "report.md")
     return report

@@ -17,6 +17,7 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
+from deeprnn.files import atomic_write_text
 from deeprnn.reports.published import QUOTED, SOURCES, get_published
 from deeprnn.reports.results_figures import grid_figure, recipe_figure
 from deeprnn.reports.runs import Run, RunSet, larger_is_better, load_run, metric_value
@@ -423,5 +424,5 @@ def write_results_md(results_dir: str | Path, path: str | Path = "RESULTS.md") -
             if old.suffix in (".png", ".svg"):
                 old.unlink()
     text = render(results_dir, (figure_dir, Path(path).resolve().parent))
-    Path(path).write_text(text)
+    atomic_write_text(Path(path), text)
     return text

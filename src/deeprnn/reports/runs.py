@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deeprnn.files import read_records
+
 # Config keys that say where or how a run was executed, not what was trained: never treated as swept.
 BOOKKEEPING_KEYS = ("data.data_dir", "train.device", "train.threads", "train.deterministic")
 
@@ -66,9 +68,7 @@ def read_json(path: Path) -> Any:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_records(path)  # a torn last record (a run killed mid-write) is dropped with a warning
 
 
 def is_run_dir(path: Path) -> bool:
@@ -130,6 +130,10 @@ def load_runs(paths: list[str | Path], warn=print) -> RunSet:
             runs.append(run)
     if unfinished:
         warn(f"skipping {len(unfinished)} run(s) without summary.json: {', '.join(unfinished)}")
+    for run in runs:
+        if str(run.summary.get("stopped", "")).startswith("diverged"):
+            warn(f"{run.name} {run.summary['stopped']} (its numbers are those of its best epoch, "
+                 f"{run.summary.get('best_epoch')})")
     if not runs:
         raise FileNotFoundError(f"no finished runs (with summary.json) under {', '.join(map(str, paths))}")
 

@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, safe loads (``weights_only=True``), and loading a run for inference.
+"""Checkpoints: atomic writes (``deeprnn.files``), safe loads (``weights_only=True``), loading a run for inference.
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
 ``torch.load(..., weights_only=True)`` and never executes code. It carries the resolved config and the
@@ -8,20 +8,25 @@ vocabularies, so a model can be rebuilt from the checkpoint alone (as in nanoGPT
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
-import os
-import tempfile
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from deeprnn.files import atomic_write_bytes, atomic_write_text  # noqa: F401 - atomic_write_text for importers
 from deeprnn.models import build_model
 from deeprnn.training.config import Config
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAMES = ("last", "best")
+# Keys that may differ between a run's stored config and the config given to --resume.
+RESUMABLE_CHANGES = ("train.epochs", "train.max_steps", "train.device", "train.threads", "train.patience",
+                     "train.prefetch", "train.cuda_graph")
 
 
 class CheckpointError(RuntimeError):
@@ -34,28 +39,26 @@ def checkpoint_path(run_dir: str | Path, name: str) -> Path:
     return Path(run_dir) / f"checkpoint_{name}.pt"
 
 
-def atomic_write_bytes(path: Path, write) -> None:
-    """Write through a temporary file in the same directory, then rename: a crash never leaves a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda handle: handle.write(text.encode()))
-
-
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     payload = {"format_version": FORMAT_VERSION, **payload}
-    atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
+    # Serialised in memory first: torch.save turns a failed write of the file into a RuntimeError that does
+    # not say why ("unexpected pos"); a write of the bytes raises the OSError itself (a full disk).
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, lambda handle: handle.write(buffer.getbuffer()))
+
+
+def _load_failure(path: Path, exc: Exception) -> str:
+    """One line on why torch could not load ``path``; never torch's advice to load it unsafely."""
+    if path.stat().st_size == 0:
+        return f"checkpoint {path} is empty (0 bytes): it was never written completely"
+    text = str(exc)
+    refused = re.search(r"GLOBAL ([\w.]+)", text)
+    if isinstance(exc, pickle.UnpicklingError) and refused:
+        return (f"refused to load checkpoint {path}: it asks for {refused[1]}, which is not tensors or plain data "
+                "(a deeprnn checkpoint never holds it; nothing from the file was run)")
+    lines = [line for line in text.splitlines() if line.strip() and "weights_only" not in line]
+    return f"cannot read checkpoint {path}: {lines[0] if lines else type(exc).__name__}"
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -64,7 +67,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        raise CheckpointError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(_load_failure(path, exc)) from None
     version = payload.get("format_version") if isinstance(payload, dict) else None
     if version != FORMAT_VERSION:
         raise CheckpointError(
@@ -100,9 +103,27 @@ class InferenceModel(nn.Module):
         return self.head(inputs, hx)
 
 
+def check_checkpoint_of_run(run_dir: str | Path, path: Path, payload: dict[str, Any]) -> None:
+    """Refuse a checkpoint made with another config than the run's config.json (apart from the keys that a
+    resume may change), e.g. one copied in from another run: its numbers would not be this run's."""
+    config_file = Path(run_dir) / "config.json"
+    if not config_file.is_file():
+        return
+    run = Config.from_dict(read_json(config_file), source=str(config_file)).to_dict()
+    made = Config.from_dict(payload["config"], source=f"{path} config").to_dict()
+    changed = [f"{section}.{key}: {made[section][key]!r} in the checkpoint, {value!r} in config.json"
+               for section, values in run.items() for key, value in values.items()
+               if value != made[section][key] and f"{section}.{key}" not in RESUMABLE_CHANGES]
+    if changed:
+        raise CheckpointError(f"checkpoint {path} was made with another config than {config_file} "
+                              f"({'; '.join(changed)}); it belongs to another run")
+
+
 def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "cpu") -> tuple[InferenceModel, Config]:
     """Rebuild the model of a run from its checkpoint (config and vocabularies come from the checkpoint)."""
-    payload = load_checkpoint(checkpoint_path(run_dir, checkpoint), map_location=device)
+    path = checkpoint_path(run_dir, checkpoint)
+    payload = load_checkpoint(path, map_location=device)
+    check_checkpoint_of_run(run_dir, path, payload)
     config = Config.from_dict(payload["config"], source=f"{run_dir} checkpoint config")
     head = model_from_config(config, payload["task"], **payload["model_kwargs"])
     head.load_state_dict(payload["model"])
@@ -112,4 +133,8 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "cpu")
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """A run's JSON file; a damaged one is a ValueError naming the file and line."""
+    try:
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a valid JSON file ({exc})") from None

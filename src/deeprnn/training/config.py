@@ -3,7 +3,9 @@
 A config file may name another one to start from (``extends = "base.toml"``, resolved relative to
 the file), so presets share their common settings. Overrides use dotted keys:
 ``--set model.hidden_size=400 --set optim.name=adam``. Unknown keys and wrong types are errors that
-name the valid keys (and suggest the closest one); nothing is silently ignored.
+name the valid keys (and suggest the closest one); nothing is silently ignored or converted: a string is
+never read as a number, an integer is taken exactly, and a float must be finite. Each section's allowed
+values are the ``*_CHECKS`` table right below its fields, applied to every value that is set.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
+import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -72,6 +76,16 @@ class ModelConfig:
     transition_gain: float | None = added_key(TRANSITION_GAIN, absent_means=None)
 
 
+# Allowed values per key (see check_value): "> 0", ">= 1", an interval "[0, 1)", or a tuple of choices.
+# A key without an entry takes any value of its type; None passes wherever the type allows it.
+MODEL_CHECKS = {
+    "hidden_size": ">= 1", "transition_depth": ">= 1", "transition_size": ">= 1", "num_layers": ">= 1",
+    "output_depth": ">= 0", "output_size": ">= 1", "pool_size": ">= 1", "dropout": "[0, 1)",
+    "transition_dropout": "[0, 1)", "embedding_size": ">= 1", "sparse_nonzeros": ">= 1", "spectral_radius": "> 0",
+    "transition_gain": "> 0",
+}  # fmt: skip
+
+
 @dataclass
 class DataConfig:
     name: str = "jsb"
@@ -92,6 +106,12 @@ class DataConfig:
     bucket: bool = True  # group sequences of similar length into batches
 
 
+DATA_CHECKS = {
+    "batch_size": ">= 1", "eval_batch_size": ">= 1", "bptt": ">= 1", "music_bptt": ">= 1",
+    "music_transpose": "[0, 87]",  # semitones
+}  # fmt: skip
+
+
 @dataclass
 class OptimConfig:
     name: str = "adam"  # "sgd" (with momentum) or "adam"
@@ -107,6 +127,13 @@ class OptimConfig:
     # Polyak averaging: validate, select and checkpoint an exponential moving average of the weights with this
     # decay per optimiser step (training goes on from the raw weights); none = off. trainer.weight_average.
     ema_decay: float | None = None
+
+
+OPTIM_CHECKS = {
+    "name": ("sgd", "adam"), "lr": "> 0", "momentum": "[0, 1)", "weight_decay": ">= 0", "clip_norm": ">= 0",
+    "lr_decay": "(0, 1]", "plateau_patience": ">= 0", "plateau_factor": "(0, 1)", "weight_noise": ">= 0",
+    "ema_decay": "(0, 1)",
+}  # fmt: skip
 
 
 @dataclass
@@ -127,6 +154,13 @@ class TrainConfig:
     # record the lm task's training step once as a CUDA graph and replay it (training/graphed.py); CUDA only,
     # off by default
     cuda_graph: bool = False
+
+
+TRAIN_CHECKS = {
+    "epochs": ">= 1", "patience": ">= 1", "max_steps": ">= 1", "max_batches_per_epoch": ">= 1",
+    "seed": "[0, 18446744073709551616)",  # torch.manual_seed takes 64 bits, numpy's generators no negatives
+    "device": ("auto", "cpu", "cuda", "cuda:N"), "max_bad_steps": ">= 1", "threads": ">= 1", "min_lr": "> 0",
+}  # fmt: skip
 
 
 @dataclass
@@ -195,23 +229,20 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         raise bad
-    if base is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if base is int:  # an int as given: never through float (2**53 + 1 stays itself), never from a string
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if base is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
         try:
             number = float(value)
-        except ValueError:
+        except OverflowError:
             raise bad from None
-        if not number.is_integer():
-            raise bad
-        return int(number)
-    if base is float:
-        if isinstance(value, bool):
-            raise bad
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise bad from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{source}: '{key}' must be a finite number, got {value!r}")
+        return number
     if base is str:
         if not isinstance(value, str):
             raise bad
@@ -229,7 +260,42 @@ def set_value(config: Config, dotted_key: str, value: Any, source: str = "--set"
     section = getattr(config, section_name)
     hints = get_type_hints(type(section))
     _check_key(key, [f.name for f in fields(section)], source, prefix=f"{section_name}.")
-    setattr(section, key, _coerce(value, hints[key], dotted_key, source))
+    value = _coerce(value, hints[key], dotted_key, source)
+    check_value(dotted_key, value, source)
+    setattr(section, key, value)
+
+
+CHECKS = {"model": MODEL_CHECKS, "data": DATA_CHECKS, "optim": OPTIM_CHECKS, "train": TRAIN_CHECKS}
+
+
+def _allows(rule: str | tuple[str, ...], value: Any) -> bool:
+    if isinstance(rule, tuple):  # choices; "cuda:N" stands for cuda:0, cuda:1, ...
+        return value in rule or any(c.endswith(":N") and re.fullmatch(c[:-1] + "[0-9]+", value) for c in rule)
+    if rule.startswith(">="):
+        return value >= _number(rule[2:])
+    if rule.startswith(">"):
+        return value > _number(rule[1:])
+    low, high = (_number(end.strip("[]()")) for end in rule.split(","))
+    above = value >= low if rule.startswith("[") else value > low
+    below = value <= high if rule.endswith("]") else value < high
+    return above and below
+
+
+def _number(text: str) -> int | float:
+    text = text.strip()
+    return int(text) if text.lstrip("-").isdigit() else float(text)  # an int bound compares exactly
+
+
+def check_value(dotted_key: str, value: Any, source: str = "config") -> None:
+    """Refuse a value outside the key's entry in ``CHECKS`` (None is left to the type, which allows it or not)."""
+    section, key = dotted_key.split(".", 1)
+    rule = CHECKS[section].get(key)
+    if rule is None or value is None or _allows(rule, value):
+        return
+    if isinstance(rule, tuple):
+        raise ConfigError(f"{source}: '{dotted_key}' must be one of {', '.join(rule)}, got {value!r}")
+    allowed = f"in {rule}" if rule[0] in "[(" else rule
+    raise ConfigError(f"{source}: '{dotted_key}' must be {allowed}, got {value!r}")
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -281,35 +347,8 @@ def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> C
 
 
 def validate(config: Config) -> None:
-    """Checks that span keys or need the value ranges; the model and data packages check the rest."""
-    positive = {
-        "model.hidden_size": config.model.hidden_size,
-        "model.transition_depth": config.model.transition_depth,
-        "data.batch_size": config.data.batch_size,
-        "data.bptt": config.data.bptt,
-        "train.epochs": config.train.epochs,
-        "train.max_bad_steps": config.train.max_bad_steps,
-    }
-    if config.data.music_bptt is not None:
-        positive["data.music_bptt"] = config.data.music_bptt
-    for key, value in positive.items():
-        if value < 1:
-            raise ConfigError(f"'{key}' must be >= 1, got {value}")
-    if not 0 <= config.data.music_transpose <= 87:
-        raise ConfigError(f"'data.music_transpose' must be in 0..87 semitones, got {config.data.music_transpose}")
-    if config.optim.name not in ("sgd", "adam"):
-        raise ConfigError(f"'optim.name' must be 'sgd' or 'adam', got '{config.optim.name}'")
-    if config.optim.lr <= 0:
-        raise ConfigError(f"'optim.lr' must be > 0, got {config.optim.lr}")
-    if config.model.transition_gain is not None and not 0.0 < config.model.transition_gain < float("inf"):
-        raise ConfigError(f"'model.transition_gain' must be > 0 or none, got {config.model.transition_gain}")
-    if config.train.min_lr is not None and not 0.0 < config.train.min_lr < float("inf"):
-        raise ConfigError(f"'train.min_lr' must be > 0 or none, got {config.train.min_lr}")
-    if config.optim.ema_decay is not None and not 0.0 < config.optim.ema_decay < 1.0:
-        raise ConfigError(f"'optim.ema_decay' must be in (0, 1) or none, got {config.optim.ema_decay}")
-    if config.train.device not in ("auto", "cpu", "cuda") and not config.train.device.startswith("cuda:"):
-        raise ConfigError(f"'train.device' must be auto, cpu or cuda, got '{config.train.device}'")
-    if not 0.0 <= config.model.dropout < 1.0:
-        raise ConfigError(f"'model.dropout' must be in [0, 1), got {config.model.dropout}")
-    if config.model.transition_dropout is not None and not 0.0 <= config.model.transition_dropout < 1.0:
-        raise ConfigError(f"'model.transition_dropout' must be in [0, 1), got {config.model.transition_dropout}")
+    """Check every key against ``CHECKS`` (set_value checks each value it sets; this also covers defaults and
+    configs built in code). Checks that span keys live in the model and data packages."""
+    for section in _section_names():
+        for key, value in dataclasses.asdict(getattr(config, section)).items():
+            check_value(f"{section}.{key}", value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deeprnn.training.checkpoint import checkpoint_path, load_checkpoint, model_from_config
+from deeprnn.training.checkpoint import check_checkpoint_of_run, checkpoint_path, load_checkpoint, model_from_config
 from deeprnn.training.config import Config
 from deeprnn.training.tasks import build_task
 from deeprnn.training.trainer import resolve_device
@@ -16,7 +16,9 @@ def evaluate_run(
 ) -> dict[str, Any]:
     if split not in ("train", "valid", "test"):
         raise ValueError(f"unknown split '{split}' (choose from train, valid, test)")
-    payload = load_checkpoint(checkpoint_path(run_dir, checkpoint))
+    path = checkpoint_path(run_dir, checkpoint)
+    payload = load_checkpoint(path)
+    check_checkpoint_of_run(run_dir, path, payload)
     config = Config.from_dict(payload["config"], source=f"{run_dir} checkpoint config")
     torch_device = resolve_device(device)
     task = build_task(config, torch_device)

@@ -7,6 +7,7 @@ on a batch, and evaluates a model over a whole split with the literature's metri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -75,6 +76,12 @@ class Task:
         raise NotImplementedError
 
     accuracy_key = "acc"  # what the training accuracy is called in metrics.jsonl
+    loss_key = "loss"  # the validation loss in nats that the trainer's divergence check watches
+
+    def trivial_losses(self) -> dict[str, float]:
+        """The validation loss (``loss_key``, nats) of two models that ignore the input: "unigram" predicts the
+        training frequencies (add-one smoothed, as ``output_bias``), "uniform" has all-zero logits."""
+        raise NotImplementedError
 
     def begin_epoch(self) -> None:
         self._train_hits, self._train_total = 0, 0
@@ -193,6 +200,16 @@ class MusicTask(SequenceBatchTask):
         p = (on + 1) / (frames + 2)
         return torch.log(p / (1 - p)).float()
 
+    loss_key = "nll"
+
+    def trivial_losses(self):
+        p = torch.sigmoid(self.output_bias().double())
+        first = 0 if self.config.data.score_first_frame else 1  # the frames evaluation scores
+        scored = [torch.as_tensor(seq[first:], dtype=torch.float64) for seq in self.splits["valid"]]
+        on, frames = sum(seq.sum(0) for seq in scored), sum(len(seq) for seq in scored)
+        unigram = -float((on * p.log() + (frames - on) * (1 - p).log()).sum()) / frames
+        return {"unigram": unigram, "uniform": 88 * math.log(2)}
+
     def collate(self, split: str, indices: list[int]) -> data.MusicBatch:
         return data.collate_music(self.splits[split], indices, score_first_frame=self.config.data.score_first_frame)
 
@@ -268,6 +285,10 @@ class LanguageModelTask(Task):
         counts = torch.bincount(self.streams["train"], minlength=len(self.vocab)).double() + 1
         return torch.log(counts / counts.sum()).float()
 
+    def trivial_losses(self):
+        return {"unigram": _unigram_loss(self.output_bias(), self.streams["valid"][1:]),  # every token is a target
+                "uniform": math.log(len(self.vocab))}
+
     def num_train_batches(self):
         return len(self.train_windows)
 
@@ -321,6 +342,10 @@ class TaggingTask(SequenceBatchTask):
         counts = torch.bincount(tag_ids, minlength=len(self.tags)).double() + 1
         return torch.log(counts / counts.sum()).float()
 
+    def trivial_losses(self):
+        valid_tags = torch.tensor([t for sentence in self.splits["valid"][1] for t in sentence])
+        return {"unigram": _unigram_loss(self.output_bias(), valid_tags), "uniform": math.log(len(self.tags))}
+
     def collate(self, split, indices):
         token_ids, tag_ids = self.splits[split]
         return data.collate_tagged(token_ids, tag_ids, indices)
@@ -341,6 +366,11 @@ class TaggingTask(SequenceBatchTask):
 
     def extras(self):
         return {"vocab": self.words.to_list(), "tags": self.tags.to_list()}
+
+
+def _unigram_loss(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Mean cross-entropy (nats) of ``targets`` under the fixed distribution ``log_probs``."""
+    return -float(log_probs.double()[targets].mean())
 
 
 TASK_CLASSES = {"music": MusicTask, "lm": LanguageModelTask, "tagging": TaggingTask}

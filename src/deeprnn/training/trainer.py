@@ -32,13 +32,16 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from deeprnn import __version__
+from deeprnn.files import append_record, read_records, remove_stale_temporaries
 from deeprnn.models import count_parameters
 from deeprnn.training.checkpoint import (
+    RESUMABLE_CHANGES,
     CheckpointError,
     atomic_write_text,
     checkpoint_path,
     load_checkpoint,
     model_from_config,
+    read_json,
     save_checkpoint,
 )
 from deeprnn.training.config import Config, ConfigError
@@ -48,13 +51,18 @@ from deeprnn.training.prefetch import prefetch
 from deeprnn.training.tasks import Task, build_task
 
 RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json", "checkpoint_last.pt", "checkpoint_best.pt")
-# Keys that may differ between a run's stored config and the config given to --resume.
-RESUMABLE_CHANGES = ("train.epochs", "train.max_steps", "train.device", "train.threads", "train.patience",
-                     "train.prefetch", "train.cuda_graph")
 
 
 class TrainingDiverged(RuntimeError):
-    """Too many consecutive non-finite losses or gradients."""
+    """Too many consecutive non-finite losses or gradients, or no finite validation result to report."""
+
+    exit_code = 3  # the command line's exit code for a diverged run (cli.main.EXIT_DIVERGED)
+
+
+# A run has diverged when its validation loss (nats) is non-finite or above this many times that of the trivial
+# model it starts from (divergence_bound). Never relative to the first epoch's loss: a run still on the unigram
+# plateau has not diverged.
+DIVERGENCE_FACTOR = 2.0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -111,7 +119,7 @@ RESUME_KEYS = ("git_commit", "deeprnn", "torch", "device")  # what decides the n
 def _record_resume(env_path: Path, current: dict[str, Any], after_epoch: int) -> None:
     """A run resumed under other code, torch or device than it was running under appends that to env.json's
     ``resumed_under`` list, so its provenance is whole (reports list every commit a run trained under)."""
-    env = json.loads(env_path.read_text())
+    env = read_json(env_path)
     latest = (env.get("resumed_under") or [env])[-1]
     modified = bool(current.get("source_modified"))  # edited code may differ from one resume to the next
     if not modified and all(latest.get(key) == current.get(key) for key in RESUME_KEYS):
@@ -151,13 +159,15 @@ def prepare_run_dir(run_dir: Path, config: Config | None, *, resume: bool, overw
     if resume:
         if not config_file.is_file():
             raise ConfigError(f"--resume {run_dir}: no run there (config.json missing)")
-        stored = Config.from_dict(json.loads(config_file.read_text()), source=str(config_file))
+        stored = Config.from_dict(read_json(config_file), source=str(config_file))
         return _check_resumable(stored, config)
     if config is None:
         raise ConfigError("a config file is needed to start a new run")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"run directory {run_dir} is a file; give another --run-dir")
     if run_dir.exists() and any((run_dir / name).exists() for name in RUN_FILES):
         if not overwrite:
-            stored = json.loads(config_file.read_text()) if config_file.is_file() else None
+            stored = read_json(config_file) if config_file.is_file() else None
             same = stored == config.to_dict()
             raise ConfigError(
                 f"run directory {run_dir} already holds {'this' if same else 'a different'} run; "
@@ -165,8 +175,7 @@ def prepare_run_dir(run_dir: Path, config: Config | None, *, resume: bool, overw
             )
         for name in RUN_FILES:
             (run_dir / name).unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return config
+    return config  # the directory is made with config.json, once the model and data are known to load
 
 
 def _make_optimizer(config: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -274,6 +283,7 @@ class RunObjects:
     evaluated: torch.nn.Module  # what is validated, selected and reported: the average if there is one
     decay: torch.optim.lr_scheduler.ExponentialLR
     plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None
+    divergence_bound: float  # validation loss above which the run has diverged (divergence_bound)
 
 
 def setup(config: Config) -> RunObjects:
@@ -308,7 +318,8 @@ def setup(config: Config) -> RunObjects:
             patience=config.optim.plateau_patience,
         )
     evaluated = average.module if average is not None else model
-    return RunObjects(device, task, model, optimizer, graphed, average, evaluated, decay, plateau)
+    return RunObjects(device, task, model, optimizer, graphed, average, evaluated, decay, plateau,
+                      divergence_bound(task, config))
 
 
 def train(
@@ -349,11 +360,11 @@ def train(
         if device.type == "cuda" and payload.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(payload["rng_cuda"].cpu(), device)
         state.update(payload["trainer"])
-        _truncate_metrics(run_dir / "metrics.jsonl", state["epoch"])
+        _clear_interrupted_writes(run_dir, state["epoch"], log)
         log(f"resuming {run_dir} after epoch {state['epoch']} (step {state['step']})")
     elif resume:
         log(f"resuming {run_dir}: no checkpoint yet, starting from epoch 1")
-        _truncate_metrics(run_dir / "metrics.jsonl", 0)
+        _clear_interrupted_writes(run_dir, 0, log)
     if resume and (run_dir / "env.json").is_file():
         _record_resume(run_dir / "env.json", environment(config, device), state["epoch"])
     else:
@@ -367,8 +378,7 @@ def train(
         record = run_epoch(run, config, state, progress)
         epoch, train_metrics, valid, improved = record["epoch"], record["train"], record["valid"], record["best"]
         lr, elapsed = record["lr"], record["wall_time_s"]
-        with open(run_dir / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_record(run_dir / "metrics.jsonl", record)
         payload = {
             "config": config.to_dict(), "task": task.name, "model_kwargs": task.model_kwargs(),
             "model": evaluated.state_dict(), "optimizer": optimizer.state_dict(), "lr_decay": decay.state_dict(),
@@ -423,7 +433,8 @@ def run_epoch(run: RunObjects, config: Config, state: dict, progress, on_step=No
     if run.plateau is not None and math.isfinite(value):
         run.plateau.step(value)
     state["epoch"] = epoch
-    state["stopped"] = _stop_reason(config, state, run.optimizer.param_groups[0]["lr"])
+    state["stopped"] = (_diverged(valid, run.task.loss_key, run.divergence_bound)
+                        or _stop_reason(config, state, run.optimizer.param_groups[0]["lr"]))
     return {
         "epoch": epoch, "step": state["step"], "lr": lr, "train": train_metrics, "valid": valid,
         "wall_time_s": round(elapsed, 3), "best": improved,
@@ -512,19 +523,43 @@ def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state
     }
 
 
-def _truncate_metrics(path: Path, last_epoch: int) -> None:
-    """Drop metric lines written after the last checkpoint (their epoch will be replayed)."""
-    if not path.is_file():
-        return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] <= last_epoch]
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
+def divergence_bound(task: Task, config: Config) -> float:
+    """The validation loss above which a run has diverged: DIVERGENCE_FACTOR times that of the trivial model the
+    run starts from, the training frequencies with ``model.output_bias_from_data`` (Task.trivial_losses), else
+    the worse of those and all-zero logits (88 ln 2 = 61 nats per frame for music)."""
+    losses = task.trivial_losses()
+    start = losses["unigram"] if config.model.output_bias_from_data else max(losses.values())
+    return DIVERGENCE_FACTOR * start
+
+
+def _diverged(valid: dict[str, float], key: str, bound: float) -> str | None:
+    """``stopped`` for a run whose validation loss ``valid[key]`` is non-finite or above ``bound``, else None."""
+    value = valid[key]
+    if not math.isfinite(value):
+        return f"diverged: validation {key} is {value}"
+    if value > bound:
+        return (f"diverged: validation {key} {value:.6g} is above {bound:.6g} "
+                f"({DIVERGENCE_FACTOR:g} x the trivial model's)")
+    return None
+
+
+def _clear_interrupted_writes(run_dir: Path, last_epoch: int, log) -> None:
+    """Before a resume: delete the temporary files of interrupted writes, and drop the metric records after the
+    last checkpoint (their epochs are replayed), a torn last record included."""
+    for tmp in remove_stale_temporaries(run_dir, RUN_FILES):
+        log(f"removed {tmp}, left by an interrupted write")
+    path = run_dir / "metrics.jsonl"
+    if path.is_file():
+        kept = [record for record in read_records(path, warn=log) if record["epoch"] <= last_epoch]
+        atomic_write_text(path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
 def finish(run_dir: Path, task: Task, model, state: dict, params: int, device, log=print) -> dict[str, Any]:
     """Evaluate the best-validation checkpoint on valid and test, write summary.json, print a table."""
     best = checkpoint_path(run_dir, "best")
     if not best.is_file():
-        raise TrainingDiverged(f"{run_dir}: no finite validation result in {state['epoch']} epochs; nothing to report")
+        raise TrainingDiverged(f"{run_dir}: no finite validation result in {state['epoch']} epochs; nothing to report"
+                               + (f" ({state['stopped']})" if state["stopped"] else ""))
     payload = load_checkpoint(best, map_location=device)
     model.load_state_dict(payload["model"])
     model.eval()
@@ -538,8 +573,8 @@ def finish(run_dir: Path, task: Task, model, state: dict, params: int, device, l
         "wall_time_s": round(state["wall_time_s"], 2),
         "stopped": state["stopped"] or "completed all epochs",
         "task": task.name,
-        "model": json.loads((run_dir / "config.json").read_text())["model"]["name"],
-        "dataset": json.loads((run_dir / "config.json").read_text())["data"]["name"],
+        "model": read_json(run_dir / "config.json")["model"]["name"],
+        "dataset": read_json(run_dir / "config.json")["data"]["name"],
         "valid": results["valid"],
         "test": results["test"],
     }
@@ -550,11 +585,16 @@ def finish(run_dir: Path, task: Task, model, state: dict, params: int, device, l
 
 def summary_table(summary: dict[str, Any]) -> str:
     keys = [k for k in ("nll", "frame_acc", "bce_mean", "ppl", "bpc", "loss", "acc") if k in summary["valid"]]
+    cells = {split: [f"{summary[split][k]:.4f}" for k in keys] for split in ("valid", "test")}
+    # at least two spaces between columns, however wide a (diverged) value is
+    widths = [max(11, *(len(cells[split][i]) + 2 for split in cells)) for i in range(len(keys))]
     lines = [
         f"{summary['model']} on {summary['dataset']}: best epoch {summary['best_epoch']} of {summary['epochs']}, "
         f"{summary['params']:,} parameters, {summary['wall_time_s']:.1f}s",
-        f"{'split':<6}" + "".join(f"{k:>11}" for k in keys),
+        f"{'split':<6}" + "".join(f"{k:>{w}}" for k, w in zip(keys, widths)),
     ]
     for split in ("valid", "test"):
-        lines.append(f"{split:<6}" + "".join(f"{summary[split][k]:>11.4f}" for k in keys))
+        lines.append(f"{split:<6}" + "".join(f"{cell:>{w}}" for cell, w in zip(cells[split], widths)))
+    if summary.get("stopped", "").startswith("diverged"):
+        lines.append(f"stopped: {summary['stopped']}")
     return "\n".join(lines)
