@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 # (benchmark, recipe file, batches); the DOT(S) recipes' deep output reads h_t only, as in the paper.
 BENCHMARKS = {
     "ptb-word": ("configs/recipes/ptb-word", 200),
-    "ptb-char": ("configs/recipes/ptb-char", 200),
+    "ptb-char": ("configs/recipes/ptb-char", 100),  # 64 x 100 characters a batch
     "jsb": ("configs/recipes/jsb", 200),
 }
 MODELS = {"rnn": "rnn.toml", "dts-rnn": "dots-rnn.toml", "dots-rnn": "dots-rnn.toml",
@@ -33,14 +33,17 @@ INITS = {
     "gain 1.0": ["model.transition_gain=1.0"],
     "gain 1.5": ["model.transition_gain=1.5"],
     "gain 0.8": ["model.transition_gain=0.8"],
+    "gain 0.6": ["model.transition_gain=0.6"],
+    "gain 0.4": ["model.transition_gain=0.4"],
+    "groundhog gain 0.8": ["model.init=groundhog", "model.sparse_nonzeros=20", "model.transition_gain=0.8"],
     "groundhog gain 1.0": ["model.init=groundhog", "model.sparse_nonzeros=20", "model.transition_gain=1.0"],
     "groundhog": ["model.init=groundhog", "model.sparse_nonzeros=20", "model.transition_gain=none"],
 }
 
 
-def probes(benchmarks, models, inits):
+def probes(benchmarks, models, inits, batches=None):
     for benchmark in benchmarks:
-        folder, batches = BENCHMARKS[benchmark]
+        folder, default_batches = BENCHMARKS[benchmark]
         for model in models:
             for init in (["—"] if model == "rnn" else inits):
                 overrides = [*MODEL_SETS.get(model, []), "model.output_from_input=false", "train.threads=1",
@@ -48,7 +51,9 @@ def probes(benchmarks, models, inits):
                 if model == "rnn":
                     overrides.remove("model.output_from_input=false")
                 name = f"{benchmark}_{model}_{init.replace(' ', '-')}"
-                yield name, REPO / folder / MODELS[model], batches, overrides
+                if batches and batches != default_batches:
+                    name += f"_{batches}"
+                yield name, REPO / folder / MODELS[model], batches or default_batches, overrides
 
 
 def run_one(out: Path, name, recipe, batches, overrides) -> str:
@@ -69,8 +74,14 @@ def run_one(out: Path, name, recipe, batches, overrides) -> str:
 def table(out: Path) -> str:
     lines = ["| benchmark | model | init | gain at init | valid | saturated at batch 1 → last | grad norm, last |",
              "|---|---|---|---|---|---|---|"]
-    for path in sorted(out.glob("*.json")):
-        benchmark, model, init = path.stem.split("_")
+    def order(path):
+        benchmark, model, init = path.stem.split("_")[:3]
+        inits = [name.replace(" ", "-") for name in INITS]
+        return (list(BENCHMARKS).index(benchmark), path.stem.count("_"), list(MODELS).index(model),
+                inits.index(init) if init in inits else -1)
+
+    for path in sorted(out.glob("*.json"), key=order):
+        benchmark, model, init = path.stem.split("_")[:3]
         result = json.loads(path.read_text())
         metric = {"lm": "ppl" if benchmark == "ptb-word" else "bpc", "music": "nll"}[result["task"]]
         first, last = result["records"][0], result["records"][-1]
@@ -90,6 +101,7 @@ def main() -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--inits", default=",".join(INITS))
     parser.add_argument("--jobs", type=int, default=1, help="probes at a time (one thread each)")
+    parser.add_argument("--batches", type=int, help="training batches per probe (default: per benchmark, above)")
     parser.add_argument("--table", action="store_true", help="print the Markdown table of what is in --out")
     args = parser.parse_args()
     out = Path(args.out)
@@ -97,7 +109,7 @@ def main() -> int:
         print(table(out))
         return 0
     out.mkdir(parents=True, exist_ok=True)
-    queue = list(probes(args.benchmarks.split(","), args.models.split(","), args.inits.split(",")))
+    queue = list(probes(args.benchmarks.split(","), args.models.split(","), args.inits.split(","), args.batches))
     with ThreadPoolExecutor(args.jobs) as pool:
         for line in pool.map(lambda probe: run_one(out, *probe), queue):
             print(line, flush=True)

@@ -9,6 +9,7 @@ import torch
 
 from deeprnn.cli.main import main
 from deeprnn.experiments import diagnose
+from deeprnn.models import TRANSITION_GAIN
 from deeprnn.training import load_config, train
 from deeprnn.training import trainer as trainer_module
 from deeprnn.training.trainer import training_step
@@ -42,7 +43,7 @@ def test_diagnose_trains_the_same_first_batches_as_train(tmp_path, monkeypatch, 
     assert len(from_diagnose) == 20 and from_diagnose == losses[:20]
     assert [r.loss for r in result.records] == from_diagnose
     assert [r.epoch for r in result.records] == [1] * 15 + [2] * 5
-    assert result.gain == (pytest.approx(1.0, rel=1e-3) if model == "dots-rnn" else None)
+    assert result.gain == (pytest.approx(TRANSITION_GAIN, rel=1e-3) if model == "dots-rnn" else None)
     assert all(0 <= r.saturated <= 1 for r in result.records)
     assert result.metric == "nll" and result.valid["nll"] > 0
 

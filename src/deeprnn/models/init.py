@@ -63,7 +63,7 @@ from deeprnn.models.rnn import StackedRNN
 INIT_SCHEMES = ("orthogonal", "sparse", "groundhog", "torch")
 # The default of ``transition_gain`` for new models (build_model, model.transition_gain); chosen by validation
 # probes on music and text (docs/models.md, "Initialisation by gain").
-TRANSITION_GAIN = 1.0
+TRANSITION_GAIN = 0.6
 RECURRENT = ("weight_hh", "weight_shortcut")  # the matrices on the path h_{t-1} -> h_t
 GROUNDHOG_INPUT_STD = 0.1  # GroundHog's DOT-RNN tutorial: inp_scale = out_scale = 0.1 (sample_weights_classic)
 
