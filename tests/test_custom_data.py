@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -161,3 +163,17 @@ def test_text_folder_errors(tmp_path):
     (tmp_path / "test.txt").write_text("lonely\n")
     with pytest.raises(ValueError, match="test.txt:1"):
         custom.load_tagged(f"conll:{tmp_path}", "test")
+
+
+def test_samples_of_a_quarter_note_run_read_on_the_default_grid_warn(tmp_path):
+    rolls = write_midi_folder(tmp_path, SIX_FILES, step="quarter")  # as `deeprnn sample` writes a JSB run's
+    for relative_path in rolls:
+        (tmp_path / relative_path).with_suffix(".json").write_text('{"time_step": "quarter"}')
+    expected = rf"6 file\(s\) were sampled by deeprnn on quarter-note.*midi:{re.escape(str(tmp_path))}#quarter"
+    with pytest.warns(UserWarning, match=expected):
+        stretched = custom.load_music(f"midi:{tmp_path}", "test")[0]
+    assert len(stretched) == 2 * len(rolls["bach.mid"])  # what the warning is about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the step named: no warning, the files' own length
+        np.testing.assert_array_equal(custom.load_music(f"midi:{tmp_path}#quarter", "test")[0], rolls["bach.mid"])
+
