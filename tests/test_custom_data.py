@@ -177,3 +177,12 @@ def test_samples_of_a_quarter_note_run_read_on_the_default_grid_warn(tmp_path):
         warnings.simplefilter("error")  # the step named: no warning, the files' own length
         np.testing.assert_array_equal(custom.load_music(f"midi:{tmp_path}#quarter", "test")[0], rolls["bach.mid"])
 
+
+def test_own_folder_info_prints_no_empty_citation(tmp_path):
+    from deeprnn.cli.data_cmd import format_info
+    from deeprnn.data import dataset_info
+
+    write_midi_folder(tmp_path, SIX_FILES)
+    text = format_info(dataset_info(f"midi:{tmp_path}"))
+    assert "licence: your own data" in text and "citation" not in text
+    assert "citation: " in format_info(dataset_info("jsb"))
