@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -209,3 +211,26 @@ def test_a_text_path_that_is_a_file_is_one_line(tmp_path, capsys):
     assert main(["data", "info", f"text:{tmp_path / 'corpus.txt'}"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not a folder" in err
+
+
+def test_samples_of_a_quarter_note_run_read_on_the_default_grid_warn(tmp_path):
+    rolls = write_midi_folder(tmp_path, SIX_FILES, step="quarter")  # as `deeprnn sample` writes a JSB run's
+    for relative_path in rolls:
+        (tmp_path / relative_path).with_suffix(".json").write_text('{"time_step": "quarter"}')
+    expected = rf"6 file\(s\) were sampled by deeprnn on quarter-note.*midi:{re.escape(str(tmp_path))}#quarter"
+    with pytest.warns(UserWarning, match=expected):
+        stretched = custom.load_music(f"midi:{tmp_path}", "test")[0]
+    assert len(stretched) == 2 * len(rolls["bach.mid"])  # what the warning is about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the step named: no warning, the files' own length
+        np.testing.assert_array_equal(custom.load_music(f"midi:{tmp_path}#quarter", "test")[0], rolls["bach.mid"])
+
+
+def test_own_folder_info_prints_no_empty_citation(tmp_path):
+    from deeprnn.cli.data_cmd import format_info
+    from deeprnn.data import dataset_info
+
+    write_midi_folder(tmp_path, SIX_FILES)
+    text = format_info(dataset_info(f"midi:{tmp_path}"))
+    assert "licence: your own data" in text and "citation" not in text
+    assert "citation: " in format_info(dataset_info("jsb"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import socket
 import threading
 from pathlib import Path
 
@@ -121,6 +122,23 @@ def test_http_errors_are_reported_with_the_url(serve, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and f"{base}/brown/brown.zip" in err and "404" in err
     assert not leftovers(tmp_path / "d")
+
+
+def test_offline_fetch_says_how_to_go_on_and_leaves_no_empty_folder(tmp_path, capsys):
+    with socket.socket() as s:  # a port nobody listens on: the connection is refused, as offline
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    target = tmp_path / "data"
+    code = main(["data", "fetch", "jsb", "--data-dir", str(target), "--base-url", closed, "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "by hand" in err and str(target / "jsb" / "JSB_Chorales.mat") in err
+    assert "--base-url" in err and "$DEEPRNN_DATA_URL" in err
+    assert not target.exists()  # neither the data directory nor jsb/ inside it is left behind, empty
+    (target / "nottingham").mkdir(parents=True)  # folders that were there before stay
+    with pytest.raises(RuntimeError, match="could not download"):
+        data.fetch("nottingham", data_dir=target, base_url=closed, progress=False)
+    assert (target / "nottingham").is_dir()
 
 
 def test_canonical_urls_and_custom_names():

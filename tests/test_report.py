@@ -158,3 +158,18 @@ def test_unknown_published_set_and_bad_metric_are_errors(sweep, tmp_path, capsys
     assert "unknown published set" in capsys.readouterr().err
     with pytest.raises(ValueError, match="best checkpoint only"):
         build_table(load_runs([sweep]), "test.nll", epoch=1)
+
+
+def test_learning_curves_tick_whole_epochs(sweep, tmp_path, monkeypatch):
+    from deeprnn.reports import curves
+
+    ticks = []
+
+    def keep_ticks(fig, stem):
+        ticks.extend(tick for axis in fig.axes for tick in axis.get_xticks() if 1 <= tick <= 3)
+        return save_figure(fig, stem)
+
+    save_figure = curves.save_figure
+    monkeypatch.setattr(curves, "save_figure", keep_ticks)
+    curves.plot_learning_curves(load_runs([sweep]), tmp_path)  # 3 epochs: matplotlib's own ticks are 1, 1.25, ...
+    assert ticks and all(float(tick).is_integer() for tick in ticks), ticks

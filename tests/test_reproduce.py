@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -385,3 +386,17 @@ def test_a_shorter_run_without_checkpoints_is_not_extended(tiny, capsys):
                     "--reuse", str(tiny / "results" / "tiny")) == 0  # results/ keeps no checkpoints
     log = capsys.readouterr().out
     assert "adopted" not in log and log.count("training {") == 1
+
+
+def test_the_data_directory_is_recorded_per_run_and_kept_out_of_results(tiny, data_dir, monkeypatch):
+    alias = tiny / "my-data"  # another machine's path to the same files
+    alias.symlink_to(data_dir)
+    monkeypatch.delenv("DEEPRNN_DATA")
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn", "--data-dir", str(alias)) == 0
+    assert "DEEPRNN_DATA" not in os.environ  # the flag held for the command only
+    run = next((tiny / "runs").rglob("summary.json")).parent
+    assert json.loads((run / "env.json").read_text())["data_dir"] == str(alias)
+    assert json.loads((run / "config.json").read_text())["data"]["data_dir"] is None  # not the run's identity
+    kept = [p for p in (tiny / "results").rglob("*") if p.is_file()]
+    assert kept and all(str(tiny) not in p.read_text(errors="replace") for p in kept)
+    assert "data_dir" not in json.loads((tiny / "results" / "tiny" / "rnn" / "seed-0" / "env.json").read_text())

@@ -95,7 +95,7 @@ def test_same_seed_same_sample_and_temperature_zero_thresholds_the_model(jsb_run
         assert 0 < roll[k:].sum() < roll[k:].size
         # Independent check: run the whole produced sequence through model(x) at once.
         inputs = torch.cat([torch.zeros(1, 88), torch.from_numpy(roll[:-1]).float()])[None]
-        logits = loud(inputs)[0, k:].detach()
+        logits = loud(inputs)[0][0, k:].detach()
         np.testing.assert_array_equal((logits > 0).numpy(), roll[k:].astype(bool))
         expected = -F.binary_cross_entropy_with_logits(logits, torch.from_numpy(roll[k:]).float(), reduction="sum")
         assert log_likelihood == pytest.approx(float(expected), rel=1e-4)
@@ -105,7 +105,8 @@ def test_music_cli_writes_midi_png_and_sidecar_in_the_dataset_range(jsb_run, tmp
     out = tmp_path / "samples"
     args = ["sample", str(jsb_run), "--num", "2", "--steps", "48", "--prime", "test:0:8", "--seed", "5"]
     assert main([*args, "--out", str(out)]) == 0
-    assert "sample_001" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "sample_001" in printed and f"midi:{out}#quarter" in printed  # JSB frames are quarter notes
     train_frames = np.concatenate(data.load_music("jsb", "train"))
     used_keys = np.flatnonzero(train_frames.any(axis=0))
     data_mean = train_frames.sum(axis=1).mean()
@@ -171,8 +172,8 @@ def test_midi_folder_trains_and_samples_with_a_midi_prime(tmp_path, capsys):
 
 def test_run_without_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main(["sample", str(tmp_path / "nowhere")]) == 2
-    assert "no checkpoint" in capsys.readouterr().err
-    assert main(["tag", str(tmp_path / "nowhere"), "a sentence"]) == 2
+    assert f"no run directory {tmp_path / 'nowhere'}" in capsys.readouterr().err
+    assert main(["tag", str(tmp_path), "a sentence"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
 
 
@@ -188,7 +189,7 @@ def test_text_sampling_is_seeded_and_temperature_zero_is_the_argmax(chars_run):
     greedy, log_likelihood = sample_text(model, 30, 0, None, prime)
     stoi = {t: i for i, t in enumerate(model.vocab)}
     ids = torch.tensor([[stoi["<eos>"]] + [stoi[t] for t in prime + greedy]])
-    log_probs = torch.log_softmax(model(ids[:, :-1])[0, len(prime) :].detach(), dim=-1)
+    log_probs = torch.log_softmax(model(ids[:, :-1])[0][0, len(prime) :].detach(), dim=-1)
     expected = ids[0, len(prime) + 1 :]
     assert log_probs.argmax(-1).tolist() == expected.tolist()
     assert log_likelihood == pytest.approx(float(log_probs.gather(1, expected[:, None]).sum()), rel=1e-4)
@@ -232,7 +233,7 @@ def test_tag_prints_one_tag_per_word_lower_casing_like_the_vocabulary(tagger_run
     assert [tag for _, tag in lines] == tags and set(tags) <= set(model.tags)
     stoi = {t: i for i, t in enumerate(model.vocab)}
     ids = torch.tensor([[stoi["the"], stoi["cat"], stoi["sat"], stoi["on"], stoi["<unk>"]]])
-    assert [model.tags[i] for i in model(ids)[0].argmax(-1).tolist()] == tags
+    assert [model.tags[i] for i in model(ids)[0][0].argmax(-1).tolist()] == tags
     assert tags[:2] == ["DT", "NN"]  # learnt from the toy corpus
 
     assert main(["sample", str(tagger_run)]) == 2

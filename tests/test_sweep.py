@@ -229,6 +229,18 @@ def test_storage_errors_never_show_the_password(password_in, tmp_path, capsys, m
     assert all(secret not in p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
 
 
+@pytest.mark.parametrize("url", ["postgresql://sweeper:pw@127.0.0.1:1/sweeps", "postgresql+psycopg2://u@h/db"])
+def test_a_missing_postgres_driver_says_what_to_install(url, monkeypatch, tmp_path, capsys):
+    for module in ("psycopg", "psycopg2"):
+        monkeypatch.setitem(sys.modules, module, None)  # import fails, as without the postgres extra
+    assert sweep.postgres_driver() is None
+    code = main(["sweep", "--worker", "--study", "s", f"--out={tmp_path}", f"--storage={url}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert 'no PostgreSQL driver' in err and 'pip install -e ".[postgres]"' in err, err
+    assert "Failed to import DB access module" not in err and ":pw@" not in err
+
+
 def test_worker_needs_an_existing_study(tmp_path, capsys):
     assert main(["sweep", "--worker", "--study", "nope", "--out", str(tmp_path)]) == 2
     assert "no study 'nope'" in capsys.readouterr().err

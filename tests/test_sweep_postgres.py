@@ -2,7 +2,11 @@
 
 The server is a fresh cluster in a temporary directory on 127.0.0.1 and a free port, removed at
 the end. ``initdb`` refuses to run as root, so under root (CI) the cluster belongs to the
-``postgres`` user of the Debian package. Skipped only where the binaries are absent and ``CI`` is unset.
+``postgres`` user of the Debian package.
+
+Skipped where the server binaries or the driver (``pip install -e ".[postgres]"``) are missing, unless
+$DEEPRNN_REQUIRE_POSTGRES is set (CI sets it): then it fails. $DEEPRNN_POSTGRES_BINDIR overrides where the
+binaries are looked for (empty: nowhere), so that tests/test_readme.py can produce each setting.
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ TINY = ["--set=train.epochs=1", "--set=train.max_batches_per_epoch=2", "--set=da
 PASSWORD = "pg-" + secrets.token_hex(8)
 
 
+BINDIR_ENV = "DEEPRNN_POSTGRES_BINDIR"
+REQUIRE_ENV = "DEEPRNN_REQUIRE_POSTGRES"
+
+
 def postgres_bindir() -> Path | None:
+    if BINDIR_ENV in os.environ:
+        given = os.environ[BINDIR_ENV]
+        return Path(given) if given and (Path(given) / "initdb").is_file() else None
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))  # Debian: not on PATH
     if found:
         return found[-1].parent
@@ -48,9 +59,15 @@ def postgres_url():
     """A URL (with the password) of a throwaway PostgreSQL server, stopped and deleted afterwards."""
     bindir = postgres_bindir()
     if bindir is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL binaries not found; CI installs the Debian package 'postgresql'")
-        pytest.skip("PostgreSQL binaries not found (apt-get install postgresql)")
+        missing = f"PostgreSQL server binaries not found (apt-get install postgresql, or set ${BINDIR_ENV})"
+    elif sweep.postgres_driver() is None:  # what the worker processes (this interpreter) would import
+        missing = f"no PostgreSQL driver for Python ({sweep.INSTALL_POSTGRES})"
+    else:
+        missing = None
+    if missing and os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"{missing}; ${REQUIRE_ENV} is set, so this test must run")
+    if missing:
+        pytest.skip(missing)
     root = Path(tempfile.mkdtemp(prefix="deeprnn-pg-"))
     root.chmod(0o755)  # the postgres user must reach the data directory inside
     data, password_file = root / "data", root / "password"

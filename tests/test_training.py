@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from deeprnn.models import MODEL_NAMES
+import deeprnn
+from deeprnn.models import MODEL_NAMES, build_model
 from deeprnn.training import ConfigError, TrainingDiverged, evaluate_run, load_config, load_run, train
 from deeprnn.training.trainer import RUN_FILES, training_step
 
@@ -54,12 +55,31 @@ def test_run_directory_records(tmp_path):
     assert evaluated["metrics"]["nll"] == pytest.approx(stored["test"]["nll"], rel=1e-9)
 
 
-def test_load_run_maps_frames_to_next_frame_logits(tmp_path):
-    train(tiny_config("model.name=rnn"), tmp_path / "run", progress=False, log=lambda *_: None)
-    model, config = load_run(tmp_path / "run")
-    assert not model.training and config.model.name == "rnn"
-    x = torch.zeros(2, 5, 88)
-    assert model(x).shape == (2, 5, 88)
+@pytest.fixture(scope="module")
+def dots_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("dots") / "run"
+    train(tiny_config("model.name=dots-rnn", "model.dropout=0.3"), run, progress=False, log=lambda *_: None)
+    return run
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_load_run_gives_a_model_called_like_build_models(dots_run, batch):
+    loaded, config = deeprnn.load_run(dots_run)
+    assert not loaded.training and config.model.name == "dots-rnn" and loaded.task == "music"
+    built = build_model("dots-rnn", task="music", input_size=88, hidden_size=8, transition_size=8, output_size=8,
+                        dropout=0.3).eval()
+    built.load_state_dict(torch.load(dots_run / "checkpoint_best.pt", weights_only=True)["model"])
+    x = torch.rand(batch, 7, 88).round()
+    logits, state = loaded(x)  # the README's `logits, h_n = model(x)`, on a loaded model
+    expected_logits, expected_state = built(x)
+    assert logits.shape == (batch, 7, 88)  # (was: bare logits, which this line split along the batch)
+    torch.testing.assert_close(logits, expected_logits)
+    torch.testing.assert_close(state, expected_state)
+    first, carried = loaded(x[:, :4])  # the state goes back in, as with build_model's models
+    second, _ = loaded(x[:, 4:], carried)
+    torch.testing.assert_close(torch.cat([first, second], dim=1), expected_logits)
+    lengths = torch.tensor([7, 5, 2][:batch])
+    torch.testing.assert_close(loaded(x, lengths=lengths), built(x, lengths=lengths))
 
 
 def test_refuses_to_mix_runs_and_checks_resume_config(tmp_path):
@@ -358,6 +378,8 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     assert result["split"] == "test" and "nll" in result["metrics"]
     assert main(["train", "configs/demo.toml", "--set", "model.hidden_sise=3"]) == 2
     assert "did you mean 'model.hidden_size'" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "nowhere")]) == 2  # not "has the run finished its first epoch?"
+    assert f"no run directory {tmp_path / 'nowhere'}" in capsys.readouterr().err
 
 
 def test_cli_bare_resume_continues_the_run_in_run_dir(tmp_path, capsys):
@@ -540,3 +562,17 @@ def test_a_run_trained_on_cuda_evaluates_and_resumes_on_cpu(tmp_path, name, extr
     assert [line["epoch"] for line in lines] == [1, 2] and math.isfinite(resumed["test"]["nll"])
     resumes = json.loads((run / "env.json").read_text())["resumed_under"]
     assert [(entry["after_epoch"], entry["device"]) for entry in resumes] == [(1, "cpu")]
+
+
+def test_the_log_mentions_train_threads_only_when_torch_picks_several():
+    from deeprnn.training.trainer import threads_hint
+
+    cpu, threads = torch.device("cpu"), torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert "--set train.threads=1" in threads_hint(tiny_config("train.threads=none"), cpu)
+        assert threads_hint(tiny_config("train.threads=2"), cpu) == ""  # the user chose
+        torch.set_num_threads(1)
+        assert threads_hint(tiny_config("train.threads=none"), cpu) == ""
+    finally:
+        torch.set_num_threads(threads)

@@ -13,11 +13,15 @@ Sub-packages, in dependency order (cli -> experiments -> training -> models/data
 __version__ = "0.1.0"
 
 
-def load_run(run_dir, checkpoint: str = "best"):
-    """Load a trained model from a run directory: returns ``(model, config)``, model in eval mode."""
+def load_run(run_dir, checkpoint: str = "best", device: str = "cpu"):
+    """Load a trained model from a run directory: returns ``(model, config)``, model in eval mode.
+
+    The model is called like ``build_model``'s: ``logits, state = model(inputs, state=None)``; it also has
+    ``task``, ``vocab`` and ``tags`` (see ``deeprnn.training.InferenceModel``).
+    """
     from deeprnn.training.checkpoint import load_run as _load_run
 
-    return _load_run(run_dir, checkpoint=checkpoint)
+    return _load_run(run_dir, checkpoint=checkpoint, device=device)
 
 
 __all__ = ["__version__", "load_run"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from deeprnn.cli.help import DATA_DIR_HELP, examples
+
 
 def _format_count(value) -> str:
     return f"{value:,}" if isinstance(value, int) else "-" if value is None else str(value)
@@ -60,7 +62,8 @@ def format_info(info: dict) -> str:
                 f"{_format_count(info['tagging_word_vocab_size'])} words incl. <pad>, <unk>"
             )
     lines.append(f"  licence: {info['licence']}")
-    lines.append(f"  citation: {info['citation']}")
+    if info["citation"]:  # own folders have none
+        lines.append(f"  citation: {info['citation']}")
     return "\n".join(lines)
 
 
@@ -106,31 +109,60 @@ def run_fetch(args) -> int:
     return 0
 
 
+# deeprnn.data.DATASETS, written out so that building the parser does not import torch (tested equal)
+BENCHMARKS = ("jsb", "nottingham", "musedata", "pianomidi", "ptb", "ptb-char", "brown", "conll2000", "treebank")
+
+
 def add_parser(subparsers):
-    p = subparsers.add_parser("data", help="inspect, verify and download the benchmark datasets")
+    names = ", ".join(BENCHMARKS)
+    p = subparsers.add_parser(
+        "data",
+        help="inspect, verify and download the benchmark datasets",
+        description=f"Inspect, verify and download the benchmark datasets ({names}) in the data directory "
+        "(--data-dir, else $DEEPRNN_DATA, else ~/.cache/deeprnn/data). Your own folders are datasets too: "
+        "midi:PATH, text:PATH, chars:PATH, conll:PATH (docs/own-data.md).",
+        epilog=examples("deeprnn data info jsb", "deeprnn data verify"),
+    )
     p.set_defaults(func=lambda args: p.print_help())
     commands = p.add_subparsers(dest="data_command", metavar="ACTION")
-    dir_help = "data directory (default: $DEEPRNN_DATA, else ~/.cache/deeprnn/data)"
 
-    info = commands.add_parser("info", help="per-split counts, vocabularies, licence and citation")
-    info.add_argument("names", nargs="*", metavar="NAME", help="datasets (default: every one present)")
-    info.add_argument("--json", action="store_true", help="print JSON (a dict keyed by dataset name)")
-    info.add_argument("--data-dir", help=dir_help)
+    info = commands.add_parser(
+        "info", help="per-split counts, vocabularies, licence and citation",
+        description="Per-split counts, vocabularies, licence and citation of datasets.",
+        epilog=examples("deeprnn data info jsb ptb --json", "deeprnn data info"),
+    )
+    info.add_argument("names", nargs="*", metavar="NAME",
+                      help=f"datasets: {names}, or midi:PATH, text:PATH, chars:PATH, conll:PATH "
+                      "(default: every benchmark present)")
+    info.add_argument("--json", action="store_true",
+                      help="print JSON, a dict keyed by dataset name (default: tables)")
+    info.add_argument("--data-dir", help=DATA_DIR_HELP)
     info.set_defaults(func=run_info)
 
-    check = commands.add_parser("verify", help="check every file's SHA-256 against the sums in the package "
-                                "(exit code 1 when one is missing or differs)")
-    check.add_argument("names", nargs="*", metavar="NAME", help="datasets (default: all)")
-    check.add_argument("--data-dir", help=dir_help)
+    check = commands.add_parser(
+        "verify", help="check every file's SHA-256 against the sums in the package "
+                "(exit code 1 when one is missing or differs)",
+        description="Check every file's SHA-256 against the sums kept in the package; files are never changed.",
+        epilog=examples("deeprnn data verify", "deeprnn data verify jsb ptb"),
+    )
+    check.add_argument("names", nargs="*", metavar="NAME", help=f"datasets: {names} (default: all)")
+    check.add_argument("--data-dir", help=DATA_DIR_HELP)
     check.set_defaults(func=run_verify)
 
-    get = commands.add_parser("fetch", help="download the missing files of datasets and verify them")
-    get.add_argument("names", nargs="+", metavar="NAME")
-    get.add_argument("--data-dir", help=dir_help)
+    get = commands.add_parser(
+        "fetch", help="download the missing files of datasets and verify them",
+        description="Download the missing files of datasets into the data directory and verify their SHA-256. "
+        "Offline? Copy the files in by hand (the paths 'deeprnn data info NAME' and the error name), or "
+        "download from a mirror with --base-url / $DEEPRNN_DATA_URL.",
+        epilog=examples("deeprnn data fetch jsb",
+                        "deeprnn data fetch ptb-char --base-url https://mirror.example.org/deeprnn-data"),
+    )
+    get.add_argument("names", nargs="+", metavar="NAME", help=f"datasets: {names}")
+    get.add_argument("--data-dir", help=DATA_DIR_HELP)
     get.add_argument(
         "--base-url",
         help="mirror to download from: files are {BASE}/{path} "
         "(default: $DEEPRNN_DATA_URL, else the canonical sources)",
     )
-    get.add_argument("--quiet", action="store_true", help="no progress bars")
+    get.add_argument("--quiet", action="store_true", help="no progress bars (default: progress bars)")
     get.set_defaults(func=run_fetch)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
+
+from deeprnn.cli.help import examples
 
 DEFAULT_MODELS = "rnn,dts-rnn,dots-rnn,srnn,lstm,gru"
 
@@ -34,18 +37,24 @@ def add_parser(subparsers) -> None:
         "fixed random read-out V and targets y), on real music windows at initialisation and, with --run-dir, "
         "for a trained run. Flags ‖∂L/∂h_1‖ < 1e-6 (vanishing) and > 10 (exploding). Writes gradflow.csv, "
         "gradflow_steps.csv, gradflow.json and the figures (PNG and SVG). See docs/gradflow.md.",
-        epilog="example: deeprnn gradflow --models dts-rnn,srnn --depths 2,4 --lengths 10,50,200 --out runs/gradflow",
+        epilog=examples("deeprnn gradflow --models dts-rnn,srnn --depths 2,4 --lengths 10,50,200 --out runs/gradflow",
+                        "deeprnn gradflow --run-dir runs/demo --models dots-rnn --depths 2 --lengths 10,50 "
+                        "--out runs/gradflow-demo", after="the second after the README's first command"),
     )
     p.add_argument("--models", default=DEFAULT_MODELS, help=f"comma-separated model names (default {DEFAULT_MODELS})")
     p.add_argument("--depths", default="2,4,8",
-                   help="transition depth (dt*/dot*) or number of layers (srnn/lstm/gru); rnn has none")
-    p.add_argument("--lengths", default="10,25,50,100,200", help="sequence lengths T")
-    p.add_argument("--hidden", type=int, default=200, help="hidden size")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0, help="seeds the weights, the inputs, V and y")
-    p.add_argument("--dataset", default="musedata", help="music dataset for the real-data measurement, or 'none'")
-    p.add_argument("--data-dir", help="data directory (default: $DEEPRNN_DATA, then the user cache)")
-    p.add_argument("--run-dir", help="also measure this music run's best checkpoint (and its architecture at init)")
+                   help="transition depth (dt*/dot*) or number of layers (srnn/lstm/gru); rnn has none (default 2,4,8)")
+    p.add_argument("--lengths", default="10,25,50,100,200", help="sequence lengths T (default 10,25,50,100,200)")
+    p.add_argument("--hidden", type=int, default=200, help="hidden size (default 200)")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per measurement (default 32)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights, the inputs, V and y (default 0)")
+    p.add_argument("--dataset", default="musedata",
+                   help="music dataset for the real-data measurement at initialisation, or 'none' (default musedata)")
+    p.add_argument("--data-dir", help="data directory (default: with --run-dir as for that run: its data.data_dir, "
+                   "else $DEEPRNN_DATA, else the directory it recorded in env.json; without: $DEEPRNN_DATA; "
+                   "else ~/.cache/deeprnn/data)")
+    p.add_argument("--run-dir", help="also measure this music run's best checkpoint and its architecture at init "
+                   "(default: none)")
     p.add_argument("--out", default="runs/gradflow", help="output directory (default runs/gradflow)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the per-step matrices are small, so more threads mostly wait)")
@@ -57,14 +66,15 @@ def add_parser(subparsers) -> None:
                         f"default {defaults.sparse_nonzeros})")
     p.add_argument("--spectral-radius", type=float, default=defaults.spectral_radius,
                    help="scale of the recurrent matrices at initialisation (model.spectral_radius; "
-                        f"default {defaults.spectral_radius:g})")
+                        f"default {defaults.spectral_radius})")
     p.add_argument("--transition-gain", type=_gain, default=defaults.transition_gain,
                    help="deep-transition models: the step Jacobian's largest singular value at the origin "
-                        f"(model.transition_gain; 'none' = the scheme's scale; default {defaults.transition_gain:g})")
+                        f"(model.transition_gain; 'none' = the scheme's scale; default {defaults.transition_gain})")
     p.add_argument("--transition-dropout", type=float, default=0.0,
                    help="deep-transition models: measure in training mode with this dropout on the transition's "
-                        "intermediate layers, one mask per sequence as in training (default 0: eval mode)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+                        "intermediate layers, one mask per sequence as in training (default 0.0: eval mode)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (default: bars when stderr is a terminal)")
     p.set_defaults(func=run_gradflow)
 
 
@@ -74,14 +84,19 @@ def run_gradflow(args) -> int:
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        return _run(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            return _run(args)
     finally:
         torch.set_num_threads(threads)  # leave the process as it was (matters when called from Python)
+        for warning in caught:  # e.g. lengths a dataset's pieces do not reach
+            print(f"deeprnn: warning: {warning.message}", file=sys.stderr)
 
 
 def _run(args) -> int:
     from deeprnn.experiments import gradflow
     from deeprnn.reports.gradflow_figures import plot_gradflow
+    from deeprnn.training import run_data_dir
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     depths, lengths = _ints(args.depths), _ints(args.lengths)
@@ -91,11 +106,13 @@ def _run(args) -> int:
     measurements = gradflow.synthetic_sweep(models, depths, lengths, args.hidden, args.batch_size, seed=args.seed,
                                             progress=progress, **init)
     dataset = None if args.dataset.lower() == "none" else args.dataset
+    # with a run, its data directory is the user's: the --dataset measurement reads there too
+    data_dir = run_data_dir(args.run_dir, args.data_dir) if args.run_dir else args.data_dir
     if dataset:
         measurements += gradflow.music_sweep(dataset, models, depths, lengths, args.hidden, args.batch_size,
-                                             args.seed, args.data_dir, progress, **init)
+                                             args.seed, data_dir, progress, **init)
     if args.run_dir:
-        measurements += gradflow.run_sweep(args.run_dir, lengths, args.batch_size, args.seed, args.data_dir, progress)
+        measurements += gradflow.run_sweep(args.run_dir, lengths, args.batch_size, args.seed, data_dir, progress)
 
     out = Path(args.out)
     settings = {"models": models, "depths": depths, "lengths": lengths, "hidden": args.hidden,

@@ -13,6 +13,7 @@ import pickle
 import sys
 
 from deeprnn import __version__
+from deeprnn.cli.help import HelpFormatter, examples
 
 COMMAND_MODULES = [
     "deeprnn.cli.data_cmd",
@@ -53,11 +54,21 @@ def error_line(exc: BaseException) -> str:
     return str(exc).replace("\n", " ") or type(exc).__name__
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with deeprnn's help layout; sub-command parsers are of the same class."""
+
+    def __init__(self, *args, formatter_class=HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="deeprnn",
         description="Build, train and analyse deep recurrent neural networks "
-        "(Pascanu et al., ICLR 2014) on polyphonic music and text benchmarks.",
+        "(Pascanu et al., ICLR 2014) on polyphonic music and text benchmarks. "
+        "'deeprnn COMMAND --help' describes each command, its defaults and examples.",
+        epilog=examples("deeprnn data info jsb", "deeprnn train configs/demo.toml --run-dir runs/demo --overwrite",
+                        "deeprnn evaluate runs/demo"),
     )
     parser.add_argument("--version", action="version", version=f"deeprnn {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from deeprnn.cli.help import examples
+
 
 def _split_commas(values: list[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
@@ -20,23 +22,29 @@ def add_parser(subparsers) -> None:
         "model, best cell marked) as Markdown, CSV and LaTeX; learning curves (PNG and SVG) per model; and "
         "report.md linking them. A sweep directory's sweep.json names the swept keys; for a list of runs they "
         "are the config keys whose values differ.",
-        epilog="example: deeprnn report runs/sweeps/jsb-hidden --metric valid.bce_mean --epoch 10 "
-        "--published replication-table2",
+        epilog=examples("deeprnn report results/jsb-search --out runs/report-jsb-search",
+                        "deeprnn report results/jsb-search --metric valid.nll,test.nll --format csv --no-figures "
+                        "--out runs/report-jsb-search",
+                        "deeprnn report results/ --results-md runs/RESULTS.md"),
     )
     p.add_argument("dirs", nargs="+", metavar="STUDY_OR_RUN_DIR", help="a sweep directory, or run directories")
     p.add_argument("--metric", action="append", default=[],
                    help="SPLIT.NAME, e.g. valid.nll, valid.bce_mean, test.nll (repeatable or comma-separated; "
                    "default: the task's selection metric)")
-    p.add_argument("--epoch", type=int, help="take values at this epoch (metrics.jsonl) instead of the best checkpoint")
+    p.add_argument("--epoch", type=int, help="take values at this epoch (metrics.jsonl) instead of the best "
+                   "checkpoint (default: the best checkpoint's)")
     p.add_argument("--format", choices=["md", "csv", "latex"], default="md",
-                   help="format of the table printed (all three are written)")
+                   help="format of the table printed; all three are written (default md)")
     p.add_argument("--published", action="append", default=[], metavar="NAME",
-                   help=f"add quoted published numbers, labelled with their source: {', '.join(PUBLISHED)}")
+                   help=f"add quoted published numbers, labelled with their source: {', '.join(PUBLISHED)} "
+                   "(repeatable; default: none)")
     p.add_argument("--out", help="output directory (default: DIR/report for one directory, else ./report)")
-    p.add_argument("--no-figures", action="store_true", help="tables only")
+    p.add_argument("--no-figures", action="store_true", help="tables only (default: tables and learning curves)")
     p.add_argument("--results-md", metavar="PATH",
                    help="instead: regenerate RESULTS.md at PATH from a results directory written by "
-                   "'deeprnn reproduce' (e.g. deeprnn report results/ --results-md RESULTS.md)")
+                   "'deeprnn reproduce' (e.g. deeprnn report results/ --results-md RESULTS.md; default: a report)")
+    p.add_argument("--data-dir", help="accepted like every command's, but not read: reports use the runs' "
+                   "recorded metrics only (default: none)")
     p.set_defaults(func=run_report)
 
 

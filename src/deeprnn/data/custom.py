@@ -2,8 +2,9 @@
 
 - ``midi:PATH`` or ``midi:PATH#STEP``: a folder of ``*.mid`` / ``*.midi`` files (searched
   recursively) -> music. STEP is the time step (default "eighth"; "quarter", "sixteenth" or
-  a number of beats), see ``deeprnn.midi`` for the quantisation rule. The split is made from
-  the file paths, see ``split_files``.
+  a number of beats), see ``deeprnn.midi`` for the quantisation rule; without #STEP, files that
+  ``deeprnn sample`` wrote on another step (a JSB run's quarter notes) are read with a warning.
+  The split is made from the file paths, see ``split_files``.
 - ``text:PATH``: a folder with ``train.txt``, ``valid.txt``, ``test.txt``; one sentence per
   line, tokens separated by whitespace -> word-level language modelling.
 - ``chars:PATH``: the same files at character level: a sentence is the characters of a line
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import json
 import os
 import re
 import warnings
@@ -143,6 +145,8 @@ def _read_midi_folder(name: str) -> dict[str, tuple[tuple[str, np.ndarray], ...]
         for path in folder.rglob("*")
         if path.suffix.lower() in MIDI_SUFFIXES and path.is_file()
     )
+    if "#" not in name.partition(":")[2]:  # the default step, not one the user chose
+        _warn_about_sampled_steps(folder, files, step)
     rolls = {}
     for relative_path in files:
         try:
@@ -152,6 +156,23 @@ def _read_midi_folder(name: str) -> dict[str, tuple[tuple[str, np.ndarray], ...]
     if not rolls:
         raise ValueError(f"no usable MIDI files (*.mid, *.midi, with notes) in {folder}")
     return {split: tuple((p, rolls[p]) for p in paths) for split, paths in split_files(list(rolls)).items()}
+
+
+def _warn_about_sampled_steps(folder: Path, files: list[str], step: str) -> None:
+    """Warn when files that ``deeprnn sample`` wrote on another grid (its X.json beside X.mid says which, e.g.
+    a JSB run's quarter notes) are read on the default one, which would stretch or squeeze them."""
+    steps = {}
+    for relative_path in files:
+        try:
+            steps[relative_path] = json.loads((folder / relative_path).with_suffix(".json").read_text())["time_step"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # no sidecar: nothing known about the file's grid
+    other = sorted({value for value in steps.values() if value != step})
+    if other:
+        count = sum(value != step for value in steps.values())
+        warnings.warn(f"{folder}: {count} file(s) were sampled by deeprnn on {' and '.join(other)}-note frames "
+                      f"(their .json sidecars say so) but are read on the default {step}-note frames, which changes "
+                      f"their length; name the folder midi:{folder}#{other[0]} to keep it", stacklevel=3)
 
 
 def midi_split_files(name: str, split: str) -> list[str]:

@@ -1,8 +1,10 @@
 """Where the data lives: the data-directory resolution order, file lookup and SHA-256 checks.
 
 Resolution order: an explicit ``data_dir`` (``--data-dir``) > ``$DEEPRNN_DATA`` > a per-user cache
-(``$XDG_CACHE_HOME/deeprnn/data``, default ``~/.cache/deeprnn/data``). Nothing here guesses other paths
-or writes anything; only ``deeprnn.data.fetch`` writes, and only into the resolved directory.
+(``$XDG_CACHE_HOME/deeprnn/data``, default ``~/.cache/deeprnn/data``). Commands on a trained run put the
+directory the run recorded in its env.json between the last two (``deeprnn.training.run_data_dir``).
+Nothing here guesses other paths or writes anything; only ``deeprnn.data.fetch`` writes, and only into
+the resolved directory.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 from deeprnn.data.registry import BUILT_FROM, FILE_URLS
 
 ENV_VAR = "DEEPRNN_DATA"
+ELSEWHERE_HINT = f"If the data is elsewhere, pass --data-dir DIR or set ${ENV_VAR}=DIR"  # in every 'not found'
 
 # relative path -> SHA-256 of the canonical file (the verified copies in ../shared/data).
 EXPECTED_SHA256: dict[str, str] = json.loads(
@@ -36,10 +41,22 @@ def _cache_dir() -> Path:
     return Path(base) / "deeprnn" / "data"
 
 
+class DataDirChoice(str):
+    """A data directory passed on with the words saying where it came from, for the messages about files
+    missing there (e.g. "recorded in runs/demo/env.json"); otherwise an ordinary ``str`` path."""
+
+    origin: str
+
+    def __new__(cls, path: str | os.PathLike, origin: str) -> DataDirChoice:
+        choice = super().__new__(cls, os.fspath(path))
+        choice.origin = origin
+        return choice
+
+
 def resolve_data_dir_with_origin(data_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
     """The data directory and a few words saying which rule chose it (for error messages)."""
     if data_dir is not None:
-        return Path(data_dir).expanduser(), "given explicitly (--data-dir)"
+        return Path(data_dir).expanduser(), getattr(data_dir, "origin", "given explicitly (--data-dir)")
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser(), f"from ${ENV_VAR}"
     return _cache_dir(), f"the per-user cache (no --data-dir, ${ENV_VAR} unset)"
@@ -48,6 +65,25 @@ def resolve_data_dir_with_origin(data_dir: str | os.PathLike | None = None) -> t
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """``data_dir`` if given, else ``$DEEPRNN_DATA``, else ``$XDG_CACHE_HOME/deeprnn/data`` (~/.cache)."""
     return resolve_data_dir_with_origin(data_dir)[0]
+
+
+@contextmanager
+def data_dir_in_environment(data_dir: str | os.PathLike | None) -> Iterator[None]:
+    """Within the block, ``$DEEPRNN_DATA`` is ``data_dir`` (absolute; None: left as it is), for this process
+    and the workers it starts. How ``train``, ``sweep`` and ``reproduce`` take ``--data-dir`` without
+    writing it into the runs' configs, whose identity must not depend on where a machine keeps its data."""
+    if data_dir is None:
+        yield
+        return
+    before = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = os.path.abspath(Path(data_dir).expanduser())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = before
 
 
 def sha256_of(path: Path) -> str:
@@ -106,6 +142,7 @@ def find_file(dataset: str, relpaths: tuple[str, ...] | list[str], data_dir=None
     wanted = relpaths[0]
     raise FileNotFoundError(
         f"dataset '{dataset}': file {wanted} not found; looked for {looked} (data directory {root}, "
-        f"{origin}; order: --data-dir, ${ENV_VAR}, {_cache_dir()}). Get it with "
-        f"`deeprnn data fetch {dataset} --data-dir {root}` or download {source_hint(wanted)}"
+        f"{origin}; order: --data-dir, ${ENV_VAR}, then for a trained run the directory it recorded, then "
+        f"{_cache_dir()}). {ELSEWHERE_HINT}; to get it, `deeprnn data fetch {dataset} --data-dir "
+        f"{root}` or download {source_hint(wanted)}"
     )

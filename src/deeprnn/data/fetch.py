@@ -72,7 +72,11 @@ def _download(url: str, dest: Path, expected: str, progress: bool) -> None:
     try:
         _write_verified(dest, chunks(), expected, url)
     except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
-        raise RuntimeError(f"could not download {url} to {dest}: {exc}") from None
+        raise RuntimeError(
+            f"could not download {url} to {dest}: {exc}. Offline? Copy the file to {dest} by hand (`deeprnn data "
+            f"verify` checks it), or fetch from a mirror with --base-url BASE or ${URL_ENV_VAR}=BASE (files are "
+            "BASE/<dataset>/<file>)"
+        ) from None
 
 
 def _fetch_file(root: Path, relpath: str, base_url: str | None, progress: bool) -> Path:
@@ -95,7 +99,16 @@ def fetch(name: str, data_dir=None, base_url: str | None = None, progress: bool 
         raise ValueError(f"'{name}' is a user corpus: it is read from its folder, there is nothing to fetch")
     spec = get_dataset(name)
     root = resolve_data_dir(data_dir)
-    return [_fetch_file(root, relpath, base_url, progress) for relpath in spec.files]
+    # the folders this fetch creates (files are DATASET/FILE): a failed one removes those it left empty
+    folders = {root} | {(root / relpath).parent for relpath in spec.files}
+    created = sorted((folder for folder in folders if not folder.exists()), key=lambda f: len(f.parts), reverse=True)
+    try:
+        return [_fetch_file(root, relpath, base_url, progress) for relpath in spec.files]
+    except BaseException:
+        for folder in created:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
 
 
 def verify(data_dir=None, names: list[str] | None = None) -> list[tuple[str, str]]:

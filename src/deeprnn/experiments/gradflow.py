@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -216,7 +217,13 @@ def synthetic_sweep(models, depths, lengths, hidden_size=200, batch_size=32, inp
 
 def music_measurements(source: str, heads: list[tuple[str, object]], rolls, lengths, batch_size=32, seed=0,
                        progress=True) -> list[Measurement]:
-    """The same measurement on real music windows, for each (model name, head) given."""
+    """The same measurement on real music windows, for each (model name, head) given. Lengths that no piece
+    reaches are left out with a warning (JSB's pieces have at most 129 frames), unless none is left."""
+    reached = [length for length in lengths if any(len(roll) > length for roll in rolls)]
+    if reached and len(reached) < len(lengths):
+        warnings.warn(f"{source}: no piece is longer than {max(map(len, rolls))} frames; measured at T = "
+                      f"{', '.join(map(str, reached))} only", stacklevel=2)
+        lengths = reached
     results = []
     tasks = [(name, head, length) for name, head in heads for length in lengths]
     for name, head, length in tqdm(tasks, desc=f"gradflow {source}", disable=not progress):

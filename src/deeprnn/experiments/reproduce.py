@@ -13,9 +13,9 @@ Either way the sweep machinery resumes interrupted runs, never reruns a finished
 of worker processes share a table (``--jobs``, or ``--storage`` on many machines).
 
 What is kept: each finished run's ``config.json``, ``metrics.jsonl``, ``summary.json`` and ``env.json`` (the
-machine) go to ``results/<table>/<recipe>/seed-<s>/`` (grid tables: ``results/<table>/<run name>/``), never
-the checkpoints; ``results/tables.json`` is a snapshot of the table definitions, so RESULTS.md is a function
-of ``results/`` alone (``deeprnn.reports.results_md``).
+machine, without its local paths) go to ``results/<table>/<recipe>/seed-<s>/`` (grid tables:
+``results/<table>/<run name>/``), never the checkpoints; ``results/tables.json`` is a snapshot of the table
+definitions, so RESULTS.md is a function of ``results/`` alone (``deeprnn.reports.results_md``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 TABLES_FILE = Path("configs/recipes/tables.toml")
 RESULT_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json")  # never the *.pt checkpoints
+LOCAL_ENV_KEYS = ("data_dir",)  # env.json keys naming this machine's paths: kept out of results/ (committed)
 SNAPSHOT = "tables.json"
 KINDS = ("recipes", "grid")
 TABLE_KEYS = {
@@ -293,6 +294,10 @@ def collect(table: dict[str, Any], points: list[Point], results_dir: Path, log: 
         for name in RESULT_FILES:
             if (point.run_dir / name).is_file():
                 shutil.copyfile(point.run_dir / name, dest / name)
+        env = json.loads((dest / "env.json").read_text()) if (dest / "env.json").is_file() else {}
+        if any(key in env for key in LOCAL_ENV_KEYS):
+            env = {key: value for key, value in env.items() if key not in LOCAL_ENV_KEYS}
+            (dest / "env.json").write_text(json.dumps(env, indent=2) + "\n")
         copied += 1
     return copied
 

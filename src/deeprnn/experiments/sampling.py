@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from deeprnn import data, midi
 from deeprnn.data.vocab import EOS, UNK
 from deeprnn.files import atomic_write_text
-from deeprnn.training import load_run
+from deeprnn.training import load_run, run_data_dir
 
 DEFAULT_PRIME_STEPS = 16
 PTB_CHAR_SPACE = "_"  # ptb-char writes "_" between words and has no " " symbol
@@ -63,14 +63,14 @@ def sample_music(
     if prime.ndim != 2 or prime.shape[1] != midi.N_KEYS or not np.isin(prime, (0, 1)).all():
         raise ValueError(f"a music prime must be a 0/1 piano-roll of shape (T, {midi.N_KEYS}), got {prime.shape}")
     inputs = torch.cat([torch.zeros(1, midi.N_KEYS), torch.from_numpy(prime)])[None]  # [0, p_1..p_k]
-    logits, state = model.step(inputs, None)
+    logits, state = model(inputs)
     logits = logits[0, -1]
     frames, log_likelihood = [], 0.0
     for _ in range(steps):
         frame = _draw_frame(logits, temperature, generator)
         log_likelihood -= F.binary_cross_entropy_with_logits(logits, frame, reduction="sum").item()
         frames.append(frame)
-        logits, state = model.step(frame[None, None], state)
+        logits, state = model(frame[None, None], state)
         logits = logits[0, -1]
     roll = np.concatenate([prime, torch.stack(frames).numpy()]).astype(np.uint8)
     return roll, log_likelihood
@@ -183,14 +183,14 @@ def sample_text(
     if EOS not in stoi:
         raise ValueError(f"the model's vocabulary has no {EOS}")
     ids = [stoi[EOS]] + [stoi[token] for token in prime or []]
-    logits, state = model.step(torch.tensor([ids]), None)
+    logits, state = model(torch.tensor([ids]))
     logits = logits[0, -1]
     sampled, log_likelihood = [], 0.0
     for _ in range(steps):
         token = _draw_token(logits, temperature, generator)
         log_likelihood += torch.log_softmax(logits, dim=-1)[token].item()
         sampled.append(token)
-        logits, state = model.step(torch.tensor([[token]]), state)
+        logits, state = model(torch.tensor([[token]]), state)
         logits = logits[0, -1]
     return [model.vocab[i] for i in sampled], log_likelihood
 
@@ -225,8 +225,8 @@ def tag_sentence(model, words: list[str]) -> list[str]:
         raise ValueError("give a sentence to tag")
     stoi = {token: i for i, token in enumerate(model.vocab)}
     ids = [stoi.get(word.lower(), stoi[UNK]) for word in words]
-    logits = model(torch.tensor([ids]))[0]
-    return [model.tags[i] for i in logits.argmax(-1).tolist()]
+    logits, _ = model(torch.tensor([ids]))
+    return [model.tags[i] for i in logits[0].argmax(-1).tolist()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def sample_run(
 
     if model.task == "music":
         time_step = music_time_step(config)
-        prime_roll = load_music_prime(prime, config, data_dir) if prime else None
+        prime_roll = load_music_prime(prime, config, run_data_dir(run_dir, data_dir)) if prime else None
     else:
         level = text_level(config)
         prime_list = prime_tokens(prime, model.vocab, level) if prime else []

@@ -45,8 +45,10 @@ from deeprnn.experiments.sweep_spec import SweepSpec, build_spec, load_preset, p
 from deeprnn.experiments.sweep_storage import (
     GRACE_PERIOD_S,
     HEARTBEAT_INTERVAL_S,
+    INSTALL_POSTGRES,
     PASSWORD_ENV,
     STORAGE_ENV,
+    postgres_driver,
     quiet_experimental,
     redact_url,
     scrub,
@@ -66,8 +68,9 @@ except ImportError:  # pragma: no cover - Windows: SQLite sweeps there should us
     fcntl = None
 
 __all__ = [
-    "PASSWORD_ENV", "SweepSpec", "build_spec", "load_preset", "open_storage", "point_key", "redact_url", "run_name",
-    "run_sweep", "run_worker", "scrub", "storage_url", "url_password", "with_password",
+    "INSTALL_POSTGRES", "PASSWORD_ENV", "SweepSpec", "build_spec", "load_preset", "open_storage", "point_key",
+    "postgres_driver", "redact_url", "run_name", "run_sweep", "run_worker", "scrub", "storage_url", "url_password",
+    "with_password",
 ]  # fmt: skip
 
 SPEC_ATTR = "deeprnn_sweep"  # study user attribute holding the spec, so workers need only the storage

@@ -6,7 +6,7 @@ from $DEEPRNN_STORAGE_PASSWORD, and every URL shown goes through ``redact_url``.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import re
 import warnings
@@ -68,13 +68,34 @@ def quiet_experimental():
         yield
 
 
+POSTGRES_DRIVERS = ("psycopg", "psycopg2")
+INSTALL_POSTGRES = 'pip install -e ".[postgres]"'  # the package's extra (psycopg2-binary)
+
+
+def postgres_driver(candidates: tuple[str, ...] = POSTGRES_DRIVERS) -> str | None:
+    """The first of ``candidates`` (PostgreSQL driver modules) that imports here, or None."""
+    for module in candidates:
+        try:
+            importlib.import_module(module)
+        except ImportError:  # absent, or present without its C library
+            continue
+        return module
+    return None
+
+
 def _with_driver(url: str) -> str:
-    """SQLAlchemy 2.1 reads ``postgresql://`` as psycopg 3, 2.0 as psycopg2: name whichever is installed."""
-    if url.startswith("postgresql://"):
-        for module in ("psycopg", "psycopg2"):
-            if importlib.util.find_spec(module):
-                return f"postgresql+{module}://" + url[len("postgresql://") :]
-    return url
+    """SQLAlchemy 2.1 reads ``postgresql://`` as psycopg 3, 2.0 as psycopg2: name whichever is installed.
+
+    Without a driver Optuna's error is "Failed to import DB access module"; this one says what to install."""
+    scheme = url.partition("://")[0]
+    if not scheme.startswith("postgresql"):
+        return url
+    named = scheme.partition("+")[2]
+    driver = postgres_driver((named,) if named else POSTGRES_DRIVERS)
+    if driver is None:
+        raise RuntimeError(f"no PostgreSQL driver ({named or ' or '.join(POSTGRES_DRIVERS)}) is installed; "
+                           f"install one with {INSTALL_POSTGRES} (from the repository) or pip install psycopg2-binary")
+    return url if named else f"postgresql+{driver}://" + url[len("postgresql://") :]
 
 
 def open_storage(url: str, stale_trial_callback=None) -> optuna.storages.RDBStorage:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from matplotlib.ticker import MaxNLocator
+
 from deeprnn.reports.plotting import plt, save_figure
 from deeprnn.reports.runs import Run, RunSet
 from deeprnn.reports.tables import column_order, row_label, sort_key
@@ -49,6 +51,7 @@ def plot_model_curves(runset: RunSet, model: str, out_dir: Path) -> list[Path]:
                               label=label if split == "valid" else None)
     for axis, name in zip(axes[0], ("loss", "accuracy")):
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no 1.5 ticks on short runs
         axis.set_ylabel(f"{name} (train dashed, valid solid)")
         axis.grid(alpha=0.3)
     axes[0][0].legend(title=", ".join(runset.swept) or None, fontsize="small")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import pickle
 import re
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from deeprnn.data.datadir import ENV_VAR as DATA_ENV_VAR
+from deeprnn.data.datadir import DataDirChoice
 from deeprnn.files import atomic_write_bytes, atomic_write_text  # noqa: F401 - atomic_write_text for importers
 from deeprnn.models import build_model
 from deeprnn.training.config import Config
@@ -62,6 +65,9 @@ def _load_failure(path: Path, exc: Exception) -> str:
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    if not path.parent.is_dir():
+        raise CheckpointError(f"no run directory {path.parent} (relative to {Path.cwd()}); give the folder that "
+                              "'deeprnn train' wrote (--run-dir)")
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path} (has the run finished its first epoch?)")
     try:
@@ -85,22 +91,21 @@ def model_from_config(config: Config, task: str, **task_kwargs: Any) -> nn.Modul
 
 
 class InferenceModel(nn.Module):
-    """A trained head for use outside training: ``model(x) -> logits`` (batch-first).
+    """A trained head with what it was trained on, called exactly like ``build_model``'s models (batch-first):
+    ``logits, state = model(inputs, state=None, lengths=None)``.
 
     Music: (B, T, 88) float piano-roll frames -> (B, T, 88) logits; position t predicts frame t + 1.
-    Language model / tagger: (B, T) token ids -> (B, T, V) logits. ``step`` also returns the state, for
-    sampling one step at a time. ``vocab`` and ``tags`` hold the token and tag lists (text tasks).
+    Language model / tagger: (B, T) token ids -> (B, T, V) logits. Pass ``state`` back in to go on from
+    where a call stopped (sampling one step at a time). ``task`` is "music", "lm" or "tagging"; ``vocab``
+    and ``tags`` hold the token and tag lists (text tasks); ``head`` is the ``build_model`` model itself.
     """
 
     def __init__(self, head: nn.Module, task: str, vocab: list[str] | None, tags: list[str] | None):
         super().__init__()
         self.head, self.task, self.vocab, self.tags = head, task, vocab, tags
 
-    def forward(self, inputs: torch.Tensor, hx=None, *, lengths=None) -> torch.Tensor:
-        return self.head(inputs, hx, lengths=lengths)[0]
-
-    def step(self, inputs: torch.Tensor, hx=None):
-        return self.head(inputs, hx)
+    def forward(self, inputs: torch.Tensor, hx=None, *, lengths=None):
+        return self.head(inputs, hx, lengths=lengths)
 
 
 def check_checkpoint_of_run(run_dir: str | Path, path: Path, payload: dict[str, Any]) -> None:
@@ -138,3 +143,28 @@ def read_json(path: Path) -> Any:
         return json.loads(Path(path).read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not a valid JSON file ({exc})") from None
+
+
+def _run_file(run_dir: Path, name: str) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / name).read_text())
+    except (OSError, ValueError):
+        return {}  # missing or unreadable: the loads that follow say what is wrong with the run
+
+
+def run_data_dir(run_dir: str | Path, given: str | os.PathLike | None = None) -> str | os.PathLike | None:
+    """Where to read a trained run's dataset now, as a ``data_dir`` for the loaders: ``given`` (--data-dir),
+    else the run's own ``data.data_dir``, else None when $DEEPRNN_DATA is set (the loaders read it), else the
+    directory recorded in its env.json (where it trained), else None (the per-user cache)."""
+    if given is not None:
+        return given
+    run_dir = Path(run_dir)
+    configured = _run_file(run_dir, "config.json").get("data", {}).get("data_dir")
+    if configured is not None:
+        return configured
+    if os.environ.get(DATA_ENV_VAR):
+        return None
+    recorded = _run_file(run_dir, "env.json").get("data_dir")
+    if not recorded:
+        return None
+    return DataDirChoice(recorded, f"recorded in {run_dir / 'env.json'}, where the run trained")

@@ -32,6 +32,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from deeprnn import __version__
+from deeprnn.data import resolve_data_dir
 from deeprnn.files import append_record, read_records, remove_stale_temporaries
 from deeprnn.models import count_parameters
 from deeprnn.training.checkpoint import (
@@ -110,7 +111,19 @@ def environment(config: Config, device: torch.device) -> dict[str, Any]:
         "deterministic": config.train.deterministic,
         "git_commit": commit,
         "source_modified": modified,  # uncommitted changes to src/deeprnn when the run started (None: no git)
+        # where this machine keeps the data (absolute): later commands on the run read it there when neither
+        # --data-dir nor $DEEPRNN_DATA says otherwise. Not part of the run's identity; never copied to results/.
+        "data_dir": os.path.abspath(resolve_data_dir(config.data.data_dir)),
     }
+
+
+def threads_hint(config: Config, device: torch.device) -> str:
+    """A word about train.threads when torch picks the CPU threads: on a shared machine its default can make
+    small models many times slower (the demo: 306 s with 2 threads, 29 s with 1, on a busy 2-core machine)."""
+    if device.type != "cpu" or config.train.threads is not None or torch.get_num_threads() == 1:
+        return ""
+    return (f", {torch.get_num_threads()} torch threads (on a shared machine or for a small model, "
+            "--set train.threads=1 is often much faster)")
 
 
 RESUME_KEYS = ("git_commit", "deeprnn", "torch", "device")  # what decides the numbers a resumed run goes on with
@@ -120,9 +133,13 @@ def _record_resume(env_path: Path, current: dict[str, Any], after_epoch: int) ->
     """A run resumed under other code, torch or device than it was running under appends that to env.json's
     ``resumed_under`` list, so its provenance is whole (reports list every commit a run trained under)."""
     env = read_json(env_path)
+    moved = env.get("data_dir") != current["data_dir"]
+    env["data_dir"] = current["data_dir"]  # where it trained last: what later commands read
     latest = (env.get("resumed_under") or [env])[-1]
     modified = bool(current.get("source_modified"))  # edited code may differ from one resume to the next
     if not modified and all(latest.get(key) == current.get(key) for key in RESUME_KEYS):
+        if moved:
+            atomic_write_text(env_path, json.dumps(env, indent=2) + "\n")
         return
     entry = {"after_epoch": after_epoch, **{key: current.get(key) for key in RESUME_KEYS}}
     if modified:
@@ -372,7 +389,8 @@ def train(
 
     params = count_parameters(model)
     if state["epoch"] == 0:
-        log(f"{config.model.name} on {config.data.name} ({task.name}): {params:,} parameters, device {device}")
+        log(f"{config.model.name} on {config.data.name} ({task.name}): {params:,} parameters, device {device}"
+            + threads_hint(config, device))
 
     while state["stopped"] is None and state["epoch"] < config.train.epochs:
         record = run_epoch(run, config, state, progress)
