@@ -8,7 +8,7 @@ name with ``build_model``. Equations and options: docs/models.md.
 from deeprnn.models.activations import ACTIVATIONS, LpPool, Maxout, get_activation
 from deeprnn.models.dtrnn import DTRNN
 from deeprnn.models.gated import GRU, LSTM
-from deeprnn.models.heads import DeepOutput, LanguageModel, MusicModel, Tagger
+from deeprnn.models.heads import DeepOutput, LanguageModel, MusicModel, Tagger, WordFeatures
 from deeprnn.models.init import INIT_SCHEMES, init_weights
 from deeprnn.models.registry import (
     ARCHITECTURES,
@@ -22,6 +22,7 @@ from deeprnn.models.rnn import RNN, StackedRNN
 
 __all__ = [
     "ACTIVATIONS", "ARCHITECTURES", "DTRNN", "GRU", "INIT_SCHEMES", "LSTM", "MODEL_NAMES", "RNN", "TASKS",
-    "DeepOutput", "LanguageModel", "LpPool", "Maxout", "MusicModel", "StackedRNN", "Tagger", "build_model",
+    "DeepOutput", "LanguageModel", "LpPool", "Maxout", "MusicModel", "StackedRNN", "Tagger", "WordFeatures",
+    "build_model",
     "count_parameters", "detach_hidden", "get_activation", "init_weights",
 ]

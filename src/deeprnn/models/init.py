@@ -11,6 +11,9 @@ re-initialises a model by parameter role:
 - embeddings: U(-0.1, 0.1);
 - L_p units keep their own initialisation (centres 0, p = 2).
 
+A bidirectional core's reverse direction (``*_reverse``, a DTRNN's ``layers_reverse``) has the same names,
+so the same roles.
+
 Schemes:
 
 - ``"orthogonal"`` (default): recurrent matrices orthogonal, times ``spectral_radius`` (default 1: every
@@ -123,13 +126,13 @@ def _balance_shortcut(module: nn.Module) -> None:
     2e6 / 1e9 unscaled, 2e-6 / 7e-11 with (L - 1)^(-1/2), 7 / 25 with (L - 1)^(-1/4), and 0.12 / 0.42 with
     (L - 1)^(-1/3), which keeps every depth from 2 to 8 within 0.09..0.7. Depth 2 is unchanged.
     """
-    layers = getattr(module, "layers", None)
-    shortcuts = [layer.weight_shortcut for layer in layers or ()
-                 if isinstance(getattr(layer, "weight_shortcut", None), nn.Parameter)]
-    if len(shortcuts) > 1:
-        with torch.no_grad():
-            for weight in shortcuts:
-                weight.mul_(len(shortcuts) ** (-1 / 3))
+    for name in ("layers", "layers_reverse"):  # each direction of a bidirectional DTRNN is a transition of its own
+        shortcuts = [layer.weight_shortcut for layer in getattr(module, name, None) or ()
+                     if isinstance(getattr(layer, "weight_shortcut", None), nn.Parameter)]
+        if len(shortcuts) > 1:
+            with torch.no_grad():
+                for weight in shortcuts:
+                    weight.mul_(len(shortcuts) ** (-1 / 3))
 
 
 def _open_forget_gates(module: nn.Module) -> None:
