@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from deeprnn.data.vocab import Vocabulary
+from deeprnn.data.wordfeatures import TaggerInputs
 from deeprnn.models import build_model
 from deeprnn.training.config import Config
 
@@ -86,15 +88,18 @@ class InferenceModel(nn.Module):
 
     Music: (B, T, 88) float piano-roll frames -> (B, T, 88) logits; position t predicts frame t + 1.
     Language model / tagger: (B, T) token ids -> (B, T, V) logits. ``step`` also returns the state, for
-    sampling one step at a time. ``vocab`` and ``tags`` hold the token and tag lists (text tasks).
+    sampling one step at a time. ``vocab`` and ``tags`` hold the token and tag lists (text tasks);
+    ``tagger_inputs`` (taggers) turns words into the ids and spelling features the tagger reads.
     """
 
-    def __init__(self, head: nn.Module, task: str, vocab: list[str] | None, tags: list[str] | None):
+    def __init__(self, head: nn.Module, task: str, vocab: list[str] | None, tags: list[str] | None,
+                 tagger_inputs: TaggerInputs | None = None):
         super().__init__()
         self.head, self.task, self.vocab, self.tags = head, task, vocab, tags
+        self.tagger_inputs = tagger_inputs
 
-    def forward(self, inputs: torch.Tensor, hx=None, *, lengths=None) -> torch.Tensor:
-        return self.head(inputs, hx, lengths=lengths)[0]
+    def forward(self, inputs: torch.Tensor, hx=None, *, lengths=None, **kwargs) -> torch.Tensor:
+        return self.head(inputs, hx, lengths=lengths, **kwargs)[0]
 
     def step(self, inputs: torch.Tensor, hx=None):
         return self.head(inputs, hx)
@@ -106,7 +111,12 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "cpu")
     config = Config.from_dict(payload["config"], source=f"{run_dir} checkpoint config")
     head = model_from_config(config, payload["task"], **payload["model_kwargs"])
     head.load_state_dict(payload["model"])
-    model = InferenceModel(head, payload["task"], payload.get("vocab"), payload.get("tags")).to(device)
+    tagger_inputs = None
+    if payload["task"] == "tagging":  # checkpoints made before these options lack the keys: their defaults
+        features = payload.get("feature_vocab")
+        tagger_inputs = TaggerInputs(Vocabulary(payload["vocab"]), config.data.tagging_lowercase,
+                                     config.model.word_features, Vocabulary(features) if features else None)
+    model = InferenceModel(head, payload["task"], payload.get("vocab"), payload.get("tags"), tagger_inputs).to(device)
     model.eval()
     return model, config
 

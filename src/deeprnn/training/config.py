@@ -53,6 +53,12 @@ class ModelConfig:
     output_bias_from_data: bool = True
     sparse_nonzeros: int = 15
     spectral_radius: float = 1.0
+    # tagging only: the core also reads each sentence backwards (torch.nn.RNN's bidirectional=True)
+    bidirectional: bool = False
+    # tagging only: features of each word's spelling beside its embedding: "affix" (suffixes and word
+    # shape) or "chars" (a character CNN), of feature_size units (deeprnn.data.wordfeatures); none = off
+    word_features: str | None = None
+    feature_size: int = 50
 
 
 @dataclass
@@ -73,6 +79,11 @@ class DataConfig:
     data_dir: str | None = None  # None = $DEEPRNN_DATA, then the per-user cache
     score_first_frame: bool = True  # music: predict frame 1 from the initial state (see docs/metrics.md)
     bucket: bool = True  # group sequences of similar length into batches
+    # tagging only: the word vocabulary, built on the training split: lower-cased or not, at most this many
+    # words (none = all), each seen at least tagging_min_count times (rarer ones train <unk>)
+    tagging_lowercase: bool = True
+    tagging_max_words: int | None = 10_000
+    tagging_min_count: int = 1
 
 
 @dataclass
@@ -277,3 +288,10 @@ def validate(config: Config) -> None:
         raise ConfigError(f"'model.dropout' must be in [0, 1), got {config.model.dropout}")
     if config.model.transition_dropout is not None and not 0.0 <= config.model.transition_dropout < 1.0:
         raise ConfigError(f"'model.transition_dropout' must be in [0, 1), got {config.model.transition_dropout}")
+    if config.model.word_features not in (None, "affix", "chars"):
+        raise ConfigError(f"'model.word_features' must be affix, chars or none, got '{config.model.word_features}'")
+    for key in ("model.feature_size", "data.tagging_min_count", "data.tagging_max_words"):
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value is not None and value < 1:
+            raise ConfigError(f"'{key}' must be >= 1, got {value}")
