@@ -20,6 +20,8 @@ their units in one of their own; their derivatives need both, and are computed f
 the backward loop (``deeprnn.models.activations.lp_pool_derivatives`` / ``maxout_derivative``).
 
 Step masks (``lengths``) and the DTRNN's per-sequence dropout masks are honoured exactly as in the reference.
+Each function here runs one direction of one layer; a bidirectional core's reverse direction runs the same
+function on its sequences reversed within their lengths (``deeprnn.models.sequence.run_directions``).
 Not supported (use ``impl="reference"``): double backward, forward-mode AD and torch.func transforms.
 Which configurations take which path: ``selected_impl`` and docs/performance.md.
 """
