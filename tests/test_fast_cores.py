@@ -78,7 +78,7 @@ def test_dtrnn_dropout_masks_in_training(depth, lengths):
 def _random_units(core):
     """L_p orders and centres away from their initial values (p = 2, c = 0), so every term is exercised."""
     with torch.no_grad():
-        for layer in core.layers:
+        for layer in (layer for layers in core.directions() for layer in layers):
             if hasattr(layer.activation, "rho"):
                 layer.activation.rho.copy_(randn(*layer.activation.rho.shape, seed=8))
                 layer.activation.centres.copy_(randn(*layer.activation.centres.shape, seed=9))
@@ -134,6 +134,30 @@ def test_stacked_rnn(num_layers, nonlinearity, bias, lengths):
     torch.manual_seed(8)
     core = StackedRNN(D, H, num_layers=num_layers, nonlinearity=nonlinearity, bias=bias, dropout=0.3).train()
     assert_same(core, randn(T, B, D, seed=3), randn(num_layers, B, H, seed=4), lengths=lengths)
+
+
+@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
+@pytest.mark.parametrize("case", [
+    dict(transition_depth=1),
+    dict(transition_depth=2, shortcut=True),
+    dict(transition_depth=3, shortcut=True, input_to="all", dropout=0.4),  # each direction its own masks
+    dict(transition_depth=2, activation="lp", dropout=0.3),
+], ids=["rnn", "dts", "dts-3-all-dropout", "lp-dropout"])
+def test_bidirectional_dtrnn(case, lengths):
+    """Both directions: the reverse one runs the same function on sequences reversed within their lengths."""
+    torch.manual_seed(16)
+    core = _random_units(DTRNN(D, H, bidirectional=True, **case)).train()
+    assert_same(core, randn(T, B, D, seed=3), randn(2, B, H, seed=4), lengths=lengths)
+
+
+@pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_bidirectional_stacked_rnn(num_layers, lengths):
+    torch.manual_seed(17)
+    core = StackedRNN(D, H, num_layers=num_layers, dropout=0.3, bidirectional=True).train()
+    assert_same(core, randn(T, B, D, seed=3), randn(2 * num_layers, B, H, seed=4), lengths=lengths)
+    packed = pack_padded_sequence(randn(B, T, D, seed=3), LENGTHS, batch_first=True, enforce_sorted=False)
+    assert_same(core, packed)
 
 
 def test_rnn_matches_torch_rnn_on_the_fast_path():

@@ -1,4 +1,5 @@
-"""RNN, StackedRNN, LSTM and GRU against torch.nn.RNN/LSTM/GRU; DTRNN of depth 1 against RNN (float64)."""
+"""RNN, StackedRNN, LSTM and GRU against torch.nn.RNN/LSTM/GRU, one-way and bidirectional; DTRNN of depth 1
+against RNN (float64)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,15 @@ CASES = [
      lambda bf: torch.nn.LSTM(D, H, num_layers=2, batch_first=bf), 2),
     ("gru", lambda bf: GRU(D, H, num_layers=2, batch_first=bf),
      lambda bf: torch.nn.GRU(D, H, num_layers=2, batch_first=bf), 2),
+    # bidirectional: the last number is the state count, num_layers * 2
+    ("rnn-bi", lambda bf: RNN(D, H, batch_first=bf, bidirectional=True),
+     lambda bf: torch.nn.RNN(D, H, batch_first=bf, bidirectional=True), 2),
+    ("srnn-bi", lambda bf: StackedRNN(D, H, num_layers=2, nonlinearity="relu", batch_first=bf, bidirectional=True),
+     lambda bf: torch.nn.RNN(D, H, num_layers=2, nonlinearity="relu", batch_first=bf, bidirectional=True), 4),
+    ("lstm-bi", lambda bf: LSTM(D, H, num_layers=2, batch_first=bf, bidirectional=True),
+     lambda bf: torch.nn.LSTM(D, H, num_layers=2, batch_first=bf, bidirectional=True), 4),
+    ("gru-bi", lambda bf: GRU(D, H, batch_first=bf, bidirectional=True),
+     lambda bf: torch.nn.GRU(D, H, batch_first=bf, bidirectional=True), 2),
 ]
 
 
@@ -66,7 +76,7 @@ CASES = [
 @pytest.mark.parametrize("name,make_ours,make_torch,num_layers", CASES, ids=[c[0] for c in CASES])
 def test_same_as_torch_both_ways(name, make_ours, make_torch, num_layers, batch_first):
     torch.manual_seed(0)
-    x, hx = random_inputs(batch_first, num_layers, lstm=name == "lstm")
+    x, hx = random_inputs(batch_first, num_layers, lstm=name.startswith("lstm"))
     # torch -> ours
     reference, ours = make_torch(batch_first).double(), make_ours(batch_first).double()
     ours.load_state_dict(reference.state_dict())
@@ -84,7 +94,7 @@ def test_packed_and_lengths_same_as_torch_packed(name, make_ours, make_torch, nu
     torch.manual_seed(1)
     reference, ours = make_torch(False).double(), make_ours(False).double()
     ours.load_state_dict(reference.state_dict())
-    x, hx = random_inputs(False, num_layers, lstm=name == "lstm")
+    x, hx = random_inputs(False, num_layers, lstm=name.startswith("lstm"))
     lengths = torch.tensor([4, 6, 2])
     assert_same(ours, reference, lambda: pack_padded_sequence(x, lengths, enforce_sorted=False), hx,
                 flat(x, hx))
@@ -102,9 +112,13 @@ def test_state_dict_keys_and_shapes_match_torch():
     for ours, reference in [(RNN(D, H), torch.nn.RNN(D, H)),
                             (StackedRNN(D, H, num_layers=3, bias=False),
                              torch.nn.RNN(D, H, num_layers=3, bias=False)),
-                            (LSTM(D, H, 2), torch.nn.LSTM(D, H, 2)), (GRU(D, H), torch.nn.GRU(D, H))]:
+                            (LSTM(D, H, 2), torch.nn.LSTM(D, H, 2)), (GRU(D, H), torch.nn.GRU(D, H)),
+                            (StackedRNN(D, H, num_layers=3, bidirectional=True),
+                             torch.nn.RNN(D, H, num_layers=3, bidirectional=True)),
+                            (LSTM(D, H, 2, bidirectional=True), torch.nn.LSTM(D, H, 2, bidirectional=True))]:
         ours_shapes = {k: v.shape for k, v in ours.state_dict().items()}
         assert ours_shapes == {k: v.shape for k, v in reference.state_dict().items()}
+        assert list(ours.state_dict()) == list(reference.state_dict())  # the same order, too
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deeprnn.cli.main import main
-from deeprnn.experiments.reproduce import load_tables, reproduce, table_points
+from deeprnn.experiments.reproduce import load_tables, reproduce, table_points, write_baseline
 from deeprnn.reports.results_md import code_versions, mean_std, render
 from deeprnn.training.config import ConfigError
 
@@ -224,6 +224,49 @@ def test_runs_made_on_a_gpu_are_marked_in_their_row_and_the_machine_line(tmp_pat
     assert "GPU" not in rows["| RNN"] and "| 30 s (1 of 2 on GPU) |" in rows["| GRU"]
     assert "| 30 s (GPU) |" in rows["| LSTM"]
     assert "NVIDIA H100 80GB HBM3, torch 2.x" in render(results) and "2 CPUs (x86_64), torch 2.x" in render(results)
+
+
+def test_tagging_table_shows_the_baseline_row_and_more_columns(tmp_path):
+    results = tmp_path / "results"
+    write_snapshot(results, [{"name": "pos", "kind": "recipes", "title": "POS", "metric": "test.acc",
+                              "recipes": ["pos/rnn", "pos/lstm"], "seeds": 2, "published": [], "targets": {},
+                              "columns": ["test.acc_known", "test.acc_unknown"], "baseline": "toy"}])
+    for model, seed, acc in (("rnn", 0, 0.91), ("lstm", 0, 0.95), ("lstm", 1, 0.97)):
+        run = results / "pos" / model / f"seed-{seed}"
+        fake_run(run, model, seed, 0.0)
+        summary = json.loads((run / "summary.json").read_text())
+        summary.update(task="tagging", valid={"acc": acc - 0.01}, test={"acc": acc})
+        if model == "lstm":  # made after acc_known / acc_unknown existed; the RNN's run before
+            summary["test"].update(acc_known=acc + 0.01, acc_unknown=acc - 0.5)
+        (run / "summary.json").write_text(json.dumps(summary))
+    baseline = {"baseline": "most-frequent-tag", "valid": {"acc": 0.9, "acc_known": 0.93, "acc_unknown": 0.25},
+                "test": {"acc": 0.9012, "acc_known": 0.9345, "acc_unknown": float("nan")}}
+    (results / "pos" / "baseline.json").write_text(json.dumps(baseline))
+    lines = render(results).splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| model |"))
+    assert lines[header] == ("| model | ours test.acc | test.acc_known | test.acc_unknown | seeds | valid.acc | params "
+                             "| best epoch | epochs | wall time / run | target | met? |")
+    baseline_row = "| most-frequent-tag baseline | 90.12% | 93.45% | – | – | 90.00% | – | – | – | – | – | – |"
+    assert lines[header + 2] == baseline_row
+    assert lines[header + 3].startswith("| RNN | 91.00% | – | – | 1/2 | 90.00% |")
+    assert lines[header + 4].startswith("| LSTM | 96.00% ± 1.41% | 97.00% | 46.00% | 2/2 | 95.00% |")
+    assert "Best of ours: LSTM" not in render(results)  # no target_best: no line; the baseline is never "ours"
+    (results / "pos" / "baseline.json").unlink()
+    assert not any(line.startswith("| most-frequent-tag") for line in render(results).splitlines())
+
+
+def test_the_baseline_file_of_a_table(tmp_path):
+    conll = tmp_path / "conll"
+    conll.mkdir()
+    for split, text in (("train", "the DT\ncat NN\nsat VB\n\nthe DT\ncat VB\n"), ("valid", "the DT\ndog NN\n"),
+                        ("test", "The DT\ncat NN\n")):
+        (conll / f"{split}.txt").write_text(text)
+    write_baseline({"name": "pos", "baseline": f"conll:{conll}"}, tmp_path / "results", log=lambda *_: None)
+    written = json.loads((tmp_path / "results" / "pos" / "baseline.json").read_text())
+    # lexicon: the -> DT, cat -> NN (tie NN/VB: alphabetical); unknown words -> the most frequent tag, DT (2)
+    assert written["valid"] == {"acc": 0.5, "acc_known": 1.0, "acc_unknown": 0.0, "tokens": 2, "unknown_tokens": 1}
+    assert written["test"]["acc"] == 1.0 and written["test"]["unknown_tokens"] == 1  # 'The' -> DT
+    assert written["unknown_word_tag"] == "DT"
 
 
 def test_grid_table_puts_theirs_beside_ours(tmp_path):

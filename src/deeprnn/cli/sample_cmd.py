@@ -47,8 +47,9 @@ def add_parser(subparsers) -> None:
         "tag",
         help="print the tags a tagging run gives a sentence",
         description="Tag a sentence with a tagging run: one 'word<TAB>tag' line per word. Words are split on "
-        "whitespace (write punctuation as separate words, as in the corpora) and lower-cased like the "
-        "tagger's vocabulary; unknown words read as <unk>.",
+        "whitespace (write punctuation as separate words, as in the corpora) and read as in training: "
+        "lower-cased unless the run kept case (data.tagging_lowercase), unknown words as <unk>, with their "
+        "spelling features if the tagger has them (model.word_features).",
         epilog=examples("deeprnn train configs/tagging/conll2000.toml --set train.threads=1 "
                         "--run-dir runs/conll2000-tagger",
                         'deeprnn tag runs/conll2000-tagger "The company said it would buy shares ."'),
@@ -95,9 +96,8 @@ def run_tag(args) -> int:
 
     model, _ = load_run(args.run_dir, checkpoint=args.checkpoint)
     words = " ".join(args.sentence).split()
-    known = set(model.vocab or [])
-    unknown = sorted({word for word in words if word.lower() not in known})
-    if model.task == "tagging" and unknown:
+    unknown = model.tagger_inputs.unknown(words) if model.task == "tagging" else []
+    if unknown:
         print(f"deeprnn: warning: words not in the tagger's vocabulary, read as <unk>: {unknown}", file=sys.stderr)
     for word, tag in zip(words, tag_sentence(model, words)):
         print(f"{word}\t{tag}")

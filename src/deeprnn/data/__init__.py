@@ -26,9 +26,19 @@ from deeprnn.data.loaders import lm_stream, lm_vocab, load_music, load_tagged, l
 from deeprnn.data.registry import DATASETS, SPLITS, DatasetSpec, get_dataset
 from deeprnn.data.safe_pickle import RestrictedUnpickler, UnsafePickleError
 from deeprnn.data.vocab import Vocabulary, encode_tagged
+from deeprnn.data.wordfeatures import (
+    FEATURE_KINDS,
+    TaggedBatch,
+    TaggedSplit,
+    TaggerInputs,
+    build_feature_vocab,
+    collate_split,
+    encode_split,
+)
 
 __all__ = [
     "DATASETS",
+    "FEATURE_KINDS",
     "SPLITS",
     "ChecksumError",
     "DataFormatError",
@@ -38,11 +48,17 @@ __all__ = [
     "RestrictedUnpickler",
     "SequenceBatcher",
     "TagBatch",
+    "TaggedBatch",
+    "TaggedSplit",
+    "TaggerInputs",
     "UnsafePickleError",
     "Vocabulary",
+    "build_feature_vocab",
     "collate_music",
+    "collate_split",
     "collate_tagged",
     "dataset_info",
+    "encode_split",
     "encode_tagged",
     "fetch",
     "get_dataset",

@@ -129,6 +129,7 @@ def lm_stream(name: str, split: str, vocab: Vocabulary, data_dir=None) -> torch.
     return make_lm_stream(load_text(name, split, data_dir), vocab)
 
 
-def tagging_vocabs(name: str, data_dir=None) -> tuple[Vocabulary, Vocabulary]:
-    """(words, tags) of the training split: <pad>, <unk>, the top-10k lower-cased words; <unk>, the tags."""
-    return build_tagging_vocabs(load_tagged(name, "train", data_dir))
+def tagging_vocabs(name: str, data_dir=None, **options) -> tuple[Vocabulary, Vocabulary]:
+    """(words, tags) of the training split: <pad>, <unk>, the top-10k lower-cased words; <unk>, the tags.
+    ``options``: those of ``build_tagging_vocabs`` (case, size, minimum count)."""
+    return build_tagging_vocabs(load_tagged(name, "train", data_dir), **options)

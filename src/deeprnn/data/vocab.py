@@ -94,16 +94,22 @@ def build_lm_vocab(train_lines: list[list[str]], closed: bool, char_level: bool)
     return Vocabulary.from_counts(counts, specials=[EOS, UNK], max_size=None if char_level else MAX_WORDS)
 
 
-def build_tagging_vocabs(train: list[list[tuple[str, str]]]) -> tuple[Vocabulary, Vocabulary]:
-    """Words: ``<pad>``, ``<unk>`` and the 10,000 most frequent lower-cased training words.
+def build_tagging_vocabs(
+    train: list[list[tuple[str, str]]], lowercase: bool = True, max_words: int | None = MAX_WORDS, min_count: int = 1
+) -> tuple[Vocabulary, Vocabulary]:
+    """Words: ``<pad>``, ``<unk>`` and the ``max_words`` most frequent training words (None: all of them) seen
+    at least ``min_count`` times, lower-cased unless ``lowercase`` is False. The defaults are the vocabulary
+    of every tagging run made before these options existed.
 
     Tags: ``<unk>`` then every training tag. A tag seen only in valid/test (3 tokens of Brown's valid
     split) maps to ``<unk>``, which no model is trained to predict, so it counts as an error.
     """
-    words = Counter(word.lower() for sentence in train for word, _ in sentence)
+    words = Counter(word.lower() if lowercase else word for sentence in train for word, _ in sentence)
+    if min_count > 1:
+        words = Counter({word: n for word, n in words.items() if n >= min_count})
     tags = Counter(tag for sentence in train for _, tag in sentence)
     return (
-        Vocabulary.from_counts(words, specials=[PAD, UNK], max_size=MAX_WORDS),
+        Vocabulary.from_counts(words, specials=[PAD, UNK], max_size=max_words),
         Vocabulary.from_counts(tags, specials=[UNK]),
     )
 

@@ -43,7 +43,8 @@ SNAPSHOT = "tables.json"
 KINDS = ("recipes", "grid")
 TABLE_KEYS = {
     "common": ("title", "kind", "description", "published", "notes"),
-    "recipes": ("recipes", "seeds", "metric", "target_each", "target_best", "targets", "tried", "cpu_hours"),
+    "recipes": ("recipes", "seeds", "metric", "target_each", "target_best", "targets", "tried", "cpu_hours",
+                "columns", "baseline"),
     "grid": ("sweep", "metrics", "epoch", "row_keys"),  # cpu_hours: the sweep preset's own
 }
 
@@ -302,6 +303,17 @@ def collect(table: dict[str, Any], points: list[Point], results_dir: Path, log: 
     return copied
 
 
+def write_baseline(table: dict[str, Any], results_dir: Path, log: Callable[[str], None] = print) -> None:
+    """results/<table>/baseline.json: the most-frequent-tag baseline of the dataset named by the table's
+    ``baseline`` (a row of its RESULTS.md table)."""
+    from deeprnn.training.baselines import tagging_baseline
+
+    path = results_dir / table["name"] / "baseline.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(tagging_baseline(table["baseline"]), indent=2, sort_keys=True) + "\n")
+    log(f"{path}: the most-frequent-tag baseline of {table['baseline']}")
+
+
 def write_snapshot(tables: dict[str, dict[str, Any]], results_dir: Path) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(results_dir / SNAPSHOT, json.dumps(snapshot(tables), indent=2, sort_keys=True) + "\n")
@@ -338,6 +350,8 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
     if worker:
         return status
     copied = collect(table, points, results_dir, log)
+    if table.get("baseline"):
+        write_baseline(table, results_dir, log)
     write_snapshot(tables, results_dir)
     log(f"{table_name}: {copied} of {len(points)} runs finished under {out_root}; their small files copied to "
         f"{results_dir / table_name}")

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from deeprnn import data, midi
-from deeprnn.data.vocab import EOS, UNK
+from deeprnn.data.vocab import EOS, UNK, Vocabulary
+from deeprnn.data.wordfeatures import TaggerInputs
 from deeprnn.files import atomic_write_text
 from deeprnn.training import load_run, run_data_dir
 
@@ -217,15 +218,15 @@ def detokenize(tokens: list[str], level: str) -> str:
 
 @torch.no_grad()
 def tag_sentence(model, words: list[str]) -> list[str]:
-    """The most likely tag of each word; words are lower-cased like the tagger's vocabulary, unknown ones
-    read as ``<unk>``."""
+    """The most likely tag of each word. Words are read as in training (``model.tagger_inputs``): lower-cased
+    unless the run kept case, unknown ones as ``<unk>``, with their spelling features if the tagger has them."""
     if model.task != "tagging":
         raise ValueError(f"this run is a {model.task} model, not a tagger")
     if not words:
         raise ValueError("give a sentence to tag")
-    stoi = {token: i for i, token in enumerate(model.vocab)}
-    ids = [stoi.get(word.lower(), stoi[UNK]) for word in words]
-    logits, _ = model(torch.tensor([ids]))
+    inputs = model.tagger_inputs or TaggerInputs(Vocabulary(model.vocab))
+    kwargs = {"features": inputs.feature_ids(words)[None]} if inputs.features is not None else {}
+    logits, _ = model(torch.tensor([inputs.word_ids(words)]), **kwargs)
     return [model.tags[i] for i in logits[0].argmax(-1).tolist()]
 
 
@@ -259,6 +260,8 @@ def sample_run(
     model, config = load_run(run_dir, checkpoint=checkpoint)
     if model.task == "tagging":
         raise ValueError(f"{run_dir} is a tagger: use 'deeprnn tag {run_dir} \"a sentence\"'")
+    if config.model.bidirectional:  # only taggers can be bidirectional; checked here too, as sampling needs it
+        raise ValueError(f"{run_dir} has a bidirectional core, which reads the future: it cannot sample")
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "samples"
     out_dir.mkdir(parents=True, exist_ok=True)
 

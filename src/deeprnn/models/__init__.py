@@ -8,7 +8,7 @@ name with ``build_model``. Equations and options: docs/models.md.
 from deeprnn.models.activations import ACTIVATIONS, LpPool, Maxout, get_activation
 from deeprnn.models.dtrnn import DTRNN
 from deeprnn.models.gated import GRU, LSTM
-from deeprnn.models.heads import DeepOutput, LanguageModel, MusicModel, Tagger
+from deeprnn.models.heads import DeepOutput, LanguageModel, MusicModel, Tagger, WordFeatures
 from deeprnn.models.init import INIT_SCHEMES, TRANSITION_GAIN, init_weights, step_gain
 from deeprnn.models.registry import (
     ARCHITECTURES,
@@ -23,5 +23,6 @@ from deeprnn.models.rnn import RNN, StackedRNN
 __all__ = [
     "ACTIVATIONS", "ARCHITECTURES", "DTRNN", "GRU", "INIT_SCHEMES", "LSTM", "MODEL_NAMES", "RNN", "TASKS",
     "TRANSITION_GAIN", "DeepOutput", "LanguageModel", "LpPool", "Maxout", "MusicModel", "StackedRNN", "Tagger",
-    "build_model", "count_parameters", "detach_hidden", "get_activation", "init_weights", "step_gain",
+    "WordFeatures", "build_model", "count_parameters", "detach_hidden", "get_activation", "init_weights",
+    "step_gain",
 ]

@@ -11,7 +11,7 @@ from torch import nn
 from deeprnn.models import fast
 from deeprnn.models.activations import ACTIVATIONS, get_activation
 from deeprnn.models.checks import check_choice, check_integer, check_positive, check_probability
-from deeprnn.models.sequence import RecurrentCore, scan
+from deeprnn.models.sequence import RecurrentCore, run_directions, scan
 
 
 class TransitionLayer(nn.Module):
@@ -69,6 +69,11 @@ class DTRNN(RecurrentCore):
     Construction-time initialisation is torch.nn.RNN's, U(-1/sqrt(H), 1/sqrt(H)); ``build_model`` then
     applies the documented scheme (``deeprnn.models.init``). h_n has shape (1, B, hidden_size).
 
+    ``bidirectional``: a second transition of the same shape, the sibling module ``layers_reverse``
+    (parameters ``layers_reverse.N.weight_hh`` etc., initialised like ``layers``), runs over each sequence
+    from its last real step back, with dropout masks of its own; as in torch.nn.RNN, the output is both
+    directions' states concatenated (T, B, 2 * hidden_size) and h_n is (2, B, hidden_size), forward first.
+
     ``impl``: "reference" runs ``cell`` step by step (the definition); "fast" runs ``deeprnn.models.fast``
     (same results, tested against it); "auto" (default) is fast whenever the last block's units are tanh,
     relu or sigmoid (L_p and maxout are fine in the intermediate blocks), reference otherwise.
@@ -78,7 +83,7 @@ class DTRNN(RecurrentCore):
 
     def __init__(self, input_size, hidden_size, transition_depth=2, transition_size=None, shortcut=False,
                  activation="tanh", last_activation="tanh", pool_size=2, input_to="first",
-                 batch_first=False, dropout=0.0, impl="auto"):
+                 batch_first=False, dropout=0.0, impl="auto", bidirectional=False):
         super().__init__()
         check_positive("input_size", input_size)
         check_positive("hidden_size", hidden_size)
@@ -104,24 +109,37 @@ class DTRNN(RecurrentCore):
         self.shortcut = shortcut
         self.input_to, self.dropout, self.activations = input_to, dropout, activations
         self.impl = impl
-        self.layers = nn.ModuleList()
-        for l, layer_activation in enumerate(activations):
-            first, last = l == 0, l == transition_depth - 1
-            self.layers.append(TransitionLayer(
-                below_size=hidden_size if first else transition_size,
-                size=hidden_size if last else transition_size,
+        self.bidirectional = bool(bidirectional)
+        self.layers = self._transition(pool_size)
+        if self.bidirectional:
+            self.layers_reverse = self._transition(pool_size)
+        self.reset_parameters()
+
+    def _transition(self, pool_size):
+        """The L ``TransitionLayer`` of one direction."""
+        layers = nn.ModuleList()
+        for l, layer_activation in enumerate(self.activations):
+            first, last = l == 0, l == self.transition_depth - 1
+            layers.append(TransitionLayer(
+                below_size=self.hidden_size if first else self.transition_size,
+                size=self.hidden_size if last else self.transition_size,
                 activation=layer_activation,
                 pool_size=pool_size,
-                input_size=input_size if first or input_to == "all" else None,
-                shortcut_size=hidden_size if shortcut and not first else None,
+                input_size=self.input_size if first or self.input_to == "all" else None,
+                shortcut_size=self.hidden_size if self.shortcut and not first else None,
             ))
-        self.reset_parameters()
+        return layers
+
+    def directions(self):
+        """The transition of each direction: ``layers`` and, if bidirectional, ``layers_reverse``."""
+        return (self.layers, self.layers_reverse) if self.bidirectional else (self.layers,)
 
     def reset_parameters(self):
         bound = 1.0 / math.sqrt(self.hidden_size)
-        for layer in self.layers:
-            for weight in layer.parameters(recurse=False):  # not the L_p units' own parameters
-                nn.init.uniform_(weight, -bound, bound)
+        for layers in self.directions():
+            for layer in layers:
+                for weight in layer.parameters(recurse=False):  # not the L_p units' own parameters
+                    nn.init.uniform_(weight, -bound, bound)
 
     def dropout_masks(self, batch_size, like):
         """One mask per intermediate layer, shared by all steps of a sequence; None outside training."""
@@ -131,31 +149,38 @@ class DTRNN(RecurrentCore):
         return [like.new_empty(batch_size, self.transition_size).bernoulli_(keep) / keep
                 for _ in range(self.transition_depth - 1)]
 
-    def cell(self, x_t, h_prev, masks=None):
-        """One step: h_t = z^L from h_{t-1} and x_t (equations in the class docstring)."""
+    def cell(self, x_t, h_prev, masks=None, direction=0):
+        """One step: h_t = z^L from h_{t-1} and x_t (equations in the class docstring); ``direction`` 1 uses
+        ``layers_reverse``."""
         z = h_prev
-        for l, layer in enumerate(self.layers):
+        for l, layer in enumerate(self.directions()[direction]):
             z = layer(z, h_prev, x_t)
             if masks is not None and l < self.transition_depth - 1:
                 z = z * masks[l]
         return z
 
     def run(self, x, hx, mask):
-        masks = self.dropout_masks(x.shape[1], x)
-        if fast.selected_impl(self) == "fast":
-            return fast.dtrnn_run(self, x, hx, mask, masks)
-        output, h_last = scan(lambda x_t, h: self.cell(x_t, h, masks), x, hx[0], mask)
-        return output, h_last.unsqueeze(0)
+        on_fast_path = fast.selected_impl(self) == "fast"
+
+        def run_direction(d, seq, h0):
+            masks = self.dropout_masks(x.shape[1], x)  # drawn per direction, forward first
+            if on_fast_path:
+                return fast.dtrnn_run(self, self.directions()[d], seq, h0, mask, masks)
+            return scan(lambda x_t, h: self.cell(x_t, h, masks, d), seq, h0, mask)
+
+        output, finals = run_directions(run_direction, x, hx, mask)
+        return output, torch.stack(finals)
 
     @classmethod
     def from_config(cls, input_size, config):
         return cls(input_size, config.hidden_size, transition_depth=config.transition_depth,
                    transition_size=config.transition_size, shortcut=config.shortcut,
                    activation=config.activation, pool_size=config.pool_size, input_to=config.input_to,
-                   batch_first=True, dropout=config.dropout)
+                   batch_first=True, dropout=config.dropout, bidirectional=config.bidirectional)
 
     def extra_repr(self):
         return (f"{self.input_size}, {self.hidden_size}, transition_depth={self.transition_depth}, "
                 f"transition_size={self.transition_size}, shortcut={self.shortcut}, "
                 f"activations={self.activations}, input_to={self.input_to!r}, "
-                f"batch_first={self.batch_first}, dropout={self.dropout}")
+                f"batch_first={self.batch_first}, dropout={self.dropout}"
+                + (", bidirectional=True" if self.bidirectional else ""))

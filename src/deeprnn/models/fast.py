@@ -20,6 +20,8 @@ their units in one of their own; their derivatives need both, and are computed f
 the backward loop (``deeprnn.models.activations.lp_pool_derivatives`` / ``maxout_derivative``).
 
 Step masks (``lengths``) and the DTRNN's per-sequence dropout masks are honoured exactly as in the reference.
+Each function here runs one direction of one layer; a bidirectional core's reverse direction runs the same
+function on its sequences reversed within their lengths (``deeprnn.models.sequence.run_directions``).
 Not supported (use ``impl="reference"``): double backward, forward-mode AD and torch.func transforms.
 Which configurations take which path: ``selected_impl`` and docs/performance.md.
 """
@@ -360,32 +362,24 @@ def deep_transition(x, h0, weights_hh, weights_shortcut, weights_ih, biases, act
 # --- the cores' fast ``run`` ------------------------------------------------------------------------------
 
 
-def dtrnn_run(core, x, hx, mask, dropout_masks):
-    """``DTRNN.run`` on the fast path: (output (T, B, H), h_n (1, B, H))."""
-    layers = core.layers
+def dtrnn_run(core, layers, x, h0, mask, dropout_masks):
+    """One direction of a ``DTRNN`` (its ``layers`` or ``layers_reverse``) on the fast path: (output (T, B, H),
+    h_T (B, H)). ``DTRNN.run`` runs the directions."""
     lp_units = [layer.activation for layer in layers if hasattr(layer.activation, "rho")]
     pool_sizes = [layer.activation.pool_size for layer in layers if hasattr(layer.activation, "pool_size")]
-    output, h_last = deep_transition(
-        x, hx[0],
+    return deep_transition(
+        x, h0,
         [layer.weight_hh for layer in layers],
         [layer.weight_shortcut for layer in layers[1:]] if core.shortcut else [],
         [layer.weight_ih for layer in layers if layer.weight_ih is not None],
         [layer.bias for layer in layers],
         core.activations, mask, dropout_masks,
         units=[(unit.centres, unit.rho) for unit in lp_units], pool_size=pool_sizes[0] if pool_sizes else 2)
-    return output, h_last.unsqueeze(0)
 
 
-def stacked_rnn_run(core, x, hx, mask):
-    """``StackedRNN.run`` on the fast path, layer by layer: each layer's input projection is one GEMM over
-    the whole output sequence of the layer below."""
-    layer_input, final_states = x, []
-    for k in range(core.num_layers):
-        if k > 0:
-            layer_input = F.dropout(layer_input, core.dropout, core.training)
-        weight_ih, weight_hh, bias_ih, bias_hh = core.layer_parameters(k)
-        biases = [bias_ih + bias_hh] if bias_ih is not None else []
-        layer_input, h_last = deep_transition(layer_input, hx[k], [weight_hh], [], [weight_ih], biases,
-                                              (core.nonlinearity,), mask)
-        final_states.append(h_last)
-    return layer_input, torch.stack(final_states)
+def rnn_layer_run(core, k, direction, x, h0, mask):
+    """One direction of layer k of a ``StackedRNN`` on the fast path: (output (T, B, H), h_T (B, H)); the input
+    projection is one GEMM over the whole input sequence. ``StackedRNN.run`` runs the layers and directions."""
+    weight_ih, weight_hh, bias_ih, bias_hh = core.layer_parameters(k, direction)
+    biases = [bias_ih + bias_hh] if bias_ih is not None else []
+    return deep_transition(x, h0, [weight_hh], [], [weight_ih], biases, (core.nonlinearity,), mask)

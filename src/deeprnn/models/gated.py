@@ -1,7 +1,9 @@
 """LSTM and GRU baselines: torch.nn.LSTM / torch.nn.GRU (fused kernels) with the cores' interface.
 
-Subclasses, so parameter names, state dicts, initialisation and numerics are torch's; only ``forward``
-gains ``lengths`` and input checks. Equations: see the torch.nn.LSTM and torch.nn.GRU documentation.
+Subclasses, so parameter names, state dicts, initialisation and numerics are torch's (``bidirectional`` too);
+only ``forward`` gains ``lengths`` and input checks. With ``lengths`` the batch is packed, so a bidirectional
+core's reverse direction starts at each sequence's own last real step. Equations: see the torch.nn.LSTM and
+torch.nn.GRU documentation.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def _from_config(cls, input_size, config):
     # torch warns about dropout with a single layer, where it does nothing anyway
     dropout = config.dropout if config.num_layers > 1 else 0.0
     return cls(input_size, config.hidden_size, num_layers=config.num_layers, batch_first=True,
-               dropout=dropout)
+               dropout=dropout, bidirectional=config.bidirectional)
 
 
 class _TorchRecurrent:
@@ -55,10 +57,11 @@ class _TorchRecurrent:
     Mixed in before the torch class, so ``super()`` reaches torch.nn.LSTM / torch.nn.GRU.
     """
 
-    def __init__(self, input_size, hidden_size, num_layers=1, batch_first=False, dropout=0.0):
+    def __init__(self, input_size, hidden_size, num_layers=1, batch_first=False, dropout=0.0,
+                 bidirectional=False):
         _check_sizes(input_size, hidden_size, num_layers, dropout)
         super().__init__(input_size, hidden_size, num_layers=num_layers, batch_first=batch_first,
-                         dropout=dropout)
+                         dropout=dropout, bidirectional=bool(bidirectional))
 
     def forward(self, input, hx=None, *, lengths=None):
         return _forward_with_lengths(self, super().forward, input, hx, lengths)

@@ -11,6 +11,9 @@ re-initialises a model by parameter role:
 - embeddings: U(-0.1, 0.1);
 - L_p units keep their own initialisation (centres 0, p = 2).
 
+A bidirectional core's reverse direction (``*_reverse``, a DTRNN's ``layers_reverse``) has the same names,
+so the same roles.
+
 Schemes:
 
 - ``"orthogonal"`` (default): recurrent matrices orthogonal, times ``spectral_radius`` (default 1: every
@@ -217,31 +220,34 @@ def _groundhog_deep_output(head: SequenceModel, nonzeros: int) -> None:
     columns reading h_t (``emb_state``), ``sample_weights_classic`` N(0, 1) on those reading x_t
     (``emb_words_out``, first layer with ``output_from_input`` only)."""
     for index, layer in enumerate(head.output.hidden):
-        weight = layer.linear.weight
-        state_columns = head.core.hidden_size if index == 0 else weight.shape[1]
+        weight = layer.linear.weight  # layer 1 reads [h_t; x_t] with output_from_input (h_t: 2H if bidirectional)
+        reads_input = index == 0 and head.output_from_input
+        state_columns = weight.shape[1] - (head.core.input_size if reads_input else 0)
         groundhog_sample_weights_(weight[:, :state_columns], nonzeros, 1.0)
         if state_columns < weight.shape[1]:
             groundhog_sample_weights_classic_(weight[:, state_columns:], nonzeros, 1.0)
 
 
-def _step_function(core: nn.Module):
-    """h_{t-1}, x_t -> h_t for a core with a single-tensor state and one step function; None otherwise."""
+def _step_function(core: nn.Module, direction: int = 0):
+    """h_{t-1}, x_t -> h_t for a core with a single-tensor state and one step function (of ``direction``, for a
+    bidirectional DTRNN); None otherwise."""
     if isinstance(core, DTRNN):
-        return lambda x_t, h_prev: core.cell(x_t, h_prev)
-    if isinstance(core, StackedRNN) and core.num_layers == 1:
+        return lambda x_t, h_prev: core.cell(x_t, h_prev, direction=direction)
+    if isinstance(core, StackedRNN) and core.num_layers == 1 and not getattr(core, "bidirectional", False):
         return lambda x_t, h_prev: core.cell(0, x_t, h_prev)
     return None
 
 
-def step_gain(core: nn.Module) -> float | None:
+def step_gain(core: nn.Module, direction: int = 0) -> float | None:
     """The gain of a recurrent step: the largest singular value of ∂h_t/∂h_{t-1} at x_t = 0 and h_{t-1} = 0,
     with the biases as they are and each unit's slope at that point as autograd measures it (φ'(0) for tanh
-    with zero biases), in float64 and without dropout. None for cores without a single step function on one
-    state tensor (sRNN with several layers, LSTM, GRU)."""
+    with zero biases), in float64 and without dropout. ``direction`` 1: a bidirectional DTRNN's reverse
+    transition. None for cores without a single step function on one state tensor (sRNN with several layers,
+    a bidirectional RNN, LSTM, GRU)."""
     if _step_function(core) is None:
         return None
     work = copy.deepcopy(core).double().eval()
-    return _gain(work, _step_function(work))
+    return _gain(work, _step_function(work, direction))
 
 
 def _gain(core: nn.Module, step) -> float:
@@ -251,17 +257,29 @@ def _gain(core: nn.Module, step) -> float:
     return float(torch.linalg.matrix_norm(jacobian.reshape(core.hidden_size, core.hidden_size), ord=2))
 
 
-def set_transition_gain_(core: DTRNN, gain: float) -> float:
-    """Scale the recurrent matrices (W_l, S_l) of ``core`` by one factor so that ``step_gain(core) == gain``;
-    returns the factor.
+def set_transition_gain_(core: DTRNN, gain: float) -> list[float]:
+    """Scale the recurrent matrices (W_l, S_l) of each direction of ``core`` by one factor so that
+    ``step_gain(core, direction) == gain``; returns the factor of each direction.
 
     The gain is a polynomial in the factor c for tanh units with zero biases (the depth-L product W_L..W_1 is
     of degree L, a shortcut path of lower degree), and smooth otherwise; it is 0 at c = 0. The factor is found
     by Brent's method on log c, in float64, to a relative error in the gain below 1e-9.
     """
     work = copy.deepcopy(core).double().eval()
-    step = _step_function(work)
-    recurrent = [p for name, p in work.named_parameters() if name.rsplit(".", 1)[-1] in RECURRENT]
+    factors = []
+    for direction, (layers, work_layers) in enumerate(zip(core.directions(), work.directions())):
+        factor = _gain_factor(work, work_layers, _step_function(work, direction), gain)
+        with torch.no_grad():
+            for name, param in layers.named_parameters():
+                if name.rsplit(".", 1)[-1] in RECURRENT:
+                    param.mul_(factor)
+        factors.append(factor)
+    return factors
+
+
+def _gain_factor(work: DTRNN, layers: nn.Module, step, gain: float) -> float:
+    """The factor of ``layers``' recurrent matrices that gives the step ``step`` of ``work`` the gain ``gain``."""
+    recurrent = [p for name, p in layers.named_parameters() if name.rsplit(".", 1)[-1] in RECURRENT]
     base = [p.detach().clone() for p in recurrent]
 
     def log_ratio(log_factor: float) -> float:
@@ -280,10 +298,7 @@ def set_transition_gain_(core: DTRNN, gain: float) -> float:
     while log_ratio(low) > 0:
         low -= 2.0
     factor = math.exp(brentq(log_ratio, low, high, xtol=1e-12, rtol=1e-12))
-    with torch.no_grad():
-        for name, param in core.named_parameters():
-            if name.rsplit(".", 1)[-1] in RECURRENT:
-                param.mul_(factor)
+    log_ratio(math.log(factor))  # leave the work copy at the factor found
     return factor
 
 
@@ -297,13 +312,13 @@ def _balance_shortcut(module: nn.Module) -> None:
     2e6 / 1e9 unscaled, 2e-6 / 7e-11 with (L - 1)^(-1/2), 7 / 25 with (L - 1)^(-1/4), and 0.12 / 0.42 with
     (L - 1)^(-1/3), which keeps every depth from 2 to 8 within 0.09..0.7. Depth 2 is unchanged.
     """
-    layers = getattr(module, "layers", None)
-    shortcuts = [layer.weight_shortcut for layer in layers or ()
-                 if isinstance(getattr(layer, "weight_shortcut", None), nn.Parameter)]
-    if len(shortcuts) > 1:
-        with torch.no_grad():
-            for weight in shortcuts:
-                weight.mul_(len(shortcuts) ** (-1 / 3))
+    for name in ("layers", "layers_reverse"):  # each direction of a bidirectional DTRNN is a transition of its own
+        shortcuts = [layer.weight_shortcut for layer in getattr(module, name, None) or ()
+                     if isinstance(getattr(layer, "weight_shortcut", None), nn.Parameter)]
+        if len(shortcuts) > 1:
+            with torch.no_grad():
+                for weight in shortcuts:
+                    weight.mul_(len(shortcuts) ** (-1 / 3))
 
 
 def _open_forget_gates(module: nn.Module) -> None:

@@ -13,7 +13,7 @@ from torch import nn
 
 from deeprnn.models.dtrnn import DTRNN
 from deeprnn.models.gated import GRU, LSTM
-from deeprnn.models.heads import LanguageModel, MusicModel, Tagger
+from deeprnn.models.heads import LanguageModel, MusicModel, Tagger, WordFeatures
 from deeprnn.models.init import TRANSITION_GAIN, init_weights
 from deeprnn.models.rnn import RNN, StackedRNN
 
@@ -40,6 +40,7 @@ class CoreConfig:
     pool_size: int
     dropout: float
     input_to: str
+    bidirectional: bool = False
 
 
 ARCHITECTURES = {
@@ -62,7 +63,8 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
                 transition_dropout=None,
                 embedding_size=None, tie_weights=False, input_to="first", output_from_input=False,
                 init="orthogonal", sparse_nonzeros=15, spectral_radius=1.0,
-                transition_gain=TRANSITION_GAIN) -> nn.Module:
+                transition_gain=TRANSITION_GAIN, bidirectional=False, word_features=None, feature_vocab_size=None,
+                feature_size=50) -> nn.Module:
     """A ``task`` head ("music", "lm" or "tagging") around the core called ``name`` (see ``MODEL_NAMES``).
 
     ``None`` options take the architecture's default: ``shortcut`` from the name (dts-/dots- => True),
@@ -74,6 +76,10 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
     ``init``, ``sparse_nonzeros``, ``spectral_radius`` and ``transition_gain`` set the initialisation
     (``deeprnn.models.init``); ``transition_gain`` (None: off) concerns the deep transition of dt*/dot*
     models only, whose step Jacobian at the origin it sets (docs/models.md, "Initialisation by gain").
+    ``bidirectional`` (tagging only: a language or music model must not read the future) gives the core a
+    reverse direction, as torch.nn.RNN's. ``word_features`` (tagging only): "affix" or "chars" adds a
+    ``WordFeatures`` vector of ``feature_size`` units, from ``feature_vocab_size`` feature ids, to each
+    word's embedding (None: the embedding alone).
     The head records its arguments in ``.hparams``, so ``build_model(**head.hparams)`` rebuilds it.
     """
     hparams = dict(locals())  # exactly the arguments, before defaults are resolved
@@ -82,6 +88,11 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
     architecture = ARCHITECTURES[name]
+    if bidirectional and task != "tagging":
+        raise ValueError(f"a bidirectional core reads the future, which task {task!r} predicts; "
+                         "bidirectional is for tagging only")
+    if word_features is not None and task != "tagging":
+        raise ValueError(f"word_features are for tagging only, not task {task!r}")
 
     if architecture.shortcut is None and (shortcut or input_to != "first" or transition_dropout is not None):
         raise ValueError(f"shortcut, input_to and transition_dropout apply to deep-transition models only, "
@@ -101,7 +112,8 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
                         transition_size=transition_size,
                         shortcut=architecture.shortcut if shortcut is None else shortcut,
                         activation=activation, pool_size=pool_size,
-                        dropout=dropout if transition_dropout is None else transition_dropout, input_to=input_to)
+                        dropout=dropout if transition_dropout is None else transition_dropout, input_to=input_to,
+                        bidirectional=bidirectional)
     output = dict(output_depth=output_depth, output_size=output_size, output_activation=output_activation,
                   pool_size=pool_size, dropout=dropout, output_from_input=output_from_input)
     if task == "music":
@@ -109,13 +121,19 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
     else:
         if vocab_size is None:
             raise ValueError(f"task {task!r} needs vocab_size")
-        core = architecture.core(embedding_size, config)
         if task == "lm":
+            core = architecture.core(embedding_size, config)
             model = LanguageModel(core, vocab_size, embedding_size, tie_weights=tie_weights, **output)
         else:
             if num_tags is None:
                 raise ValueError("task 'tagging' needs num_tags")
-            model = Tagger(core, vocab_size, num_tags, embedding_size, **output)
+            features = None
+            if word_features is not None:
+                if feature_vocab_size is None:
+                    raise ValueError(f"word_features={word_features!r} needs feature_vocab_size")
+                features = WordFeatures(word_features, feature_vocab_size, feature_size)
+            core = architecture.core(embedding_size + (features.size if features else 0), config)
+            model = Tagger(core, vocab_size, num_tags, embedding_size, word_features=features, **output)
     init_weights(model, init, sparse_nonzeros, spectral_radius, transition_gain)
     model.hparams = hparams
     return model

@@ -11,7 +11,7 @@ from torch import nn
 
 from deeprnn.models import fast
 from deeprnn.models.checks import check_choice, check_positive, check_probability
-from deeprnn.models.sequence import RecurrentCore, scan
+from deeprnn.models.sequence import RecurrentCore, run_directions, scan
 
 
 class StackedRNN(RecurrentCore):
@@ -22,12 +22,16 @@ class StackedRNN(RecurrentCore):
     initialisation is torch's, U(-1/sqrt(H), 1/sqrt(H)). As in torch, ``dropout`` is applied to the output
     sequence of every layer except the last (training mode only).
 
+    ``bidirectional``: as in torch, each layer also runs a reverse direction (parameters with the suffix
+    ``_reverse``) over each sequence from its last real step back; layer l > 1 and the output read both
+    directions' states concatenated (2 * hidden_size), and h_n is (num_layers * 2, B, hidden_size).
+
     ``impl``: "reference" runs ``cell`` step by step (the definition); "fast" and "auto" (default) run
     ``deeprnn.models.fast`` (same results, tested against it).
     """
 
     def __init__(self, input_size, hidden_size, num_layers=2, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, impl="auto"):
+                 batch_first=False, dropout=0.0, impl="auto", bidirectional=False):
         super().__init__()
         check_positive("input_size", input_size)
         check_positive("hidden_size", hidden_size)
@@ -39,53 +43,69 @@ class StackedRNN(RecurrentCore):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.nonlinearity, self.bias = nonlinearity, bias
         self.batch_first, self.dropout = batch_first, dropout
+        self.bidirectional = bool(bidirectional)
         for k in range(num_layers):
-            layer_input_size = input_size if k == 0 else hidden_size
-            weight_ih = nn.Parameter(torch.empty(hidden_size, layer_input_size))
-            self.register_parameter(f"weight_ih_l{k}", weight_ih)
-            self.register_parameter(f"weight_hh_l{k}", nn.Parameter(torch.empty(hidden_size, hidden_size)))
-            if bias:
-                self.register_parameter(f"bias_ih_l{k}", nn.Parameter(torch.empty(hidden_size)))
-                self.register_parameter(f"bias_hh_l{k}", nn.Parameter(torch.empty(hidden_size)))
+            layer_input_size = input_size if k == 0 else hidden_size * self.num_directions
+            for suffix in self.suffixes():
+                weight_ih = nn.Parameter(torch.empty(hidden_size, layer_input_size))
+                self.register_parameter(f"weight_ih_l{k}{suffix}", weight_ih)
+                weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
+                self.register_parameter(f"weight_hh_l{k}{suffix}", weight_hh)
+                if bias:
+                    self.register_parameter(f"bias_ih_l{k}{suffix}", nn.Parameter(torch.empty(hidden_size)))
+                    self.register_parameter(f"bias_hh_l{k}{suffix}", nn.Parameter(torch.empty(hidden_size)))
         self.reset_parameters()
+
+    def suffixes(self):
+        """The parameter-name suffix of each direction, as in torch.nn.RNN: "" and, if bidirectional, "_reverse"."""
+        return ("", "_reverse") if self.bidirectional else ("",)
 
     def reset_parameters(self):
         bound = 1.0 / math.sqrt(self.hidden_size)
         for weight in self.parameters():
             nn.init.uniform_(weight, -bound, bound)
 
-    def layer_parameters(self, k):
-        """(W_ih, W_hh, b_ih, b_hh) of layer k; the biases are None without ``bias``."""
-        return tuple(getattr(self, f"{name}_l{k}", None)
+    def layer_parameters(self, k, direction=0):
+        """(W_ih, W_hh, b_ih, b_hh) of layer k in ``direction`` (1: reverse); the biases are None without
+        ``bias``."""
+        suffix = self.suffixes()[direction]
+        return tuple(getattr(self, f"{name}_l{k}{suffix}", None)
                      for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
-    def cell(self, k, x_t, h_prev):
+    def cell(self, k, x_t, h_prev, direction=0):
         """One step of layer k: h_t = tanh(W_hh h_{t-1} + W_ih x_t + b_ih + b_hh) (relu with
         ``nonlinearity="relu"``); x_t is the layer below's h_t for k > 0."""
-        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_parameters(k)
+        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_parameters(k, direction)
         pre_activation = F.linear(x_t, weight_ih, bias_ih) + F.linear(h_prev, weight_hh, bias_hh)
         return torch.tanh(pre_activation) if self.nonlinearity == "tanh" else torch.relu(pre_activation)
 
     def run(self, x, hx, mask):
-        if fast.selected_impl(self) == "fast":
-            return fast.stacked_rnn_run(self, x, hx, mask)
-        layer_input, final_states = x, []
+        on_fast_path = fast.selected_impl(self) == "fast"
+        layer_input, final_states, directions = x, [], self.num_directions
         for k in range(self.num_layers):
             if k > 0:
                 layer_input = F.dropout(layer_input, self.dropout, self.training)
-            layer_input, h_last = scan(partial(self.cell, k), layer_input, hx[k], mask)
-            final_states.append(h_last)
+
+            def run_direction(d, seq, h0, k=k):
+                if on_fast_path:
+                    return fast.rnn_layer_run(self, k, d, seq, h0, mask)
+                return scan(partial(self.cell, k, direction=d), seq, h0, mask)
+
+            layer_input, finals = run_directions(run_direction, layer_input, hx[k * directions:(k + 1) * directions],
+                                                 mask)
+            final_states += finals
         return layer_input, torch.stack(final_states)
 
     @classmethod
     def from_config(cls, input_size, config):
         return cls(input_size, config.hidden_size, num_layers=config.num_layers,
-                   nonlinearity=config.activation, batch_first=True, dropout=config.dropout)
+                   nonlinearity=config.activation, batch_first=True, dropout=config.dropout,
+                   bidirectional=config.bidirectional)
 
     def extra_repr(self):
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
                 f"nonlinearity={self.nonlinearity!r}, bias={self.bias}, batch_first={self.batch_first}, "
-                f"dropout={self.dropout}")
+                f"dropout={self.dropout}" + (", bidirectional=True" if self.bidirectional else ""))
 
 
 class RNN(StackedRNN):
@@ -95,11 +115,11 @@ class RNN(StackedRNN):
     """
 
     def __init__(self, input_size, hidden_size, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, impl="auto"):
+                 dropout=0.0, impl="auto", bidirectional=False):
         super().__init__(input_size, hidden_size, num_layers=1, nonlinearity=nonlinearity, bias=bias,
-                         batch_first=batch_first, dropout=dropout, impl=impl)
+                         batch_first=batch_first, dropout=dropout, impl=impl, bidirectional=bidirectional)
 
     @classmethod
     def from_config(cls, input_size, config):
         return cls(input_size, config.hidden_size, nonlinearity=config.activation, batch_first=True,
-                   dropout=config.dropout)
+                   dropout=config.dropout, bidirectional=config.bidirectional)

@@ -78,18 +78,55 @@ def scan(cell, x, h0, mask):
     return torch.stack(outputs), h
 
 
+def reverse_within_lengths(x, mask):
+    """``x`` (T, B, ...) with each sequence's real steps in reverse order: step t of sequence b becomes step
+    L_b - 1 - t, so the reversed sequence starts at its own last real step; steps past L_b stay where they
+    are. Its own inverse. ``mask``: the (T, B, 1) step mask, or None when every step is real."""
+    if mask is None:
+        return x.flip(0)
+    steps = torch.arange(x.shape[0], device=x.device)[:, None]
+    lengths = mask[:, :, 0].sum(0)
+    index = torch.where(steps < lengths, lengths - 1 - steps, steps)  # (T, B)
+    return x.gather(0, index.view(*index.shape, *[1] * (x.dim() - 2)).expand_as(x))
+
+
+def run_directions(run_direction, x, h0s, mask):
+    """Both directions of a bidirectional layer, as torch.nn.RNN runs them (one direction if ``h0s`` has one
+    state): ``run_direction(d, x, h0) -> (output, h_last)`` runs direction d's weights forward in time; the
+    reverse direction (d = 1) reads each sequence reversed within its length, and its output is put back in
+    time order. Returns (outputs concatenated on the last dim, [h_last of each direction])."""
+    outputs, finals = [], []
+    for d, h0 in enumerate(h0s):
+        if d == 0:
+            output, h_last = run_direction(0, x, h0)
+        else:
+            output, h_last = run_direction(d, reverse_within_lengths(x, mask), h0)
+            output = reverse_within_lengths(output, mask)
+        outputs.append(output)
+        finals.append(h_last)
+    return (outputs[0] if len(outputs) == 1 else torch.cat(outputs, -1)), finals
+
+
 class RecurrentCore(nn.Module):
     """Base class of the loop-based cores: ``forward(input, hx=None, *, lengths=None) -> (output, h_n)``.
 
-    Subclasses set ``input_size``, ``hidden_size``, ``num_layers`` and ``batch_first`` and implement
-    ``run(x, hx, mask)`` on a time-major padded input x (T, B, input_size) and a state hx
-    (num_layers, B, hidden_size), returning the top layer's states (T, B, hidden_size) and h_n.
+    Subclasses set ``input_size``, ``hidden_size``, ``num_layers``, ``batch_first`` and ``bidirectional``
+    and implement ``run(x, hx, mask)`` on a time-major padded input x (T, B, input_size) and a state hx
+    (num_layers * num_directions, B, hidden_size), returning the top layer's states
+    (T, B, num_directions * hidden_size) and h_n, laid out as in torch.nn.RNN (layer-major: layer 0 forward,
+    layer 0 reverse, layer 1 forward, ...).
     """
+
+    bidirectional = False
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
 
     def forward(self, input, hx=None, *, lengths=None):
         check_input_size(input, self.input_size, type(self).__name__)
         x, lengths = to_time_major(input, self.batch_first, lengths)
-        state_shape = (self.num_layers, x.shape[1], self.hidden_size)
+        state_shape = (self.num_layers * self.num_directions, x.shape[1], self.hidden_size)
         if hx is None:
             hx = x.new_zeros(state_shape)
         elif tuple(hx.shape) != state_shape:

@@ -24,6 +24,7 @@ from deeprnn.reports.runs import Run, RunSet, larger_is_better, load_run, metric
 from deeprnn.reports.tables import Table, build_table, column_order, to_markdown
 
 SNAPSHOT = "tables.json"
+BASELINE_FILE = "baseline.json"  # results/<table>/baseline.json: a baseline's metrics, a row of its table
 FIGURES = "figures"  # under results/: the figures of RESULTS.md
 NOT_RUN = "not run yet"
 
@@ -40,7 +41,7 @@ def label(name: str) -> str:
 
 def fmt(metric: str, value: float) -> str:
     name = metric.rpartition(".")[2]
-    if name in ("acc", "frame_acc"):
+    if name in ("acc", "frame_acc") or name.startswith("acc_"):
         return f"{100 * value:.2f}%"
     return f"{value:.{DECIMALS.get(name, 3)}f}"
 
@@ -170,8 +171,10 @@ def recipe_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path
     if table.get("description"):
         head += [table["description"], ""]
 
-    rows = [["model", f"ours {metric}", "seeds", valid_metric, "params", "best epoch", "epochs", "wall time / run",
-             "target", "met?"]]
+    columns = table.get("columns", [])  # more metrics of each run, beside the reported one
+    rows = [["model", f"ours {metric}", *columns, "seeds", valid_metric, "params", "best epoch", "epochs",
+             "wall time / run", "target", "met?"]]
+    rows += baseline_rows(results_dir / name / BASELINE_FILE, metric, columns, valid_metric)
     means, missed, counts = {}, [], {"targets": 0, "met": 0, "open": 0, "runs": len(found)}
     for recipe, target in targets.items():
         runs = sorted(by_recipe.get(recipe, []), key=lambda r: r.config.get("train.seed", 0))
@@ -180,8 +183,8 @@ def recipe_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path
         counts["targets"] += target is not None
         if not values:
             counts["open"] += target is not None
-            rows.append([label(recipe), NOT_RUN, f"0/{table['seeds']}", "", "", "", "", "", shown_target,
-                         NOT_RUN if target is not None else "–"])
+            rows.append([label(recipe), NOT_RUN, *[""] * len(columns), f"0/{table['seeds']}", "", "", "", "", "",
+                         shown_target, NOT_RUN if target is not None else "–"])
             continue
         mean, std = mean_std(values)
         means[recipe] = mean
@@ -196,6 +199,7 @@ def recipe_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path
         where = "" if not on_gpu else " (GPU)" if on_gpu == len(runs) else f" ({on_gpu} of {len(runs)} on GPU)"
         rows.append([
             label(recipe), fmt(metric, mean) + (f" ± {fmt(metric, std)}" if std is not None else ""),
+            *[column_mean(runs, column) for column in columns],
             f"{len(values)}/{table['seeds']}", fmt(valid_metric, valid_mean),
             spread([r.summary["params"] for r in runs]), spread([r.summary["best_epoch"] for r in runs]),
             spread([r.summary["epochs"] for r in runs]), fmt_duration(wall) + where, shown_target,
@@ -236,6 +240,27 @@ def recipe_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path
     if table.get("notes"):
         lines += [table["notes"].strip(), ""]
     return lines, counts
+
+
+def column_mean(runs: list[Run], metric: str) -> str:
+    """The mean of ``metric`` over the runs that have it (runs made before it existed do not): "–" if none."""
+    values = [v for v in (metric_value(r, metric) for r in runs) if v is not None]
+    return fmt(metric, mean_std(values)[0]) if values else "–"
+
+
+def baseline_rows(path: Path, metric: str, columns: list[str], valid_metric: str) -> list[list[str]]:
+    """The row of a table's baseline (``results/<table>/baseline.json``), or none without that file."""
+    if not path.is_file():
+        return []
+    baseline = json.loads(path.read_text())
+
+    def value(name: str) -> str:
+        split, _, key = name.partition(".")
+        number = baseline.get(split, {}).get(key)
+        return fmt(name, number) if isinstance(number, int | float) and math.isfinite(number) else "–"
+
+    return [[f"{baseline['baseline']} baseline", value(metric), *[value(c) for c in columns], "–",
+             value(valid_metric), "–", "–", "–", "–", "–", "–"]]
 
 
 def published_lines(table: dict[str, Any], metric: str) -> list[str]:

@@ -21,6 +21,8 @@ from torch import nn
 
 from deeprnn.data.datadir import ENV_VAR as DATA_ENV_VAR
 from deeprnn.data.datadir import DataDirChoice
+from deeprnn.data.vocab import Vocabulary
+from deeprnn.data.wordfeatures import TaggerInputs
 from deeprnn.files import atomic_write_bytes, atomic_write_text  # noqa: F401 - atomic_write_text for importers
 from deeprnn.models import build_model
 from deeprnn.training.config import Config
@@ -98,14 +100,17 @@ class InferenceModel(nn.Module):
     Language model / tagger: (B, T) token ids -> (B, T, V) logits. Pass ``state`` back in to go on from
     where a call stopped (sampling one step at a time). ``task`` is "music", "lm" or "tagging"; ``vocab``
     and ``tags`` hold the token and tag lists (text tasks); ``head`` is the ``build_model`` model itself.
+    ``tagger_inputs`` (taggers) turns words into the ids and spelling features the tagger reads.
     """
 
-    def __init__(self, head: nn.Module, task: str, vocab: list[str] | None, tags: list[str] | None):
+    def __init__(self, head: nn.Module, task: str, vocab: list[str] | None, tags: list[str] | None,
+                 tagger_inputs: TaggerInputs | None = None):
         super().__init__()
         self.head, self.task, self.vocab, self.tags = head, task, vocab, tags
+        self.tagger_inputs = tagger_inputs
 
-    def forward(self, inputs: torch.Tensor, hx=None, *, lengths=None):
-        return self.head(inputs, hx, lengths=lengths)
+    def forward(self, inputs: torch.Tensor, hx=None, *, lengths=None, **kwargs):
+        return self.head(inputs, hx, lengths=lengths, **kwargs)
 
 
 def check_checkpoint_of_run(run_dir: str | Path, path: Path, payload: dict[str, Any]) -> None:
@@ -132,7 +137,12 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "cpu")
     config = Config.from_dict(payload["config"], source=f"{run_dir} checkpoint config")
     head = model_from_config(config, payload["task"], **payload["model_kwargs"])
     head.load_state_dict(payload["model"])
-    model = InferenceModel(head, payload["task"], payload.get("vocab"), payload.get("tags")).to(device)
+    tagger_inputs = None
+    if payload["task"] == "tagging":  # checkpoints made before these options lack the keys: their defaults
+        features = payload.get("feature_vocab")
+        tagger_inputs = TaggerInputs(Vocabulary(payload["vocab"]), config.data.tagging_lowercase,
+                                     config.model.word_features, Vocabulary(features) if features else None)
+    model = InferenceModel(head, payload["task"], payload.get("vocab"), payload.get("tags"), tagger_inputs).to(device)
     model.eval()
     return model, config
 

@@ -74,6 +74,12 @@ class ModelConfig:
     # at the origin has this largest singular value (docs/models.md, "Initialisation by gain"); none = keep the
     # scheme's scale. Runs stored before this key existed were made without it.
     transition_gain: float | None = added_key(TRANSITION_GAIN, absent_means=None)
+    # tagging only: the core also reads each sentence backwards (torch.nn.RNN's bidirectional=True)
+    bidirectional: bool = False
+    # tagging only: features of each word's spelling beside its embedding: "affix" (suffixes and word
+    # shape) or "chars" (a character CNN), of feature_size units (deeprnn.data.wordfeatures); none = off
+    word_features: str | None = None
+    feature_size: int = 50
 
 
 # Allowed values per key (see check_value): "> 0", ">= 1", an interval "[0, 1)", or a tuple of choices.
@@ -82,7 +88,7 @@ MODEL_CHECKS = {
     "hidden_size": ">= 1", "transition_depth": ">= 1", "transition_size": ">= 1", "num_layers": ">= 1",
     "output_depth": ">= 0", "output_size": ">= 1", "pool_size": ">= 1", "dropout": "[0, 1)",
     "transition_dropout": "[0, 1)", "embedding_size": ">= 1", "sparse_nonzeros": ">= 1", "spectral_radius": "> 0",
-    "transition_gain": "> 0",
+    "transition_gain": "> 0", "word_features": ("affix", "chars"), "feature_size": ">= 1",
 }  # fmt: skip
 
 
@@ -104,11 +110,17 @@ class DataConfig:
     data_dir: str | None = None  # None = $DEEPRNN_DATA, then the per-user cache
     score_first_frame: bool = True  # music: predict frame 1 from the initial state (see docs/metrics.md)
     bucket: bool = True  # group sequences of similar length into batches
+    # tagging only: the word vocabulary, built on the training split: lower-cased or not, at most this many
+    # words (none = all), each seen at least tagging_min_count times (rarer ones train <unk>)
+    tagging_lowercase: bool = True
+    tagging_max_words: int | None = 10_000
+    tagging_min_count: int = 1
 
 
 DATA_CHECKS = {
     "batch_size": ">= 1", "eval_batch_size": ">= 1", "bptt": ">= 1", "music_bptt": ">= 1",
     "music_transpose": "[0, 87]",  # semitones
+    "tagging_max_words": ">= 1", "tagging_min_count": ">= 1",
 }  # fmt: skip
 
 

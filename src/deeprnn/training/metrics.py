@@ -12,7 +12,8 @@ Language modelling:
     loss = mean cross-entropy in nats per token; ppl = exp(loss) (words); bpc = loss / ln 2 (characters);
     acc = next-token accuracy.
 Tagging:
-    loss = mean cross-entropy per token; acc = token accuracy.
+    loss = mean cross-entropy per token; acc = token accuracy; acc_known / acc_unknown = the accuracy on the
+    tokens whose exact form occurs / does not occur in the training split (unknown_tokens of them).
 """
 
 from __future__ import annotations
@@ -91,6 +92,33 @@ class TokenMetrics:
             result["ppl"] = math.exp(loss)
         elif self.level == "char":
             result["bpc"] = loss / math.log(2)
+        return result
+
+
+class TaggingMetrics(TokenMetrics):
+    """``TokenMetrics`` plus the accuracy on known and on unknown words (``known``: (B, T) bool, True where
+    the token's form occurs in the training split)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.known_tokens = self.known_correct = self.unknown_tokens = self.unknown_correct = 0
+
+    def update(self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, known: torch.Tensor) -> None:
+        super().update(logits, targets, mask)
+        with torch.no_grad():
+            mask = mask.bool()
+            hits = (logits.argmax(-1) == targets) & mask
+            known, unknown = known & mask, ~known & mask
+            self.known_tokens += int(known.sum())
+            self.known_correct += int((hits & known).sum())
+            self.unknown_tokens += int(unknown.sum())
+            self.unknown_correct += int((hits & unknown).sum())
+
+    def compute(self) -> dict[str, float]:
+        result = super().compute()
+        result["acc_known"] = self.known_correct / self.known_tokens if self.known_tokens else float("nan")
+        result["acc_unknown"] = self.unknown_correct / self.unknown_tokens if self.unknown_tokens else float("nan")
+        result["unknown_tokens"] = self.unknown_tokens
         return result
 
 

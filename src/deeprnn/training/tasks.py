@@ -19,9 +19,10 @@ from torch import nn
 from deeprnn import data
 from deeprnn.models import detach_hidden
 from deeprnn.training.config import Config, ConfigError
-from deeprnn.training.metrics import MusicMetrics, TokenMetrics
+from deeprnn.training.metrics import MusicMetrics, TaggingMetrics, TokenMetrics
 
 TASKS = ("music", "lm", "tagging")
+TAGGING_ONLY = ("model.word_features", "data.tagging_lowercase", "data.tagging_max_words", "data.tagging_min_count")
 
 
 def resolve_task(config: Config) -> str:
@@ -38,6 +39,15 @@ def resolve_task(config: Config) -> str:
         for key in ("music_bptt", "music_transpose"):
             if getattr(config.data, key):
                 raise ConfigError(f"'data.{key}' applies to music only, not to task '{task}'")
+    if task != "tagging":
+        if config.model.bidirectional:
+            raise ConfigError(f"'model.bidirectional' is for tagging only: a bidirectional core reads the future, "
+                              f"which task '{task}' predicts")
+        defaults = Config()
+        for key in TAGGING_ONLY:
+            section, name = key.split(".")
+            if getattr(getattr(config, section), name) != getattr(getattr(defaults, section), name):
+                raise ConfigError(f"'{key}' applies to tagging only, not to task '{task}'")
     return task
 
 
@@ -321,24 +331,36 @@ class LanguageModelTask(Task):
 
 
 class TaggingTask(SequenceBatchTask):
+    """Tagging: each sentence's words in (ids, and spelling features with ``model.word_features``), a tag per
+    word out. Scored on all tokens and apart on those whose exact form is known from / unknown to the training
+    split (``TaggingMetrics``)."""
+
     name = "tagging"
     unit = "tokens"
 
     def __init__(self, config: Config, device: torch.device):
         self.config, self.device = config, device
-        self.words, self.tags = data.tagging_vocabs(config.data.name, config.data.data_dir)
-        self.splits = {}
-        for split in ("train", "valid", "test"):
-            sentences = data.load_tagged(config.data.name, split, config.data.data_dir)
-            self.splits[split] = data.encode_tagged(sentences, self.words, self.tags)
-        self.lengths = {split: [len(s) for s in token_ids] for split, (token_ids, _) in self.splits.items()}
-        self.train_batcher = self._make_batcher("train", config.data.batch_size, config.data.bucket)
+        d, m = config.data, config.model
+        self.words, self.tags = data.tagging_vocabs(d.name, d.data_dir, lowercase=d.tagging_lowercase,
+                                                    max_words=d.tagging_max_words, min_count=d.tagging_min_count)
+        sentences = {split: data.load_tagged(d.name, split, d.data_dir) for split in ("train", "valid", "test")}
+        train_words = [word for sentence in sentences["train"] for word, _ in sentence]
+        features = data.build_feature_vocab(m.word_features, train_words) if m.word_features else None
+        self.inputs = data.TaggerInputs(self.words, d.tagging_lowercase, m.word_features, features)
+        train_forms = set(train_words)
+        self.splits = {split: data.encode_split(s, self.inputs, self.tags, train_forms)
+                       for split, s in sentences.items()}
+        self.lengths = {split: [len(s) for s in encoded.token_ids] for split, encoded in self.splits.items()}
+        self.train_batcher = self._make_batcher("train", d.batch_size, d.bucket)
 
     def model_kwargs(self):
-        return {"vocab_size": len(self.words), "num_tags": len(self.tags)}
+        kwargs = {"vocab_size": len(self.words), "num_tags": len(self.tags)}
+        if self.inputs.features is not None:
+            kwargs["feature_vocab_size"] = len(self.inputs.features)
+        return kwargs
 
     def output_bias(self):
-        tag_ids = torch.tensor([t for sentence in self.splits["train"][1] for t in sentence])
+        tag_ids = torch.tensor([t for sentence in self.splits["train"].tag_ids for t in sentence])
         counts = torch.bincount(tag_ids, minlength=len(self.tags)).double() + 1
         return torch.log(counts / counts.sum()).float()
 
@@ -347,25 +369,37 @@ class TaggingTask(SequenceBatchTask):
         return {"unigram": _unigram_loss(self.output_bias(), valid_tags), "uniform": math.log(len(self.tags))}
 
     def collate(self, split, indices):
-        token_ids, tag_ids = self.splits[split]
-        return data.collate_tagged(token_ids, tag_ids, indices)
+        return data.collate_split(self.splits[split], indices)
 
-    def model_inputs(self, batch):
-        return batch.tokens
+    def logits(self, model, batch):
+        """Tag logits of a padded batch. A unidirectional tagger runs without ``lengths`` (see
+        ``padded_logits``); a bidirectional one needs them, so that its reverse direction starts at each
+        sentence's last word rather than in the padding."""
+        kwargs = {"features": batch.features} if self.inputs.features is not None else {}
+        if self.config.model.bidirectional:
+            kwargs["lengths"] = batch.lengths
+        elif not kwargs:
+            return self.padded_logits(model, batch.tokens)
+        return model(batch.tokens, **kwargs)[0]
 
-    def targets(self, batch):
-        return batch.tags
-
-    def new_metrics(self):
-        return TokenMetrics(None)
+    @torch.no_grad()
+    def evaluate(self, model, split):
+        metrics = TaggingMetrics()
+        batch_size = self.config.data.eval_batch_size or self.config.data.batch_size
+        for indices in self._make_batcher(split, batch_size).plan(0, 0, shuffle=False):
+            batch = self._to_device(self.collate(split, indices))
+            metrics.update(self.logits(model, batch), batch.tags, batch.mask, batch.known)
+        return metrics.compute()
 
     def train_loss(self, model, batch, state):
-        logits = self.padded_logits(model, batch.tokens)
-        loss, tokens = self._token_loss(logits, batch.tags, batch.mask)
+        loss, tokens = self._token_loss(self.logits(model, batch), batch.tags, batch.mask)
         return loss, tokens, None
 
     def extras(self):
-        return {"vocab": self.words.to_list(), "tags": self.tags.to_list()}
+        extras = {"vocab": self.words.to_list(), "tags": self.tags.to_list()}
+        if self.inputs.features is not None:
+            extras["feature_vocab"] = self.inputs.features.to_list()
+        return extras
 
 
 def _unigram_loss(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
