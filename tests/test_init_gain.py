@@ -104,18 +104,21 @@ def test_each_direction_of_a_bidirectional_transition_gets_the_gain():
     assert not torch.equal(core.layers[0].weight_hh, core.layers_reverse[0].weight_hh)
 
 
-def test_only_the_recurrent_matrices_are_scaled_by_one_factor():
+def test_only_the_matrices_reading_the_previous_state_are_scaled_by_one_factor():
     torch.manual_seed(0)
     plain = build_model("dts-rnn", hidden_size=32, transition_depth=3, transition_gain=None)
     torch.manual_seed(0)
     scaled = build_model("dts-rnn", hidden_size=32, transition_depth=3, transition_gain=0.9)
+    reading_h = {"core.layers.0.weight_hh", "core.layers.1.weight_shortcut", "core.layers.2.weight_shortcut"}
     factors = set()
     for (name, a), (_, b) in zip(plain.named_parameters(), scaled.named_parameters()):
-        if name.rsplit(".", 1)[-1] in ("weight_hh", "weight_shortcut"):
+        if name in reading_h:
             factors.add(round(float(b.detach().norm() / a.detach().norm()), 5))
-        else:
+        else:  # W_2, W_3 (also on x_t's path), U, biases, read-out: as the scheme set them
             assert torch.equal(a, b), name
     assert len(factors) == 1 and factors != {1.0}
+    # one factor, so the gain is linear in it: the plain model's gain times the factor
+    assert step_gain(plain.core) * factors.pop() == pytest.approx(0.9, rel=1e-4)
     assert TRANSITION_GAIN == build_model("dts-rnn", hidden_size=4).hparams["transition_gain"]
 
 

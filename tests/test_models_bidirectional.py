@@ -152,7 +152,7 @@ def test_tagger_reads_both_directions(name):
 def test_init_treats_the_reverse_direction_as_the_forward_one():
     torch.manual_seed(8)
     head = build_model("dts-rnn", task="tagging", vocab_size=7, num_tags=3, hidden_size=H, transition_depth=3,
-                       bidirectional=True)
+                       bidirectional=True, transition_gain=None)  # the scheme alone (the gain: test_init_gain)
     core = head.core
     for forward, reverse in zip(core.layers, core.layers_reverse):
         for name in ("weight_hh", "weight_shortcut"):

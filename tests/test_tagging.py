@@ -155,7 +155,7 @@ def test_bidirectional_and_tagging_keys_refused_for_other_tasks():
                 "data.tagging_min_count=2"):
         with pytest.raises(ConfigError, match="applies to tagging only"):
             resolve_task(load_config(None, ["data.name=brown", "data.task=lm", key]))
-    with pytest.raises(ConfigError, match="'model.word_features' must be affix, chars or none"):
+    with pytest.raises(ConfigError, match="'model.word_features' must be one of affix, chars"):
         load_config(None, ["model.word_features=suffix"])
     with pytest.raises(ConfigError, match="'data.tagging_min_count' must be >= 1"):
         load_config(None, ["data.tagging_min_count=0"])
@@ -208,8 +208,8 @@ def test_bidirectional_tagger_with_features_end_to_end(corpus, tmp_path, capsys,
     tags = [line.split("\t")[1] for line in captured.out.splitlines()]
     assert tags == tag_sentence(model, words)
     inputs = model.tagger_inputs  # the same, computed by hand from the checkpoint's vocabularies
-    logits = model(torch.tensor([inputs.word_ids(words)]), features=inputs.feature_ids(words)[None])[0]
-    assert tags == [model.tags[i] for i in logits.argmax(-1).tolist()]
+    logits, _ = model(torch.tensor([inputs.word_ids(words)]), features=inputs.feature_ids(words)[None])
+    assert tags == [model.tags[i] for i in logits[0].argmax(-1).tolist()]
     assert main(["sample", str(run)]) == 2
 
 

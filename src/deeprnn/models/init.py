@@ -40,9 +40,9 @@ Schemes:
   shortcut matrices are not rebalanced with depth (GroundHog gives each its own largest singular value).
 - ``"torch"``: keep the construction-time initialisation.
 
-Then, with ``transition_gain`` (any scheme; ``set_transition_gain_``), a deep transition's recurrent
-matrices W_l and S_l are scaled by one common factor so that the step Jacobian ∂h_t/∂h_{t-1} at x_t = 0,
-h_{t-1} = 0 has that largest singular value (``step_gain``).
+Then, with ``transition_gain`` (any scheme; ``set_transition_gain_``), the matrices of a deep transition
+that read h_{t-1} (W_1 and the shortcuts S_l) are scaled by one common factor so that the step Jacobian
+∂h_t/∂h_{t-1} at x_t = 0, h_{t-1} = 0 has that largest singular value (``step_gain``).
 
 For "orthogonal" and "sparse", the L - 1 shortcut matrices of a DT(S) transition of depth L are scaled by
 (L - 1)^(-1/3) so that gradients neither explode nor vanish with depth at initialisation (see
@@ -55,7 +55,6 @@ import copy
 import math
 
 import torch
-from scipy.optimize import brentq
 from torch import nn
 
 from deeprnn.models.checks import check_choice, check_positive
@@ -257,49 +256,35 @@ def _gain(core: nn.Module, step) -> float:
     return float(torch.linalg.matrix_norm(jacobian.reshape(core.hidden_size, core.hidden_size), ord=2))
 
 
+def reads_previous_state(layers: nn.Module) -> list[nn.Parameter]:
+    """The matrices of a transition that read h_{t-1}: W_1 (layer 1's ``weight_hh``) and every shortcut S_l.
+
+    Every path from h_{t-1} to h_t starts at exactly one of them; W_2..W_L carry x_t's path too."""
+    first, *later = layers
+    return [first.weight_hh, *(layer.weight_shortcut for layer in later if layer.weight_shortcut is not None)]
+
+
 def set_transition_gain_(core: DTRNN, gain: float) -> list[float]:
-    """Scale the recurrent matrices (W_l, S_l) of each direction of ``core`` by one factor so that
-    ``step_gain(core, direction) == gain``; returns the factor of each direction.
+    """Scale the matrices that read h_{t-1} (W_1 and the S_l) in each direction of ``core`` by one factor, so
+    that ``step_gain(core, direction) == gain``; returns the factor of each direction.
 
-    The gain is a polynomial in the factor c for tanh units with zero biases (the depth-L product W_L..W_1 is
-    of degree L, a shortcut path of lower degree), and smooth otherwise; it is 0 at c = 0. The factor is found
-    by Brent's method on log c, in float64, to a relative error in the gain below 1e-9.
+    At the origin the pre-activations are the biases' (and φ of them, layer after layer), whatever those
+    matrices hold, so every unit's slope there is fixed; each path from h_{t-1} to h_t starts with exactly one
+    of them, so the step Jacobian, and its largest singular value, is linear in their common factor:
+    factor = gain / step_gain(core). W_2..W_L, which also carry x_t to h_t, and U keep the scheme's scale.
     """
-    work = copy.deepcopy(core).double().eval()
     factors = []
-    for direction, (layers, work_layers) in enumerate(zip(core.directions(), work.directions())):
-        factor = _gain_factor(work, work_layers, _step_function(work, direction), gain)
+    for direction, layers in enumerate(core.directions()):
+        current = step_gain(core, direction)
+        if not current > 0:
+            raise ValueError(f"transition_gain {gain} cannot be reached: the step Jacobian at the origin is 0 "
+                             f"(e.g. L_p units at their centres have slope 0 there, and no shortcut passes "
+                             f"them); use a shortcut, other units or transition_gain=None")
         with torch.no_grad():
-            for name, param in layers.named_parameters():
-                if name.rsplit(".", 1)[-1] in RECURRENT:
-                    param.mul_(factor)
-        factors.append(factor)
+            for weight in reads_previous_state(layers):
+                weight.mul_(gain / current)
+        factors.append(gain / current)
     return factors
-
-
-def _gain_factor(work: DTRNN, layers: nn.Module, step, gain: float) -> float:
-    """The factor of ``layers``' recurrent matrices that gives the step ``step`` of ``work`` the gain ``gain``."""
-    recurrent = [p for name, p in layers.named_parameters() if name.rsplit(".", 1)[-1] in RECURRENT]
-    base = [p.detach().clone() for p in recurrent]
-
-    def log_ratio(log_factor: float) -> float:
-        with torch.no_grad():
-            for param, value in zip(recurrent, base):
-                param.copy_(value * math.exp(log_factor))
-        return math.log(max(_gain(work, step), 1e-300) / gain)
-
-    low, high = -1.0, 1.0
-    while log_ratio(high) < 0:
-        high += 2.0
-        if high > 40:
-            raise ValueError(f"transition_gain {gain} cannot be reached: the step Jacobian at the origin stays "
-                             f"below it at any scale (e.g. L_p units at their centres have slope 0 there); "
-                             f"use a shortcut, other units or transition_gain=None")
-    while log_ratio(low) > 0:
-        low -= 2.0
-    factor = math.exp(brentq(log_ratio, low, high, xtol=1e-12, rtol=1e-12))
-    log_ratio(math.log(factor))  # leave the work copy at the factor found
-    return factor
 
 
 def _balance_shortcut(module: nn.Module) -> None:
