@@ -122,31 +122,37 @@ def init_weights(model: nn.Module, scheme: str = "orthogonal", sparse_nonzeros: 
     return model
 
 
-def _orthogonal_or_sparse_(model: nn.Module, scheme: str, sparse_nonzeros: int, spectral_radius: float) -> None:
-    done = set()  # a tied weight is initialised once, by the module that registers it first (the embedding)
+def _each_parameter_once(model: nn.Module):
+    """(module, name, parameter) of every parameter; a tied weight once, from the module that registers it
+    first (the embedding)."""
+    done = set()
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
-            if id(param) in done:
-                continue
-            done.add(id(param))
-            with torch.no_grad():
-                if isinstance(module, nn.Embedding):
-                    nn.init.uniform_(param, -0.1, 0.1)
-                elif name.startswith("bias"):
-                    nn.init.zeros_(param)
-                elif name.startswith(("weight_hh", "weight_shortcut")):
-                    for block in _blocks(param):
-                        if scheme == "orthogonal":
-                            nn.init.orthogonal_(block)
-                            if spectral_radius != 1.0:
-                                block.mul_(spectral_radius)
-                        else:
-                            rescale_spectral_radius_(sparse_(block, sparse_nonzeros), spectral_radius)
-                elif name.startswith("weight") and param.dim() == 2:
+            if id(param) not in done:
+                done.add(id(param))
+                yield module, name, param
+
+
+def _orthogonal_or_sparse_(model: nn.Module, scheme: str, sparse_nonzeros: int, spectral_radius: float) -> None:
+    for module, name, param in _each_parameter_once(model):
+        with torch.no_grad():
+            if isinstance(module, nn.Embedding):
+                nn.init.uniform_(param, -0.1, 0.1)
+            elif name.startswith("bias"):
+                nn.init.zeros_(param)
+            elif name.startswith(("weight_hh", "weight_shortcut")):
+                for block in _blocks(param):
                     if scheme == "orthogonal":
-                        nn.init.xavier_uniform_(param)
+                        nn.init.orthogonal_(block)
+                        if spectral_radius != 1.0:
+                            block.mul_(spectral_radius)
                     else:
-                        sparse_(param, sparse_nonzeros)
+                        rescale_spectral_radius_(sparse_(block, sparse_nonzeros), spectral_radius)
+            elif name.startswith("weight") and param.dim() == 2:
+                if scheme == "orthogonal":
+                    nn.init.xavier_uniform_(param)
+                else:
+                    sparse_(param, sparse_nonzeros)
     for module in model.modules():  # after every matrix is set: a parent is visited before its layers
         _balance_shortcut(module)
         _open_forget_gates(module)
@@ -192,22 +198,17 @@ def groundhog_sample_weights_classic_(weight: torch.Tensor, nonzeros: int, std: 
 
 def groundhog_(model: nn.Module, sparse_nonzeros: int, spectral_radius: float) -> None:
     """``init="groundhog"``: the module docstring's rules, parameter by parameter."""
-    done = set()  # a tied weight is initialised once, by the module that registers it first (the embedding)
-    for module in model.modules():
-        for name, param in module.named_parameters(recurse=False):
-            if id(param) in done:
-                continue
-            done.add(id(param))
-            with torch.no_grad():
-                if isinstance(module, nn.Embedding):
-                    nn.init.normal_(param, 0.0, GROUNDHOG_INPUT_STD)
-                elif name.startswith("bias"):
-                    nn.init.zeros_(param)
-                elif name.startswith(RECURRENT):
-                    for block in _blocks(param):
-                        groundhog_sample_weights_(block, sparse_nonzeros, spectral_radius)
-                elif name.startswith("weight") and param.dim() == 2:
-                    nn.init.normal_(param, 0.0, GROUNDHOG_INPUT_STD)
+    for module, name, param in _each_parameter_once(model):
+        with torch.no_grad():
+            if isinstance(module, nn.Embedding):
+                nn.init.normal_(param, 0.0, GROUNDHOG_INPUT_STD)
+            elif name.startswith("bias"):
+                nn.init.zeros_(param)
+            elif name.startswith(RECURRENT):
+                for block in _blocks(param):
+                    groundhog_sample_weights_(block, sparse_nonzeros, spectral_radius)
+            elif name.startswith("weight") and param.dim() == 2:
+                nn.init.normal_(param, 0.0, GROUNDHOG_INPUT_STD)
     for module in model.modules():
         if isinstance(module, SequenceModel):
             _groundhog_deep_output(module, sparse_nonzeros)
