@@ -36,6 +36,7 @@ INITS = {
     "gain 0.6": ["model.transition_gain=0.6"],
     "gain 0.4": ["model.transition_gain=0.4"],
     "groundhog gain 0.8": ["model.init=groundhog", "model.sparse_nonzeros=20", "model.transition_gain=0.8"],
+    "groundhog gain 0.6": ["model.init=groundhog", "model.sparse_nonzeros=20", "model.transition_gain=0.6"],
     "groundhog gain 1.0": ["model.init=groundhog", "model.sparse_nonzeros=20", "model.transition_gain=1.0"],
     "groundhog": ["model.init=groundhog", "model.sparse_nonzeros=20", "model.transition_gain=none"],
 }

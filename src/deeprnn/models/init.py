@@ -140,7 +140,7 @@ def _orthogonal_or_sparse_(model: nn.Module, scheme: str, sparse_nonzeros: int, 
                 nn.init.uniform_(param, -0.1, 0.1)
             elif name.startswith("bias"):
                 nn.init.zeros_(param)
-            elif name.startswith(("weight_hh", "weight_shortcut")):
+            elif name.startswith(RECURRENT):
                 for block in _blocks(param):
                     if scheme == "orthogonal":
                         nn.init.orthogonal_(block)

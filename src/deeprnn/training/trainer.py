@@ -244,14 +244,15 @@ def training_step(model, task: Task, batch, state, optimizer, clip_norm: float |
     out, as GroundHog's ``no_noise_bias`` does.
     """
     optimizer.zero_grad(set_to_none=True)
-    noisy = [p for name, p in model.named_parameters()
-             if weight_noise > 0 and (noise_biases or not name.rsplit(".", 1)[-1].startswith("bias"))]
-    noise = []
-    with torch.no_grad():
-        for p in noisy:
-            n = torch.randn_like(p) * weight_noise
-            p.add_(n)
-            noise.append(n)
+    noisy, noise = [], []
+    if weight_noise > 0:  # nothing to walk on the hot path without noise
+        noisy = [p for name, p in model.named_parameters()
+                 if noise_biases or not name.rsplit(".", 1)[-1].startswith("bias")]
+        with torch.no_grad():
+            for p in noisy:
+                n = torch.randn_like(p) * weight_noise
+                p.add_(n)
+                noise.append(n)
     loss, units, state = task.train_loss(model, batch, state)
     finite = bool(torch.isfinite(loss))
     norm_before = norm_after = float("nan")
