@@ -352,17 +352,17 @@ def test_ptb_evaluation_scores_every_token_once(tmp_path):
     assert summary["test"]["ppl"] > 1
 
 
+@pytest.mark.parametrize("name", MODEL_NAMES)  # one test per model and task, so one failure hides no other
 @pytest.mark.parametrize("family, dataset", [("music", "jsb"), ("lm", "ptb-char"), ("tagging", "conll2000")])
-def test_smoke_one_short_epoch_of_every_model(tmp_path, family, dataset):
-    for name in MODEL_NAMES:
-        config = load_config(
-            Path(__file__).parents[1] / "configs" / family / f"{name}.toml",
-            [*TINY, f"data.name={dataset}", "train.epochs=1", "train.max_batches_per_epoch=2",
-             "data.eval_batch_size=1024"],
-        )
-        summary = train(config, tmp_path / name, progress=False, log=lambda *_: None)
-        key = {"music": "nll", "lm": "bpc", "tagging": "acc"}[family]
-        assert summary["test"][key] == summary["test"][key]  # finite, not NaN
+def test_smoke_one_short_epoch_of_every_model(tmp_path, family, dataset, name):
+    config = load_config(
+        Path(__file__).parents[1] / "configs" / family / f"{name}.toml",
+        [*TINY, f"data.name={dataset}", "train.epochs=1", "train.max_batches_per_epoch=2",
+         "data.eval_batch_size=1024"],
+    )
+    summary = train(config, tmp_path / name, progress=False, log=lambda *_: None)
+    key = {"music": "nll", "lm": "bpc", "tagging": "acc"}[family]
+    assert summary["test"][key] == summary["test"][key]  # finite, not NaN
 
 
 def test_cli_train_and_evaluate(tmp_path, capsys):

@@ -17,11 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from deeprnn import data
-from deeprnn.models import detach_hidden
+from deeprnn.models import TASKS, detach_hidden
 from deeprnn.training.config import Config, ConfigError
 from deeprnn.training.metrics import MusicMetrics, TaggingMetrics, TokenMetrics
 
-TASKS = ("music", "lm", "tagging")
 TAGGING_ONLY = ("model.word_features", "data.tagging_lowercase", "data.tagging_max_words", "data.tagging_min_count")
 
 
