@@ -35,6 +35,7 @@ INITS = {
     "gain 0.8": ["model.transition_gain=0.8"],
     "gain 0.6": ["model.transition_gain=0.6"],
     "gain 0.4": ["model.transition_gain=0.4"],
+    "gain 0.2": ["model.transition_gain=0.2"],
     "groundhog gain 0.8": ["model.init=groundhog", "model.sparse_nonzeros=20", "model.transition_gain=0.8"],
     "groundhog gain 0.6": ["model.init=groundhog", "model.sparse_nonzeros=20", "model.transition_gain=0.6"],
     "groundhog gain 1.0": ["model.init=groundhog", "model.sparse_nonzeros=20", "model.transition_gain=1.0"],
