@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from deeprnn.files import atomic_write_text
-from deeprnn.training.config import Config, ConfigError
+from deeprnn.training.config import SAME_RESULT, Config, ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -165,19 +165,17 @@ def table_storage(table: dict[str, Any], points: list[Point], out_root: Path, st
     return storage_url(storage, home)
 
 
-def _identity(config: dict[str, Any]) -> str:
-    """What makes two runs the same run: the whole config except ``train.device``, which says where a run was
-    made, not what it computes (a run made on a GPU is adopted by a CPU sitting; env.json and the report say
-    which device it ran on), ``train.prefetch``, which only says when its batches were made, and
-    ``train.cuda_graph``, which says how its steps were launched on a GPU (like the device, it changes the float
-    rounding and the dropout masks drawn, not the computation)."""
-    ignored = {"device": None, "prefetch": None, "cuda_graph": None}
-    return json.dumps({**config, "train": {**config["train"], **ignored}}, sort_keys=True)
+def _identity(config: Config) -> str:
+    """What makes two runs the same run: ``Config.identity`` without the execution options (``SAME_RESULT``):
+    a run made on a GPU, with other threads, prefetching or a CUDA graph is adopted by a CPU sitting (env.json
+    and the report say where it ran); these change the float rounding and the dropout masks drawn, not the
+    computation. Its budget (epochs, patience, ...) is part of it: a run trained longer is another result."""
+    return json.dumps(config.identity(ignore=SAME_RESULT), sort_keys=True)
 
 
-def _budget_free(config: dict[str, Any]) -> str:
+def _budget_free(config: Config) -> str:
     """A run's identity without its epoch budget (``train.epochs``)."""
-    return _identity({**config, "train": {**config["train"], "epochs": None}})
+    return json.dumps(config.identity(ignore=(*SAME_RESULT, "train.epochs")), sort_keys=True)
 
 
 def adopt(points: list[Point], dirs: list[str | Path], log: Callable[[str], None] = print) -> int:
@@ -197,21 +195,21 @@ def adopt(points: list[Point], dirs: list[str | Path], log: Callable[[str], None
     for root in dirs:
         for summary in sorted(Path(root).rglob("summary.json")):
             # resolved, so a run made before a config key was added (at its default) still matches
-            config = Config.from_dict(json.loads((summary.parent / "config.json").read_text())).to_dict()
+            config = Config.from_dict(json.loads((summary.parent / "config.json").read_text()))
             made.setdefault(_identity(config), summary.parent)
             if (summary.parent / "checkpoint_last.pt").is_file():
-                shorter.setdefault(_budget_free(config), []).append((config["train"]["epochs"], summary.parent))
+                shorter.setdefault(_budget_free(config), []).append((config.train.epochs, summary.parent))
     adopted = 0
     for point in points:
         if (point.run_dir / "config.json").exists():
             continue
-        config = point.spec.point_config(point.point).to_dict()
+        config = point.spec.point_config(point.point)
         source = made.get(_identity(config))
         if source is not None:
             shutil.copytree(source, point.run_dir)
             log(f"{point.label}: adopted the finished run {source} (the same config and seed)")
         else:
-            budget = config["train"]["epochs"]
+            budget = config.train.epochs
             candidates = [(epochs, run) for epochs, run in shorter.get(_budget_free(config), []) if epochs < budget]
             if not candidates:
                 continue

@@ -126,16 +126,12 @@ def _check_same_spec(old: SweepSpec, new: SweepSpec, where: str) -> None:
     if a == b:
         return
     changes = [f"{key}: {a[key]} -> {b[key]}" for key in ("grids", "metric", "direction") if a[key] != b[key]]
-    flat_a, flat_b = _flatten(a["base_config"]), _flatten(b["base_config"])
-    changes += [f"{key}: {flat_a[key]!r} -> {flat_b.get(key)!r}" for key in flat_a if flat_a[key] != flat_b.get(key)]
+    base_a, base_b = a["base_config"], b["base_config"]  # flat: Config.identity
+    changes += [f"{key}: {base_a[key]!r} -> {base_b[key]!r}" for key in base_a if base_a[key] != base_b[key]]
     raise ConfigError(
         f"{where} was created for a different sweep ({'; '.join(changes)}); "
         "use another --study and --out for another grid or config"
     )
-
-
-def _flatten(config: dict[str, Any]) -> dict[str, Any]:
-    return {f"{section}.{key}": value for section, values in config.items() for key, value in values.items()}
 
 
 def _trial_point(trial) -> dict[str, Any]:

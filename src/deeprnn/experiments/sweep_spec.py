@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from deeprnn.training.config import (
+    SAME_RESULT,
     Config,
     ConfigError,
     apply_overrides,
@@ -72,10 +73,13 @@ class SweepSpec:
         """What a study's trials mean; a study or sweep directory cannot be reused with a different one.
 
         The base config is compared as a resolved ``Config``: a study stored before a config key was added
-        (its default keeps the old behaviour) still means the same runs.
+        (its default keeps the old behaviour) still means the same runs. Its execution options
+        (``SAME_RESULT``: device, threads, ...) are not part of it: a sweep goes on on another machine, as a
+        run resumes there.
         """
         raw = self.to_dict()
-        raw["base_config"] = Config.from_dict(raw["base_config"], source="sweep base config").to_dict()
+        base = Config.from_dict(raw["base_config"], source="sweep base config")
+        raw["base_config"] = base.identity(ignore=SAME_RESULT)
         return {key: raw[key] for key in ("base_config", "grids", "metric", "direction")}
 
     def points(self) -> list[dict[str, Any]]:

@@ -7,14 +7,15 @@ config)``, ``hidden_size`` and ``batch_first``) and add one line to ``ARCHITECTU
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 from torch import nn
 
+from deeprnn.models.config import ModelConfig
 from deeprnn.models.dtrnn import DTRNN
 from deeprnn.models.gated import GRU, LSTM
 from deeprnn.models.heads import LanguageModel, MusicModel, Tagger, WordFeatures
-from deeprnn.models.init import TRANSITION_GAIN, init_weights
+from deeprnn.models.init import init_weights
 from deeprnn.models.rnn import RNN, StackedRNN
 
 
@@ -57,15 +58,16 @@ MODEL_NAMES = tuple(ARCHITECTURES)
 TASKS = ("music", "lm", "tagging")
 
 
-def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=None, hidden_size=200,
-                transition_depth=2, transition_size=None, shortcut=None, num_layers=None, output_depth=None,
-                output_size=None, activation="tanh", output_activation="tanh", pool_size=2, dropout=0.0,
-                transition_dropout=None,
-                embedding_size=None, tie_weights=False, input_to="first", output_from_input=False,
-                init="orthogonal", sparse_nonzeros=15, spectral_radius=1.0,
-                transition_gain=TRANSITION_GAIN, bidirectional=False, word_features=None, feature_vocab_size=None,
-                feature_size=50) -> nn.Module:
-    """A ``task`` head ("music", "lm" or "tagging") around the core called ``name`` (see ``MODEL_NAMES``).
+SIZE_KEYS = ("input_size", "vocab_size", "num_tags", "feature_vocab_size")  # build sizes that come from the data
+# Read by the trainer, which has the data (the read-out bias); not part of the architecture.
+TRAINING_KEYS = ("output_bias_from_data",)
+
+
+def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=None, feature_vocab_size=None,
+                **options) -> nn.Module:
+    """A ``task`` head ("music", "lm" or "tagging") around the core called ``name`` (see ``MODEL_NAMES``):
+    ``build_from_config(ModelConfig(name, **options), task, ...)``; ``options`` are ``ModelConfig``'s fields
+    (hidden_size, transition_depth, dropout, init, ...), their defaults its defaults.
 
     ``None`` options take the architecture's default: ``shortcut`` from the name (dts-/dots- => True),
     ``num_layers`` 2 for srnn and 1 otherwise, ``output_depth`` 1 for dot-/dots-rnn and 0 otherwise,
@@ -82,61 +84,85 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
     word's embedding (None: the embedding alone).
     The head records its arguments in ``.hparams``, so ``build_model(**head.hparams)`` rebuilds it.
     """
-    hparams = dict(locals())  # exactly the arguments, before defaults are resolved
+    unknown = sorted(set(options) - {f.name for f in fields(ModelConfig)})
+    if unknown:
+        raise TypeError(f"build_model() got unexpected keyword arguments {', '.join(unknown)}")
+    return build_from_config(ModelConfig(name=name, **options), task, input_size=input_size, vocab_size=vocab_size,
+                             num_tags=num_tags, feature_vocab_size=feature_vocab_size)
+
+
+def build_from_config(config: ModelConfig, task: str = "music", *, input_size: int = 88, vocab_size: int | None = None,
+                      num_tags: int | None = None, feature_vocab_size: int | None = None) -> nn.Module:
+    """The head for ``task`` described by ``config``, sized by the data: ``input_size`` (music: keys),
+    ``vocab_size`` (text), ``num_tags`` and ``feature_vocab_size`` (tagging). See ``build_model``."""
+    sizes = dict(input_size=input_size, vocab_size=vocab_size, num_tags=num_tags, feature_vocab_size=feature_vocab_size)
+    architecture = _check(config, task)
+    num_layers = architecture.num_layers if config.num_layers is None else config.num_layers
+    if num_layers != 1 and not architecture.stackable:
+        raise ValueError(f"{config.name} has a single recurrent layer; num_layers must be 1, got {num_layers}")
+    output_depth = architecture.output_depth if config.output_depth is None else config.output_depth
+    if architecture.output_depth and output_depth < 1:
+        raise ValueError(f"{config.name} has a deep output: output_depth must be >= 1, got {output_depth}")
+    # The deep output's width defaults to hidden_size, not to the width of o^0 (which is hidden + input size
+    # with output_from_input): otherwise reading x_t would silently widen every deep-output layer and the read-out.
+    output_size = config.hidden_size if config.output_size is None else config.output_size
+    output = dict(output_depth=output_depth, output_size=output_size, output_activation=config.output_activation,
+                  pool_size=config.pool_size, dropout=config.dropout, output_from_input=config.output_from_input)
+    model = _head(config, task, architecture, _core_config(config, architecture, num_layers), output, **sizes)
+    init_weights(model, config.init, config.sparse_nonzeros, config.spectral_radius, config.transition_gain)
+    options = {key: value for key, value in asdict(config).items() if key not in ("name", *TRAINING_KEYS)}
+    model.hparams = {"name": config.name, "task": task, **sizes, **options}  # exactly the arguments, unresolved
+    return model
+
+
+def _check(config: ModelConfig, task: str) -> Architecture:
+    """The architecture of ``config.name``, once the options that do not fit it or the task are refused."""
+    name = config.name
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
-    architecture = ARCHITECTURES[name]
-    if bidirectional and task != "tagging":
+    if config.bidirectional and task != "tagging":
         raise ValueError(f"a bidirectional core reads the future, which task {task!r} predicts; "
                          "bidirectional is for tagging only")
-    if word_features is not None and task != "tagging":
+    if config.word_features is not None and task != "tagging":
         raise ValueError(f"word_features are for tagging only, not task {task!r}")
-
-    if architecture.shortcut is None and (shortcut or input_to != "first" or transition_dropout is not None):
+    architecture = ARCHITECTURES[name]
+    deep_transition_only = config.shortcut or config.input_to != "first" or config.transition_dropout is not None
+    if architecture.shortcut is None and deep_transition_only:
         raise ValueError(f"shortcut, input_to and transition_dropout apply to deep-transition models only, "
                          f"not {name}")
-    num_layers = architecture.num_layers if num_layers is None else num_layers
-    if num_layers != 1 and not architecture.stackable:
-        raise ValueError(f"{name} has a single recurrent layer; num_layers must be 1, got {num_layers}")
-    output_depth = architecture.output_depth if output_depth is None else output_depth
-    if architecture.output_depth and output_depth < 1:
-        raise ValueError(f"{name} has a deep output: output_depth must be >= 1, got {output_depth}")
-    embedding_size = hidden_size if embedding_size is None else embedding_size
-    # The deep output's width defaults to hidden_size, not to the width of o^0 (which is hidden + input size
-    # with output_from_input): otherwise reading x_t would silently widen every deep-output layer and the read-out.
-    output_size = hidden_size if output_size is None else output_size
+    return architecture
 
-    config = CoreConfig(hidden_size=hidden_size, num_layers=num_layers, transition_depth=transition_depth,
-                        transition_size=transition_size,
-                        shortcut=architecture.shortcut if shortcut is None else shortcut,
-                        activation=activation, pool_size=pool_size,
-                        dropout=dropout if transition_dropout is None else transition_dropout, input_to=input_to,
-                        bidirectional=bidirectional)
-    output = dict(output_depth=output_depth, output_size=output_size, output_activation=output_activation,
-                  pool_size=pool_size, dropout=dropout, output_from_input=output_from_input)
+
+def _core_config(config: ModelConfig, architecture: Architecture, num_layers: int) -> CoreConfig:
+    dropout = config.dropout if config.transition_dropout is None else config.transition_dropout
+    return CoreConfig(hidden_size=config.hidden_size, num_layers=num_layers, transition_depth=config.transition_depth,
+                      transition_size=config.transition_size,
+                      shortcut=architecture.shortcut if config.shortcut is None else config.shortcut,
+                      activation=config.activation, pool_size=config.pool_size, dropout=dropout,
+                      input_to=config.input_to, bidirectional=config.bidirectional)
+
+
+def _head(config: ModelConfig, task: str, architecture: Architecture, core_config: CoreConfig, output: dict, *,
+          input_size: int, vocab_size: int | None, num_tags: int | None, feature_vocab_size: int | None) -> nn.Module:
     if task == "music":
-        model = MusicModel(architecture.core(input_size, config), num_keys=input_size, **output)
-    else:
-        if vocab_size is None:
-            raise ValueError(f"task {task!r} needs vocab_size")
-        if task == "lm":
-            core = architecture.core(embedding_size, config)
-            model = LanguageModel(core, vocab_size, embedding_size, tie_weights=tie_weights, **output)
-        else:
-            if num_tags is None:
-                raise ValueError("task 'tagging' needs num_tags")
-            features = None
-            if word_features is not None:
-                if feature_vocab_size is None:
-                    raise ValueError(f"word_features={word_features!r} needs feature_vocab_size")
-                features = WordFeatures(word_features, feature_vocab_size, feature_size)
-            core = architecture.core(embedding_size + (features.size if features else 0), config)
-            model = Tagger(core, vocab_size, num_tags, embedding_size, word_features=features, **output)
-    init_weights(model, init, sparse_nonzeros, spectral_radius, transition_gain)
-    model.hparams = hparams
-    return model
+        return MusicModel(architecture.core(input_size, core_config), num_keys=input_size, **output)
+    if vocab_size is None:
+        raise ValueError(f"task {task!r} needs vocab_size")
+    embedding_size = config.hidden_size if config.embedding_size is None else config.embedding_size
+    if task == "lm":
+        core = architecture.core(embedding_size, core_config)
+        return LanguageModel(core, vocab_size, embedding_size, tie_weights=config.tie_weights, **output)
+    if num_tags is None:
+        raise ValueError("task 'tagging' needs num_tags")
+    features = None
+    if config.word_features is not None:
+        if feature_vocab_size is None:
+            raise ValueError(f"word_features={config.word_features!r} needs feature_vocab_size")
+        features = WordFeatures(config.word_features, feature_vocab_size, config.feature_size)
+    core = architecture.core(embedding_size + (features.size if features else 0), core_config)
+    return Tagger(core, vocab_size, num_tags, embedding_size, word_features=features, **output)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -7,7 +7,6 @@ vocabularies, so a model can be rebuilt from the checkpoint alone (as in nanoGPT
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import os
@@ -24,14 +23,14 @@ from deeprnn.data.datadir import DataDirChoice
 from deeprnn.data.vocab import Vocabulary
 from deeprnn.data.wordfeatures import TaggerInputs
 from deeprnn.files import atomic_write_bytes, atomic_write_text  # noqa: F401 - atomic_write_text for importers
-from deeprnn.models import build_model
-from deeprnn.training.config import Config
+from deeprnn.models import build_from_config
+from deeprnn.training.config import RESUMABLE, ROLE_OF, Config, changed_keys
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAMES = ("last", "best")
-# Keys that may differ between a run's stored config and the config given to --resume.
-RESUMABLE_CHANGES = ("train.epochs", "train.max_steps", "train.device", "train.threads", "train.patience",
-                     "train.prefetch", "train.cuda_graph")
+# Keys that may differ between a run's stored config and the config given to --resume: those of the roles
+# RESUMABLE (execution and budget; training/config.py), named for the messages.
+RESUMABLE_CHANGES = tuple(key for key, role in ROLE_OF.items() if role in RESUMABLE)
 
 
 class CheckpointError(RuntimeError):
@@ -86,10 +85,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 def model_from_config(config: Config, task: str, **task_kwargs: Any) -> nn.Module:
     """Build the head for ``task`` from the ``[model]`` section; ``task_kwargs`` give sizes from the data."""
-    hyper = dataclasses.asdict(config.model)
-    name = hyper.pop("name")
-    hyper.pop("output_bias_from_data")  # applied by the trainer, not part of the architecture
-    return build_model(name, task=task, **task_kwargs, **hyper)
+    return build_from_config(config.model, task, **task_kwargs)
 
 
 class InferenceModel(nn.Module):
@@ -119,11 +115,11 @@ def check_checkpoint_of_run(run_dir: str | Path, path: Path, payload: dict[str, 
     config_file = Path(run_dir) / "config.json"
     if not config_file.is_file():
         return
-    run = Config.from_dict(read_json(config_file), source=str(config_file)).to_dict()
-    made = Config.from_dict(payload["config"], source=f"{path} config").to_dict()
-    changed = [f"{section}.{key}: {made[section][key]!r} in the checkpoint, {value!r} in config.json"
-               for section, values in run.items() for key, value in values.items()
-               if value != made[section][key] and f"{section}.{key}" not in RESUMABLE_CHANGES]
+    run = Config.from_dict(read_json(config_file), source=str(config_file))
+    made = Config.from_dict(payload["config"], source=f"{path} config")
+    before, after = made.flat(), run.flat()
+    changed = [f"{key}: {before[key]!r} in the checkpoint, {after[key]!r} in config.json"
+               for key in changed_keys(made, run, ignore=RESUMABLE)]
     if changed:
         raise CheckpointError(f"checkpoint {path} was made with another config than {config_file} "
                               f"({'; '.join(changed)}); it belongs to another run")

@@ -45,7 +45,7 @@ from deeprnn.training.checkpoint import (
     read_json,
     save_checkpoint,
 )
-from deeprnn.training.config import Config, ConfigError
+from deeprnn.training.config import RESUMABLE, Config, ConfigError, changed_keys
 from deeprnn.training.graphed import GraphedLMStep, graphed_step
 from deeprnn.training.metrics import SELECTION_METRIC
 from deeprnn.training.prefetch import prefetch
@@ -148,21 +148,11 @@ def _record_resume(env_path: Path, current: dict[str, Any], after_epoch: int) ->
     atomic_write_text(env_path, json.dumps(env, indent=2) + "\n")
 
 
-def _flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            out.update(_flatten(f"{prefix}{key}.", value))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def _check_resumable(stored: Config, given: Config | None) -> Config:
     if given is None:
         return stored
-    old, new = _flatten("", stored.to_dict()), _flatten("", given.to_dict())
-    changed = [k for k in old if old[k] != new.get(k) and k not in RESUMABLE_CHANGES]
+    old, new = stored.flat(), given.flat()
+    changed = changed_keys(stored, given, ignore=RESUMABLE)  # what a resumed run computes may not change
     if changed:
         diffs = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in changed)
         allowed = ", ".join(RESUMABLE_CHANGES)
