@@ -137,7 +137,8 @@ class Config:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config", *, stored: bool = True) -> Config:
         """A config from a dict. ``stored`` (a config.json, checkpoint or sweep record): a key it lacks takes
-        the value that meant when it was written (``added_key``); otherwise (a TOML file) its default."""
+        the value that meant when it was written (its ``absent_means``, deeprnn.options); otherwise (a TOML
+        file) its default."""
         config = cls()
         if stored:
             _fill_absent_keys(config, raw)
