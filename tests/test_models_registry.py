@@ -112,6 +112,22 @@ def test_tied_weights_count_once_and_stay_tied():
 
 # ---------------------------------------------------------------- build_model
 
+def test_build_model_is_build_from_config_with_the_options_as_keywords():
+    """One declaration of the options (issue 29): build_model's keywords are ModelConfig's fields and defaults."""
+    from deeprnn.models import ModelConfig, build_from_config
+
+    config = ModelConfig(name="gru", hidden_size=8, num_layers=2, dropout=0.1)
+    torch.manual_seed(0)
+    built = build_from_config(config, "lm", vocab_size=20)
+    torch.manual_seed(0)
+    wrapped = build_model("gru", "lm", vocab_size=20, hidden_size=8, num_layers=2, dropout=0.1)
+    assert built.hparams == wrapped.hparams and "output_bias_from_data" not in built.hparams
+    assert all(torch.equal(a, b) for a, b in zip(built.state_dict().values(), wrapped.state_dict().values()))
+    assert build_model("rnn").hparams["hidden_size"] == ModelConfig().hidden_size
+    with pytest.raises(TypeError, match="unexpected keyword arguments hidden"):
+        build_model("rnn", hidden=8)
+
+
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_build_model_defaults_and_hparams_rebuild(name):
     head = build_model(name, hidden_size=8)

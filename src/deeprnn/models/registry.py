@@ -58,7 +58,6 @@ MODEL_NAMES = tuple(ARCHITECTURES)
 TASKS = ("music", "lm", "tagging")
 
 
-SIZE_KEYS = ("input_size", "vocab_size", "num_tags", "feature_vocab_size")  # build sizes that come from the data
 # Read by the trainer, which has the data (the read-out bias); not part of the architecture.
 TRAINING_KEYS = ("output_bias_from_data",)
 
