@@ -34,11 +34,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 # Each option is declared once with its default, its allowed values and its role (deeprnn.options): "semantic"
 # (what is computed), "execution" (where and how fast) or "budget" (how long). The roles answer "is this the same
-# run?" for resume, reproduce and sweep (Config.identity). Decided here: train.threads is execution (how many
-# CPU threads compute the same steps: like the device, it changes float rounding, not the computation) and
-# train.patience is budget (when a run stops, not what its epochs compute). train.max_batches_per_epoch is
-# semantic: an epoch of fewer batches changes what every later epoch computes (the per-epoch lr decay, the
-# plateau schedule), not only where the run stops.
+# run?" for resume, reproduce and sweep (Config.identity); TrainConfig's docstring gives the decisions.
 
 
 @dataclass
@@ -88,6 +84,18 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
+    """How long, where and how a run trains. The roles decided (docs/training.md, "Is this the same run?"):
+
+    - ``threads`` is execution: how many CPU threads compute the same steps; like the device it changes the
+      float rounding, not the computation, so a resume may change it and reproduce adopts a run made with
+      another value (before issue 29 resume allowed it and reproduce refused it).
+    - ``patience`` is budget: when a run stops, not what its epochs compute; a resume may change it, but a run
+      with another patience is another result (reproduce and sweeps keep it in the identity).
+    - ``max_batches_per_epoch`` is semantic: an epoch of fewer batches changes what every later epoch computes
+      (the per-epoch lr decay, the plateau schedule), not only where the run stops.
+    - ``deterministic`` is execution: torch's deterministic kernels compute the same steps, reproducibly rounded.
+    """
+
     epochs: int = budget(20, ">= 1")
     patience: int | None = budget(None, ">= 1")  # early stopping: epochs without validation improvement
     # stop once the learning rate (after lr_decay or plateau halving) is below this; none = off (GroundHog's minlr)
@@ -97,7 +105,7 @@ class TrainConfig:
     # torch.manual_seed takes 64 bits, numpy's generators no negatives
     seed: int = semantic(0, "[0, 18446744073709551616)")
     device: str = execution("auto", ("auto", "cpu", "cuda", "cuda:N"))  # "auto", "cpu" or "cuda"
-    deterministic: bool = execution(False)  # torch's deterministic kernels: the same steps, reproducibly rounded
+    deterministic: bool = execution(False)
     # consecutive non-finite losses/gradients before the run stops
     max_bad_steps: int = budget(10, ">= 1")
     threads: int | None = execution(None, ">= 1")  # torch intra-op threads; None = torch's default
