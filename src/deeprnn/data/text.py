@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deeprnn.data.datadir import DataFormatError, find_file
-from deeprnn.data.registry import check_split
+from deeprnn.data.spec import check_split
 
 WORD_SEPARATOR = "_"  # the symbol between words in the character-level files
 
