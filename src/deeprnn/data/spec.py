@@ -1,6 +1,7 @@
-"""What a dataset is (``DatasetSpec``) and its splits: shared by the registry of benchmarks
-(``deeprnn.data.registry``) and the user's corpora (``deeprnn.data.custom``), which the registry dispatches
-to; kept apart so that neither imports the other's module to get them."""
+"""What a dataset is (``DatasetSpec``), its splits, and the error for a file not in its format: shared by the
+registry of benchmarks (``deeprnn.data.registry``), the data directory (``deeprnn.data.datadir``) and the user's
+corpora (``deeprnn.data.custom``), which the registry dispatches to; kept apart so that none of them imports
+another to get these (no import cycle)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ class DatasetSpec:
 
 
 SPLITS = ("train", "valid", "test")
+
+
+class DataFormatError(ValueError):
+    """A data file that is truncated, corrupt or not in the expected format."""
 
 
 def check_split(split: str) -> str:
