@@ -1,4 +1,4 @@
-"""The opt-in bfloat16 read-out (deeprnn.models.fast.set_bf16_readout): float32 logits within bf16 rounding of
+"""The opt-in bfloat16 read-out (deeprnn.models.heads.set_bf16_readout): float32 logits within bf16 rounding of
 the float32 read-out, gradients still reach every parameter, and it is off by default."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from deeprnn.models import build_model
-from deeprnn.models.fast import set_bf16_readout
+from deeprnn.models.heads import set_bf16_readout
 
 
 def test_bf16_readout_is_close_and_trains():

@@ -201,6 +201,6 @@ def test_every_committed_run_keeps_its_identity_in_reproduce():
     made = {_identity(Config.from_dict(json.loads((summary.parent / "config.json").read_text())))
             for summary in (REPO / "results").rglob("summary.json")}
     points = [point for table in load_tables(REPO / "configs" / "recipes" / "tables.toml").values()
-              if table["name"] not in RERUN_PENDING for point in table_points(table, Path("unused"))]
+              if table.name not in RERUN_PENDING for point in table_points(table, Path("unused"))]
     missing = [p.label for p in points if _identity(p.spec.point_config(p.point)) not in made]
     assert len(points) > 300 and not missing

@@ -13,6 +13,7 @@ import pytest
 from deeprnn.cli.main import main
 from deeprnn.experiments.reproduce import load_tables, reproduce, table_points, write_baseline
 from deeprnn.reports.results_md import code_versions, mean_std, render
+from deeprnn.reports.table_specs import RecipeTable
 from deeprnn.training.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,10 +30,10 @@ def test_every_table_and_recipe_builds(tmp_path):
     for table in tables.values():
         points = table_points(table, tmp_path)  # builds and validates every run's config
         assert points and len({p.run_dir for p in points}) == len(points)
-        if table["kind"] == "recipes":
-            assert len(points) == len(table["recipes"]) * table["seeds"]
+        if isinstance(table, RecipeTable):
+            assert len(points) == len(table.recipes) * table.seeds
             seeds = {p.spec.point_config(p.spec.points()[0]).train.seed for p in points}
-            assert seeds == set(range(table["seeds"]))
+            assert seeds == set(range(table.seeds))
 
 
 def test_recipes_state_their_cost_and_how_they_were_chosen():
@@ -47,8 +48,7 @@ def test_recipes_state_their_cost_and_how_they_were_chosen():
 
 def test_star_recipes_are_the_papers_best_variant():
     for path in (REPO / "configs" / "recipes").rglob("dots-rnn-star.toml"):
-        table = {"kind": "recipes", "name": "t", "seeds": 1,
-                 "recipe_paths": {"dots-rnn-star": str(path)}}
+        table = RecipeTable("t", recipes=(f"{path.parent.name}/dots-rnn-star",), base=path.parents[1])
         model = table_points(table, Path("unused"))[0].spec.base_config["model"]
         assert (model["name"], model["activation"], model["output_activation"]) == ("dots-rnn", "lp", "maxout")
         assert model["dropout"] > 0
@@ -261,7 +261,7 @@ def test_the_baseline_file_of_a_table(tmp_path):
     for split, text in (("train", "the DT\ncat NN\nsat VB\n\nthe DT\ncat VB\n"), ("valid", "the DT\ndog NN\n"),
                         ("test", "The DT\ncat NN\n")):
         (conll / f"{split}.txt").write_text(text)
-    write_baseline({"name": "pos", "baseline": f"conll:{conll}"}, tmp_path / "results", log=lambda *_: None)
+    write_baseline(RecipeTable("pos", baseline=f"conll:{conll}"), tmp_path / "results", log=lambda *_: None)
     written = json.loads((tmp_path / "results" / "pos" / "baseline.json").read_text())
     # lexicon: the -> DT, cat -> NN (tie NN/VB: alphabetical); unknown words -> the most frequent tag, DT (2)
     assert written["valid"] == {"acc": 0.5, "acc_known": 1.0, "acc_unknown": 0.0, "tokens": 2, "unknown_tokens": 1}

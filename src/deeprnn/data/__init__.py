@@ -19,12 +19,13 @@ from deeprnn.data.batching import (
     transpose_roll,
     transposition_range,
 )
-from deeprnn.data.datadir import ChecksumError, DataFormatError, resolve_data_dir
+from deeprnn.data.datadir import ChecksumError, resolve_data_dir
 from deeprnn.data.fetch import fetch, verify
 from deeprnn.data.info import dataset_info
 from deeprnn.data.loaders import lm_stream, lm_vocab, load_music, load_tagged, load_text, tagging_vocabs
 from deeprnn.data.registry import DATASETS, SPLITS, DatasetSpec, get_dataset
 from deeprnn.data.safe_pickle import RestrictedUnpickler, UnsafePickleError
+from deeprnn.data.spec import DataFormatError
 from deeprnn.data.vocab import Vocabulary, encode_tagged
 from deeprnn.data.wordfeatures import (
     FEATURE_KINDS,

@@ -37,8 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from deeprnn import midi
-from deeprnn.data.datadir import DataFormatError
-from deeprnn.data.registry import SPLITS, DatasetSpec, check_split
+from deeprnn.data.spec import SPLITS, DataFormatError, DatasetSpec, check_split
 
 # Each file's hash value u in [0, 1) falls in one band: train 80 %, valid 10 %, test 10 %.
 SPLIT_BANDS = {"train": (0.0, 0.8), "valid": (0.8, 0.9), "test": (0.9, 1.0)}

@@ -32,10 +32,6 @@ class ChecksumError(ValueError):
     """A data file whose SHA-256 differs from the one kept in the package."""
 
 
-class DataFormatError(ValueError):
-    """A data file that is truncated, corrupt or not in the expected format."""
-
-
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "deeprnn" / "data"

@@ -15,7 +15,8 @@ import torch
 from deeprnn.data import music, tagged, text
 from deeprnn.data.batching import make_lm_stream
 from deeprnn.data.datadir import resolve_data_dir
-from deeprnn.data.registry import check_split, get_dataset, is_custom
+from deeprnn.data.registry import get_dataset, is_custom
+from deeprnn.data.spec import check_split
 from deeprnn.data.vocab import Vocabulary, build_lm_vocab, build_tagging_vocabs
 
 

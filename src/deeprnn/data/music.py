@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from deeprnn.data.datadir import DataFormatError, find_file
-from deeprnn.data.registry import check_split
+from deeprnn.data.datadir import find_file
 from deeprnn.data.safe_pickle import UnsafePickleError, restricted_loads
+from deeprnn.data.spec import DataFormatError, check_split
 
 LOWEST_PITCH = 21  # MIDI A0, column 0
 NUM_KEYS = 88  # A0..C8

@@ -8,23 +8,8 @@ user's own corpora (see ``deeprnn.data.custom``).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    family: str  # "music" | "text" | "tagged"
-    tasks: tuple[str, ...]  # subset of ("music", "lm", "tagging")
-    description: str
-    licence: str
-    citation: str
-    files: tuple[str, ...] = ()  # paths relative to the data directory
-    time_step: str | None = None  # music: "quarter" | "eighth" (one frame = this note value)
-    level: str | None = None  # text: "word" | "char"
-
-
-SPLITS = ("train", "valid", "test")
+from deeprnn.data.spec import SPLITS, DatasetSpec
 
 _MUSIC_CITATION = (
     "N. Boulanger-Lewandowski, Y. Bengio, P. Vincent. Modeling Temporal Dependencies in High-Dimensional "
@@ -184,7 +169,7 @@ def is_custom(name: str) -> bool:
 def get_dataset(name: str) -> DatasetSpec:
     """The spec of a benchmark (or of a user corpus ``midi:PATH`` etc.); unknown names raise ValueError."""
     if is_custom(name):
-        from deeprnn.data import custom
+        from deeprnn.data import custom  # here, not above: it imports deeprnn.midi, hence matplotlib
 
         return custom.get_spec(name)
     if name in DATASETS:
@@ -196,8 +181,3 @@ def get_dataset(name: str) -> DatasetSpec:
         f"or a user corpus {', '.join(p + 'PATH' for p in CUSTOM_PREFIXES)}"
     )
 
-
-def check_split(split: str) -> str:
-    if split not in SPLITS:
-        raise ValueError(f"unknown split '{split}': expected one of {', '.join(SPLITS)}")
-    return split

@@ -22,8 +22,8 @@ from collections import defaultdict
 from functools import cache
 from pathlib import Path
 
-from deeprnn.data.datadir import DataFormatError, find_file
-from deeprnn.data.registry import check_split
+from deeprnn.data.datadir import find_file
+from deeprnn.data.spec import DataFormatError, check_split
 
 CONLL_VALID_SENTENCES = 1000  # the last 1,000 sentences of CoNLL-2000's train.txt are the validation split
 

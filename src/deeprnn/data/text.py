@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deeprnn.data.datadir import DataFormatError, find_file
-from deeprnn.data.registry import check_split
+from deeprnn.data.datadir import find_file
+from deeprnn.data.spec import DataFormatError, check_split
 
 WORD_SEPARATOR = "_"  # the symbol between words in the character-level files
 

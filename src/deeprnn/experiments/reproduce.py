@@ -24,11 +24,12 @@ import json
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from deeprnn.files import atomic_write_text
+from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableError, TableSpec, table_from_toml
 from deeprnn.training.config import SAME_RESULT, Config, ConfigError
 
 if sys.version_info >= (3, 11):
@@ -39,14 +40,6 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 TABLES_FILE = Path("configs/recipes/tables.toml")
 RESULT_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json")  # never the *.pt checkpoints
 LOCAL_ENV_KEYS = ("data_dir",)  # env.json keys naming this machine's paths: kept out of results/ (committed)
-SNAPSHOT = "tables.json"
-KINDS = ("recipes", "grid")
-TABLE_KEYS = {
-    "common": ("title", "kind", "description", "published", "notes"),
-    "recipes": ("recipes", "seeds", "metric", "target_each", "target_best", "targets", "tried", "cpu_hours",
-                "columns", "baseline"),
-    "grid": ("sweep", "metrics", "epoch", "row_keys"),  # cpu_hours: the sweep preset's own
-}
 
 
 @dataclass
@@ -63,9 +56,10 @@ class Point:
 # --- table definitions -------------------------------------------------------------------------
 
 
-def load_tables(path: str | Path = TABLES_FILE) -> dict[str, dict[str, Any]]:
-    """The table definitions, checked, in file order; recipe and preset paths resolved against the file."""
-    from deeprnn.experiments.sweep_spec import load_preset
+def load_tables(path: str | Path = TABLES_FILE) -> dict[str, TableSpec]:
+    """The table definitions, checked, in file order; recipe and preset paths resolved against the file. A grid
+    table gets its sweep preset's cost and points (the preset is read here, not in deeprnn.reports)."""
+    from deeprnn.experiments.sweep_spec import grid_points, load_preset
 
     path = Path(path)
     try:
@@ -75,92 +69,67 @@ def load_tables(path: str | Path = TABLES_FILE) -> dict[str, dict[str, Any]]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     tables = {}
-    for name, table in raw.items():
-        kind = table.get("kind", "recipes")
-        if kind not in KINDS:
-            raise ConfigError(f"{path} [{name}]: kind must be one of {', '.join(KINDS)}, got {kind!r}")
-        unknown = sorted(set(table) - set(TABLE_KEYS["common"]) - set(TABLE_KEYS[kind]))
-        if unknown:
-            valid = ", ".join(TABLE_KEYS["common"] + TABLE_KEYS[kind])
-            raise ConfigError(f"{path} [{name}]: unknown key(s) {', '.join(unknown)}; valid keys: {valid}")
-        table = {"name": name, "kind": kind, "published": [], "notes": "", **table}
-        if kind == "recipes":
-            for key in ("recipes", "metric"):
-                if key not in table:
-                    raise ConfigError(f"{path} [{name}]: a recipes table needs '{key}'")
-            table.setdefault("seeds", 1)
-            table.setdefault("targets", {})
-            unknown_targets = sorted(set(table["targets"]) - {Path(r).name for r in table["recipes"]})
-            if unknown_targets:
-                raise ConfigError(f"{path} [{name}]: targets for recipes not in it: {', '.join(unknown_targets)}")
-            table["recipe_paths"] = {Path(r).name: str(path.parent / f"{r}.toml") for r in table["recipes"]}
-        else:
-            for key in ("sweep", "metrics"):
-                if key not in table:
-                    raise ConfigError(f"{path} [{name}]: a grid table needs '{key}'")
-            table["sweep_path"] = str(path.parent / table["sweep"])
-            table["cpu_hours"] = load_preset(Path(table["sweep_path"]))["cpu_hours"]
+    for name, entry in raw.items():
+        try:
+            table = table_from_toml(name, entry, path.parent, f"{path} [{name}]")
+        except TableError as exc:
+            raise ConfigError(str(exc)) from None
+        if isinstance(table, GridTable):
+            preset = load_preset(Path(table.sweep_path))
+            table = replace(table, cpu_hours=preset["cpu_hours"], points=tuple(grid_points(preset["grids"])))
         tables[name] = table
     return tables
 
 
-def get_table(tables: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+def get_table(tables: dict[str, TableSpec], name: str) -> TableSpec:
     if name not in tables:
         raise ConfigError(f"unknown table {name!r}; choose from {', '.join(tables)} (deeprnn reproduce --list)")
     return tables[name]
 
 
-def snapshot(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def snapshot(tables: dict[str, TableSpec]) -> dict[str, Any]:
     """What RESULTS.md needs to know about the tables, without local paths: results/tables.json.
 
     A grid table carries its preset's points, so RESULTS.md can say which of them have not run yet.
     """
-    from deeprnn.experiments.sweep_spec import grid_points, load_preset
-
-    drop = ("recipe_paths", "sweep_path")
-    entries = []
-    for table in tables.values():
-        entry = {key: value for key, value in table.items() if key not in drop}
-        if table["kind"] == "grid":
-            entry["points"] = grid_points(load_preset(Path(table["sweep_path"]))["grids"])
-        entries.append(entry)
-    return {"tables": entries}
+    return {"tables": [table.to_json() for table in tables.values()]}
 
 
 # --- the runs of a table -----------------------------------------------------------------------
 
 
-def table_points(table: dict[str, Any], out_root: Path, overrides: list[str] = (), seeds: int | None = None,
+def table_points(table: TableSpec, out_root: Path, overrides: list[str] = (), seeds: int | None = None,
                  only: list[str] = ()) -> list[Point]:
     """Every run of the table, each with its (validated) sweep spec and directories."""
     from deeprnn.experiments.sweep import build_spec, run_name
 
-    if table["kind"] == "grid":
-        spec = build_spec(table["sweep_path"], overrides=list(overrides))
+    if isinstance(table, GridTable):
+        spec = build_spec(table.sweep_path, overrides=list(overrides))
         out_dir = out_root / spec.study
         return [Point(run_name(p), spec, p, out_dir, out_dir / run_name(p)) for p in spec.points()]
-    unknown = sorted(set(only) - set(table["recipe_paths"]))
+    recipe_paths = table.recipe_paths
+    unknown = sorted(set(only) - set(recipe_paths))
     if unknown:
-        raise ConfigError(f"table {table['name']} has no recipe(s) {', '.join(unknown)}; "
-                          f"its recipes: {', '.join(table['recipe_paths'])}")
+        raise ConfigError(f"table {table.name} has no recipe(s) {', '.join(unknown)}; "
+                          f"its recipes: {', '.join(recipe_paths)}")
     points = []
-    for recipe, path in table["recipe_paths"].items():
+    for recipe, path in recipe_paths.items():
         if only and recipe not in only:
             continue
-        for seed in range(table["seeds"] if seeds is None else seeds):
-            study = f"{table['name']}-{recipe}-seed{seed}"
+        for seed in range(table.seeds if seeds is None else seeds):
+            study = f"{table.name}-{recipe}-seed{seed}"
             spec = build_spec(path, [f"train.seed={seed}"], list(overrides), study=study)
-            out_dir = out_root / table["name"] / f"{recipe}-seed{seed}"
+            out_dir = out_root / table.name / f"{recipe}-seed{seed}"
             point = {"train.seed": seed}
             points.append(Point(f"{recipe}/seed-{seed}", spec, point, out_dir, out_dir / run_name(point)))
     return points
 
 
-def table_storage(table: dict[str, Any], points: list[Point], out_root: Path, storage: str | None) -> str:
+def table_storage(table: TableSpec, points: list[Point], out_root: Path, storage: str | None) -> str:
     """One storage per table: --storage / $DEEPRNN_STORAGE, else an SQLite file next to its runs."""
     from deeprnn.experiments.sweep import storage_url
 
-    home = points[0].out_dir if table["kind"] == "grid" else out_root / table["name"]
+    home = points[0].out_dir if isinstance(table, GridTable) else out_root / table.name
     home.mkdir(parents=True, exist_ok=True)
     return storage_url(storage, home)
 
@@ -269,7 +238,7 @@ def spawn_workers(jobs: int, argv: list[str], url: str) -> int:
 # --- keeping the results -----------------------------------------------------------------------
 
 
-def collect(table: dict[str, Any], points: list[Point], results_dir: Path, log: Callable[[str], None] = print) -> int:
+def collect(table: TableSpec, points: list[Point], results_dir: Path, log: Callable[[str], None] = print) -> int:
     """Copy the small files of every finished run of the table into results/<table>/; returns how many.
 
     A sweep directory made for another config (a recipe changed since) is skipped, so results/ never
@@ -288,7 +257,7 @@ def collect(table: dict[str, Any], points: list[Point], results_dir: Path, log: 
                 log(f"not collected (made for another config; delete {point.out_dir} to rerun): {exc}")
             stale.add(point.out_dir)
             continue
-        dest = results_dir / table["name"] / point.label
+        dest = results_dir / table.name / point.label
         dest.mkdir(parents=True, exist_ok=True)
         for name in RESULT_FILES:
             if (point.run_dir / name).is_file():
@@ -301,18 +270,18 @@ def collect(table: dict[str, Any], points: list[Point], results_dir: Path, log: 
     return copied
 
 
-def write_baseline(table: dict[str, Any], results_dir: Path, log: Callable[[str], None] = print) -> None:
+def write_baseline(table: RecipeTable, results_dir: Path, log: Callable[[str], None] = print) -> None:
     """results/<table>/baseline.json: the most-frequent-tag baseline of the dataset named by the table's
     ``baseline`` (a row of its RESULTS.md table)."""
     from deeprnn.training.baselines import tagging_baseline
 
-    path = results_dir / table["name"] / "baseline.json"
+    path = results_dir / table.name / "baseline.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(tagging_baseline(table["baseline"]), indent=2, sort_keys=True) + "\n")
-    log(f"{path}: the most-frequent-tag baseline of {table['baseline']}")
+    path.write_text(json.dumps(tagging_baseline(table.baseline), indent=2, sort_keys=True) + "\n")
+    log(f"{path}: the most-frequent-tag baseline of {table.baseline}")
 
 
-def write_snapshot(tables: dict[str, dict[str, Any]], results_dir: Path) -> None:
+def write_snapshot(tables: dict[str, TableSpec], results_dir: Path) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(results_dir / SNAPSHOT, json.dumps(snapshot(tables), indent=2, sort_keys=True) + "\n")
 
@@ -325,7 +294,7 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
     """Run (unless ``train`` is False), collect and report one table; returns an exit code."""
     tables = load_tables(tables_file)
     table = get_table(tables, table_name)
-    if (seeds is not None or only) and table["kind"] == "grid":
+    if (seeds is not None or only) and isinstance(table, GridTable):
         raise ConfigError(f"{table_name} is a grid table (its sweep preset's points, one seed); drop --seeds/--only")
     out_root, results_dir = Path(out_root), Path(results_dir)
     points = table_points(table, out_root, overrides, seeds, only)
@@ -333,7 +302,7 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
         raise ConfigError(f"table {table_name}: nothing to run (--seeds 0?)")
     status = 0
     url = table_storage(table, points, out_root, storage) if train else None
-    if train and not worker and table["kind"] == "recipes":
+    if train and not worker and isinstance(table, RecipeTable):
         forget_deleted(points, url, log)
     if reuse and not worker:
         adopt(points, reuse, log)
@@ -348,7 +317,7 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
     if worker:
         return status
     copied = collect(table, points, results_dir, log)
-    if table.get("baseline"):
+    if isinstance(table, RecipeTable) and table.baseline:
         write_baseline(table, results_dir, log)
     write_snapshot(tables, results_dir)
     log(f"{table_name}: {copied} of {len(points)} runs finished under {out_root}; their small files copied to "
@@ -361,16 +330,14 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
     return status
 
 
-def describe_tables(tables: dict[str, dict[str, Any]]) -> str:
+def describe_tables(tables: dict[str, TableSpec]) -> str:
     """``deeprnn reproduce --list``: name, runs, estimated CPU-hours and title of each table."""
-    from deeprnn.experiments.sweep_spec import grid_points, load_preset
-
     lines = [f"{'table':<22} {'runs':>5} {'CPU-h':>6}  title"]
     for name, table in tables.items():
-        if table["kind"] == "recipes":
-            runs = f"{len(table['recipes'])}x{table['seeds']}"
+        if isinstance(table, RecipeTable):
+            runs = f"{len(table.recipes)}x{table.seeds}"
         else:  # one run per point of its sweep preset
-            runs = str(len(grid_points(load_preset(Path(table["sweep_path"]))["grids"])))
-        cost = table.get("cpu_hours")
-        lines.append(f"{name:<22} {runs:>5} {cost if cost is not None else '?':>6}  {table.get('title', '')}")
+            runs = str(len(table.points))
+        cost = table.cpu_hours
+        lines.append(f"{name:<22} {runs:>5} {cost if cost is not None else '?':>6}  {table.title}")
     return "\n".join(lines)

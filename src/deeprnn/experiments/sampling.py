@@ -257,56 +257,21 @@ def sample_run(
     if num < 1:
         raise ValueError(f"num must be at least 1, got {num}")
     check_sampling_args(steps, temperature)
-    model, config = load_run(run_dir, checkpoint=checkpoint)
-    if model.task == "tagging":
-        raise ValueError(f"{run_dir} is a tagger: use 'deeprnn tag {run_dir} \"a sentence\"'")
-    if config.model.bidirectional:  # only taggers can be bidirectional; checked here too, as sampling needs it
-        raise ValueError(f"{run_dir} has a bidirectional core, which reads the future: it cannot sample")
+    model, config = _load_generator(run_dir, checkpoint)
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "samples"
     out_dir.mkdir(parents=True, exist_ok=True)
-
     if model.task == "music":
-        time_step = music_time_step(config)
-        prime_roll = load_music_prime(prime, config, run_data_dir(run_dir, data_dir)) if prime else None
+        write = _music_writer(model, config, run_dir, steps, temperature, prime, tempo_bpm, data_dir)
     else:
-        level = text_level(config)
-        prime_list = prime_tokens(prime, model.vocab, level) if prime else []
-
+        write = _text_writer(model, config, steps, temperature, prime)
     records = []
     for i in range(num):
         generator = torch.Generator().manual_seed(seed + i)
         stem = out_dir / f"sample_{i:03d}"
-        record = {
-            "run": str(run_dir),
-            "checkpoint": checkpoint,
-            "dataset": config.data.name,
-            "task": model.task,
-            "seed": seed + i,
-            "temperature": temperature,
-            "prime": prime,
-            "steps": steps,
-        }
-        if model.task == "music":
-            roll, log_likelihood = sample_music(model, steps, temperature, generator, prime_roll)
-            prime_steps = len(roll) - steps
-            midi.pianoroll_to_midi(roll, stem.with_suffix(".mid"), step=time_step, tempo_bpm=tempo_bpm)
-            title = f"{Path(run_dir).name} sample {i} (seed {seed + i}, T={temperature})"
-            midi.plot_pianoroll(roll, stem.with_suffix(".png"), prime_steps=prime_steps, title=title)
-            record |= {
-                "prime_steps": prime_steps,
-                "time_step": time_step,
-                "tempo_bpm": tempo_bpm,
-                "files": [stem.with_suffix(".mid").name, stem.with_suffix(".png").name],
-                "polyphony": polyphony_stats(roll[prime_steps:]),  # of the generated frames
-            }
-        else:
-            tokens, log_likelihood = sample_text(model, steps, temperature, generator, prime_list)
-            atomic_write_text(stem.with_suffix(".txt"), detokenize(prime_list + tokens, level) + "\n")
-            record |= {
-                "level": level,
-                "prime_tokens": prime_list,
-                "files": [stem.with_suffix(".txt").name],
-            }
+        record = {"run": str(run_dir), "checkpoint": checkpoint, "dataset": config.data.name, "task": model.task,
+                  "seed": seed + i, "temperature": temperature, "prime": prime, "steps": steps}
+        written, log_likelihood = write(stem, i, seed + i, generator)
+        record |= written
         record |= {
             "log_likelihood_nats": log_likelihood,
             "log_likelihood_nats_per_step": log_likelihood / steps,
@@ -316,3 +281,51 @@ def sample_run(
         _write_json(stem.with_suffix(".json"), record)
         records.append(record)
     return records
+
+
+def _load_generator(run_dir, checkpoint: str):
+    """(model, config) of a run that can sample: a music model or a language model reading only the past."""
+    model, config = load_run(run_dir, checkpoint=checkpoint)
+    if model.task == "tagging":
+        raise ValueError(f"{run_dir} is a tagger: use 'deeprnn tag {run_dir} \"a sentence\"'")
+    if config.model.bidirectional:  # only taggers can be bidirectional; checked here too, as sampling needs it
+        raise ValueError(f"{run_dir} has a bidirectional core, which reads the future: it cannot sample")
+    return model, config
+
+
+def _music_writer(model, config, run_dir, steps: int, temperature: float, prime: str | None, tempo_bpm: float,
+                  data_dir):
+    """write(stem, index, seed, generator): draw one piece, write it as ``stem``.mid and .png; returns its
+    sidecar's music keys and the log-likelihood of the generated frames."""
+    time_step = music_time_step(config)
+    prime_roll = load_music_prime(prime, config, run_data_dir(run_dir, data_dir)) if prime else None
+
+    def write(stem: Path, index: int, seed: int, generator: torch.Generator) -> tuple[dict, float]:
+        roll, log_likelihood = sample_music(model, steps, temperature, generator, prime_roll)
+        prime_steps = len(roll) - steps
+        midi.pianoroll_to_midi(roll, stem.with_suffix(".mid"), step=time_step, tempo_bpm=tempo_bpm)
+        title = f"{Path(run_dir).name} sample {index} (seed {seed}, T={temperature})"
+        midi.plot_pianoroll(roll, stem.with_suffix(".png"), prime_steps=prime_steps, title=title)
+        return {
+            "prime_steps": prime_steps,
+            "time_step": time_step,
+            "tempo_bpm": tempo_bpm,
+            "files": [stem.with_suffix(".mid").name, stem.with_suffix(".png").name],
+            "polyphony": polyphony_stats(roll[prime_steps:]),  # of the generated frames
+        }, log_likelihood
+
+    return write
+
+
+def _text_writer(model, config, steps: int, temperature: float, prime: str | None):
+    """write(stem, index, seed, generator): draw one text, write it (with its prime) as ``stem``.txt; returns its
+    sidecar's text keys and the log-likelihood of the generated tokens."""
+    level = text_level(config)
+    prime_list = prime_tokens(prime, model.vocab, level) if prime else []
+
+    def write(stem: Path, index: int, seed: int, generator: torch.Generator) -> tuple[dict, float]:
+        tokens, log_likelihood = sample_text(model, steps, temperature, generator, prime_list)
+        atomic_write_text(stem.with_suffix(".txt"), detokenize(prime_list + tokens, level) + "\n")
+        return {"level": level, "prime_tokens": prime_list, "files": [stem.with_suffix(".txt").name]}, log_likelihood
+
+    return write

@@ -165,11 +165,26 @@ class DTRNN(RecurrentCore):
         def run_direction(d, seq, h0):
             masks = self.dropout_masks(x.shape[1], x)  # drawn per direction, forward first
             if on_fast_path:
-                return fast.dtrnn_run(self, self.directions()[d], seq, h0, mask, masks)
+                return self.run_fast(self.directions()[d], seq, h0, mask, masks)
             return scan(lambda x_t, h: self.cell(x_t, h, masks, d), seq, h0, mask)
 
         output, finals = run_directions(run_direction, x, hx, mask)
         return output, torch.stack(finals)
+
+    def run_fast(self, layers, x, h0, mask, dropout_masks):
+        """One direction (its ``layers``) on the fast path: (output (T, B, H), h_T (B, H)). The fused op takes
+        tensors only (models/fast.py); the units of each block are known here by their names."""
+        named = list(zip(layers, self.activations))
+        pool_size = next((layer.activation.pool_size for layer, name in named if name in fast.POOLED), 2)
+        return fast.deep_transition(
+            x, h0,
+            [layer.weight_hh for layer in layers],
+            [layer.weight_shortcut for layer in layers[1:]] if self.shortcut else [],
+            [layer.weight_ih for layer in layers if layer.weight_ih is not None],
+            [layer.bias for layer in layers],
+            self.activations, mask, dropout_masks,
+            units=[(layer.activation.centres, layer.activation.rho) for layer, name in named if name == "lp"],
+            pool_size=pool_size)
 
     @classmethod
     def from_config(cls, input_size, config):

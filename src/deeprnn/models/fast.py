@@ -22,6 +22,8 @@ the backward loop (``deeprnn.models.activations.lp_pool_derivatives`` / ``maxout
 Step masks (``lengths``) and the DTRNN's per-sequence dropout masks are honoured exactly as in the reference.
 Each function here runs one direction of one layer; a bidirectional core's reverse direction runs the same
 function on its sequences reversed within their lengths (``deeprnn.models.sequence.run_directions``).
+As in fla's ops, everything here takes tensors and names, never modules: the cores gather their own weights
+and units (``DTRNN.run_fast``, ``StackedRNN.run_layer_fast``), so a change of their modules is made there.
 Not supported (use ``impl="reference"``): double backward, forward-mode AD and torch.func transforms.
 Which configurations take which path: ``selected_impl`` and docs/performance.md.
 """
@@ -35,7 +37,6 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from deeprnn.models.activations import lp_pool, lp_pool_derivatives, maxout_derivative
-from deeprnn.models.heads import DeepOutput
 
 IMPLS = ("auto", "reference", "fast")
 FAST_ACTIVATIONS = ("tanh", "relu", "sigmoid")  # pointwise units whose derivative is a function of the output
@@ -74,16 +75,6 @@ def set_impl(model: torch.nn.Module, impl: str) -> torch.nn.Module:
     for module in model.modules():
         if hasattr(module, "impl"):
             module.impl = impl
-    return model
-
-
-def set_bf16_readout(model: torch.nn.Module, enabled: bool = True) -> torch.nn.Module:
-    """Compute the read-out (last linear map of every ``DeepOutput`` in ``model``) under bfloat16 autocast on
-    CPU, returning float32 logits; the loss stays in float32. For a config key such as ``train.bf16_readout``.
-    Measured effect (10k-word PTB): docs/performance.md."""
-    for module in model.modules():
-        if isinstance(module, DeepOutput):
-            module.bf16_readout = enabled
     return model
 
 
@@ -357,29 +348,3 @@ def deep_transition(x, h0, weights_hh, weights_shortcut, weights_ih, biases, act
     params = (*weights_hh, *weights_shortcut, *weights_ih, *biases, *(p for pair in units for p in pair))
     dtype = weights_hh[0].dtype  # e.g. a bfloat16 input from an autocast region: the loop runs in the weights' type
     return DeepTransitionFunction.apply(x.to(dtype), h0.to(dtype), step_mask, dropout_masks, layout, *params)
-
-
-# --- the cores' fast ``run`` ------------------------------------------------------------------------------
-
-
-def dtrnn_run(core, layers, x, h0, mask, dropout_masks):
-    """One direction of a ``DTRNN`` (its ``layers`` or ``layers_reverse``) on the fast path: (output (T, B, H),
-    h_T (B, H)). ``DTRNN.run`` runs the directions."""
-    lp_units = [layer.activation for layer in layers if hasattr(layer.activation, "rho")]
-    pool_sizes = [layer.activation.pool_size for layer in layers if hasattr(layer.activation, "pool_size")]
-    return deep_transition(
-        x, h0,
-        [layer.weight_hh for layer in layers],
-        [layer.weight_shortcut for layer in layers[1:]] if core.shortcut else [],
-        [layer.weight_ih for layer in layers if layer.weight_ih is not None],
-        [layer.bias for layer in layers],
-        core.activations, mask, dropout_masks,
-        units=[(unit.centres, unit.rho) for unit in lp_units], pool_size=pool_sizes[0] if pool_sizes else 2)
-
-
-def rnn_layer_run(core, k, direction, x, h0, mask):
-    """One direction of layer k of a ``StackedRNN`` on the fast path: (output (T, B, H), h_T (B, H)); the input
-    projection is one GEMM over the whole input sequence. ``StackedRNN.run`` runs the layers and directions."""
-    weight_ih, weight_hh, bias_ih, bias_hh = core.layer_parameters(k, direction)
-    biases = [bias_ih + bias_hh] if bias_ih is not None else []
-    return deep_transition(x, h0, [weight_hh], [], [weight_ih], biases, (core.nonlinearity,), mask)

@@ -40,7 +40,7 @@ class DeepOutput(nn.Module):
     ``depth = 0`` is the plain read-out. ``dropout`` is applied to o^0..o^{depth}, i.e. to the input of
     every linear map (training mode only).
 
-    ``bf16_readout`` (off by default; ``deeprnn.models.fast.set_bf16_readout``): on CPU, compute the last
+    ``bf16_readout`` (off by default; ``set_bf16_readout``): on CPU, compute the last
     linear map under bfloat16 autocast and return float32 logits (docs/performance.md: faster for large
     vocabularies on CPUs with bf16 instructions).
     """
@@ -71,6 +71,16 @@ class DeepOutput(nn.Module):
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 return self.readout(o).float()
         return self.readout(o)
+
+
+def set_bf16_readout(model: nn.Module, enabled: bool = True) -> nn.Module:
+    """Compute the read-out (last linear map of every ``DeepOutput`` in ``model``) under bfloat16 autocast on
+    CPU, returning float32 logits; the loss stays in float32. For a config key such as ``train.bf16_readout``.
+    Measured effect (10k-word PTB): docs/performance.md."""
+    for module in model.modules():
+        if isinstance(module, DeepOutput):
+            module.bf16_readout = enabled
+    return model
 
 
 class WordFeatures(nn.Module):

@@ -88,13 +88,20 @@ class StackedRNN(RecurrentCore):
 
             def run_direction(d, seq, h0, k=k):
                 if on_fast_path:
-                    return fast.rnn_layer_run(self, k, d, seq, h0, mask)
+                    return self.run_layer_fast(k, d, seq, h0, mask)
                 return scan(partial(self.cell, k, direction=d), seq, h0, mask)
 
             layer_input, finals = run_directions(run_direction, layer_input, hx[k * directions:(k + 1) * directions],
                                                  mask)
             final_states += finals
         return layer_input, torch.stack(final_states)
+
+    def run_layer_fast(self, k, direction, x, h0, mask):
+        """One direction of layer k on the fast path (models/fast.py): (output (T, B, H), h_T (B, H)); the input
+        projection is one GEMM over the whole input sequence, the two biases one vector."""
+        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_parameters(k, direction)
+        biases = [bias_ih + bias_hh] if bias_ih is not None else []
+        return fast.deep_transition(x, h0, [weight_hh], [], [weight_ih], biases, (self.nonlinearity,), mask)
 
     @classmethod
     def from_config(cls, input_size, config):

@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 from deeprnn.reports.plotting import plt, save_figure
 from deeprnn.reports.published import get_published
 from deeprnn.reports.runs import Run, larger_is_better, metric_value
+from deeprnn.reports.table_specs import GridTable, RecipeTable
 from deeprnn.reports.tables import column_order
 
 MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
-def recipe_figure(table: dict[str, Any], by_recipe: dict[str, list[Run]], labels: dict[str, str],
+def recipe_figure(table: RecipeTable, by_recipe: dict[str, list[Run]], labels: dict[str, str],
                   stem: Path) -> Path | None:
     """Ours per model (seeds and mean) against the targets and the published numbers; the PNG's path, or
     None when no run of the table has finished."""
-    metric = table["metric"]
-    recipes = [Path(r).name for r in table["recipes"]]
+    metric = table.metric
+    recipes = [Path(r).name for r in table.recipes]
     ours = {r: [v for v in (metric_value(run, metric) for run in by_recipe.get(r, [])) if v is not None]
             for r in recipes}
     if not any(ours.values()):
@@ -50,7 +50,7 @@ def recipe_figure(table: dict[str, Any], by_recipe: dict[str, list[Run]], labels
             axis.text(x, 0.5, "not run", transform=axis.get_xaxis_transform(), ha="center", color="grey",
                       fontsize="small", rotation=90)
     sources = {}
-    for set_name in table.get("published", []):
+    for set_name in table.published:
         published = get_published(set_name)
         if published.metric != metric:
             continue
@@ -65,28 +65,28 @@ def recipe_figure(table: dict[str, Any], by_recipe: dict[str, list[Run]], labels
     for source, marker in sources.items():
         axis.scatter([], [], marker=marker, facecolors="none", edgecolors="tab:red", label=f"{source} (quoted)")
     for key, style, text in (("target_each", "--", "target, each model"), ("target_best", ":", "target, best")):
-        if table.get(key) is not None:
-            axis.axhline(table[key] * scale, linestyle=style, color="grey", linewidth=1, label=text)
+        if getattr(table, key) is not None:
+            axis.axhline(getattr(table, key) * scale, linestyle=style, color="grey", linewidth=1, label=text)
     names = sorted(positions, key=positions.get)
     axis.set_xticks(range(len(names)), [labels.get(n, n) for n in names], rotation=20)
     split, _, name = metric.partition(".")
     better = "higher" if larger_is_better(metric) else "lower"
     axis.set_ylabel(f"{split} {name}{' (%)' if scale != 1.0 else ''}, {better} is better")
-    axis.set_title(table["title"])
+    axis.set_title(table.title)
     axis.grid(axis="y", alpha=0.3)
     axis.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return save_figure(fig, stem)[0]
 
 
-def grid_figure(table: dict[str, Any], runs: list[Run], metric: str, labels: dict[str, str],
+def grid_figure(table: GridTable, runs: list[Run], metric: str, labels: dict[str, str],
                 stem: Path) -> Path | None:
     """``metric`` against the table's one swept key, a line per model, with the published grid of the same
     metric and epoch dashed; None unless the table sweeps exactly one key and has runs."""
-    keys = list(table.get("row_keys", []))
+    keys = list(table.row_keys or ())
     if len(keys) != 1 or not runs:
         return None
-    key, epoch = keys[0], table.get("epoch")
+    key, epoch = keys[0], table.epoch
     fig, axis = plt.subplots(figsize=(10.0, 4.5))
     colours = {}
     for model in column_order({run.model for run in runs}):
@@ -95,7 +95,7 @@ def grid_figure(table: dict[str, Any], runs: list[Run], metric: str, labels: dic
         if points:
             line, = axis.plot(*zip(*points), marker="o", label=labels.get(model, model))
             colours[model] = line.get_color()
-    for set_name in table.get("published", []):
+    for set_name in table.published:
         published = get_published(set_name)
         if (published.metric, published.epoch) != (metric, epoch):
             continue
@@ -107,7 +107,7 @@ def grid_figure(table: dict[str, Any], runs: list[Run], metric: str, labels: dic
     axis.set_xlabel(key.rpartition(".")[2])
     when = f"at epoch {epoch}" if epoch is not None else "best checkpoint"
     axis.set_ylabel(f"{metric} {when}")
-    axis.set_title(table["title"], fontsize="medium")
+    axis.set_title(table.title, fontsize="medium")
     axis.grid(alpha=0.3)
     axis.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import posixpath
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,9 @@ from deeprnn.files import atomic_write_text
 from deeprnn.reports.published import QUOTED, SOURCES, get_published
 from deeprnn.reports.results_figures import grid_figure, recipe_figure
 from deeprnn.reports.runs import Run, RunSet, larger_is_better, load_run, metric_value
+from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableSpec, table_from_json
 from deeprnn.reports.tables import Table, build_table, column_order, to_markdown
 
-SNAPSHOT = "tables.json"
 BASELINE_FILE = "baseline.json"  # results/<table>/baseline.json: a baseline's metrics, a row of its table
 FIGURES = "figures"  # under results/: the figures of RESULTS.md
 NOT_RUN = "not run yet"
@@ -147,99 +148,158 @@ def figure_line(title: str, png: Path | None, link_from: Path) -> list[str]:
     return [f"![{title}]({Path(os.path.relpath(png, link_from)).as_posix()})", ""]
 
 
-def recipe_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path, Path] | None = None
-                   ) -> tuple[list[str], dict[str, int]]:
-    metric, name = table["metric"], table["name"]
-    split, _, key = metric.partition(".")
-    valid_metric = f"valid.{key}"
-    found = load_table_runs(results_dir / name)
-    by_recipe: dict[str, list[Run]] = {}
-    for rel, run, _ in found:
-        by_recipe.setdefault(rel.split("/")[0], []).append(run)
-    env_of = {run.path: env for _, run, env in found}
+@dataclass(frozen=True)
+class RecipeRow:
+    """The numbers of one recipe's row of a recipe table (what RESULTS.md shows is made from them)."""
 
-    targets = {recipe: table["targets"].get(recipe, table.get("target_each")) for recipe in
-               (Path(r).name for r in table["recipes"])}
-    better = "higher" if larger_is_better(metric) else "lower"
-    head = [f"## {table['title']}", "",
-            f"`deeprnn reproduce {name}`: {len(targets)} recipes × {table['seeds']} seed(s), "
-            f"recipes in `configs/recipes/` ({', '.join(f'`{r}.toml`' for r in table['recipes'])}). "
-            f"Metric: {UNITS.get(key, key)} on the {split} set, of the best-validation checkpoint ({better} is "
-            f"better); "
-            f"ours as mean ± sample std over seeds." + (f" Estimated cost: {table['cpu_hours']:g} CPU-hours."
-                                                          if table.get("cpu_hours") is not None else ""), ""]
-    if table.get("description"):
-        head += [table["description"], ""]
+    recipe: str  # the model name, e.g. "dts-rnn"
+    target: float | None
+    runs: tuple[Run, ...]  # its finished runs, by seed
+    seeds_run: int = 0  # runs that have the reported metric
+    mean: float | None = None  # of the reported metric over those runs; None: not run yet
+    std: float | None = None  # sample standard deviation; None for a single run
+    valid_mean: float = math.nan  # of the validation metric of the same name
+    met: bool | None = None  # mean within target; None without a target or without runs
+    wall_s: float = 0.0  # mean wall time per run
+    on_gpu: int = 0  # runs made on a GPU: their wall times are not comparable with the CPU runs'
 
-    columns = table.get("columns", [])  # more metrics of each run, beside the reported one
-    rows = [["model", f"ours {metric}", *columns, "seeds", valid_metric, "params", "best epoch", "epochs",
-             "wall time / run", "target", "met?"]]
-    rows += baseline_rows(results_dir / name / BASELINE_FILE, metric, columns, valid_metric)
-    means, missed, counts = {}, [], {"targets": 0, "met": 0, "open": 0, "runs": len(found)}
-    for recipe, target in targets.items():
-        runs = sorted(by_recipe.get(recipe, []), key=lambda r: r.config.get("train.seed", 0))
-        values = [v for v in (metric_value(r, metric) for r in runs) if v is not None]
-        shown_target = bound(metric, target) if target is not None else "–"
-        counts["targets"] += target is not None
+
+@dataclass(frozen=True)
+class RecipeRows:
+    """A recipe table's numbers: one row per recipe (in the table's order) and the best model's."""
+
+    rows: tuple[RecipeRow, ...]
+    best: RecipeRow | None  # the row with the best mean; None when no recipe has run
+    best_target: float | None  # the table's target for its best model
+    best_met: bool | None  # None without that target or without runs
+    runs: int  # finished runs of the table
+
+    def counts(self) -> dict[str, int]:
+        """Targets stated, met and not run yet (for the summary table at the top of RESULTS.md)."""
+        has_best = self.best_target is not None
+        return {"targets": sum(row.target is not None for row in self.rows) + has_best,
+                "met": sum(row.met is True for row in self.rows) + bool(self.best_met),
+                "open": sum(row.target is not None and row.mean is None for row in self.rows)
+                + (has_best and self.best is None),
+                "runs": self.runs}
+
+
+def recipe_rows(table: RecipeTable, runs: list[tuple[str, Run, dict[str, Any]]]) -> RecipeRows:
+    """The numbers of a recipe table from its finished runs, (name under results/<table>/, run, env) as
+    ``load_table_runs`` gives them; a run's recipe is the first part of its name."""
+    metric = table.metric
+    valid_metric = "valid." + metric.partition(".")[2]
+    by_recipe = runs_by_recipe(runs)
+    env_of = {run.path: env for _, run, env in runs}
+    rows = []
+    for recipe in table.recipe_names:
+        found = tuple(sorted(by_recipe.get(recipe, []), key=lambda r: r.config.get("train.seed", 0)))
+        target = table.target(recipe)
+        values = [v for v in (metric_value(r, metric) for r in found) if v is not None]
         if not values:
-            counts["open"] += target is not None
-            rows.append([label(recipe), NOT_RUN, *[""] * len(columns), f"0/{table['seeds']}", "", "", "", "", "",
-                         shown_target, NOT_RUN if target is not None else "–"])
+            rows.append(RecipeRow(recipe, target, found))
             continue
         mean, std = mean_std(values)
-        means[recipe] = mean
-        valid_values = [v for v in (metric_value(r, valid_metric) for r in runs) if v is not None]
-        valid_mean, _ = mean_std(valid_values or [math.nan])
-        ok = meets(metric, mean, target) if target is not None else None
-        counts["met"] += bool(ok)
-        if ok is False:
-            missed.append(f"{label(recipe)}: {fmt(metric, mean)}, target {bound(metric, target)}")
-        wall = math.fsum(r.summary.get("wall_time_s", 0.0) for r in runs) / len(runs)
-        on_gpu = sum(bool(env_of[r.path].get("cuda_device")) for r in runs)  # wall times differ by far
-        where = "" if not on_gpu else " (GPU)" if on_gpu == len(runs) else f" ({on_gpu} of {len(runs)} on GPU)"
-        rows.append([
-            label(recipe), fmt(metric, mean) + (f" ± {fmt(metric, std)}" if std is not None else ""),
-            *[column_mean(runs, column) for column in columns],
-            f"{len(values)}/{table['seeds']}", fmt(valid_metric, valid_mean),
-            spread([r.summary["params"] for r in runs]), spread([r.summary["best_epoch"] for r in runs]),
-            spread([r.summary["epochs"] for r in runs]), fmt_duration(wall) + where, shown_target,
-            "–" if ok is None else ("yes" if ok else "**no**"),
-        ])
-    lines = head + table_md(rows) + [""]
+        valid_values = [v for v in (metric_value(r, valid_metric) for r in found) if v is not None]
+        rows.append(RecipeRow(
+            recipe, target, found, len(values), mean, std, mean_std(valid_values or [math.nan])[0],
+            meets(metric, mean, target) if target is not None else None,
+            math.fsum(r.summary.get("wall_time_s", 0.0) for r in found) / len(found),
+            sum(bool(env_of[r.path].get("cuda_device")) for r in found)))
+    ran = [row for row in rows if row.mean is not None]
+    best = (max if larger_is_better(metric) else min)(ran, key=lambda row: row.mean) if ran else None
+    best_met = meets(metric, best.mean, table.target_best) if best and table.target_best is not None else None
+    return RecipeRows(tuple(rows), best, table.target_best, best_met, len(runs))
+
+
+def runs_by_recipe(runs: list[tuple[str, Run, dict[str, Any]]]) -> dict[str, list[Run]]:
+    by_recipe: dict[str, list[Run]] = {}
+    for name, run, _ in runs:
+        by_recipe.setdefault(name.split("/")[0], []).append(run)
+    return by_recipe
+
+
+def recipe_section(table: RecipeTable, results_dir: Path, figures: tuple[Path, Path] | None = None
+                   ) -> tuple[list[str], dict[str, int]]:
+    """A recipe table's section of RESULTS.md, and its counts for the summary at the top."""
+    found = load_table_runs(results_dir / table.name)
+    numbers = recipe_rows(table, found)
+    lines = recipe_head(table) + recipe_table(table, numbers, results_dir / table.name / BASELINE_FILE) + [""]
     if figures is not None:
         figure_dir, link_from = figures
-        png = recipe_figure(table, by_recipe, LABELS, figure_dir / name)
-        lines += figure_line(table["title"], png, link_from)
-
-    best_target = table.get("target_best")
-    if best_target is not None:
-        counts["targets"] += 1
-        if means:
-            pick = (max if larger_is_better(metric) else min)(means, key=means.get)
-            ok = meets(metric, means[pick], best_target)
-            counts["met"] += ok
-            lines.append(f"Best of ours: {label(pick)}, {fmt(metric, means[pick])}; target for the best model "
-                         f"{bound(metric, best_target)}: {'met' if ok else '**missed**'}.")
-            if not ok:
-                missed.append(f"best model: {fmt(metric, means[pick])} ({label(pick)}), target "
-                              f"{bound(metric, best_target)}")
-        else:
-            counts["open"] += 1
-            lines.append(f"Target for the best model {bound(metric, best_target)}: {NOT_RUN}.")
-        lines.append("")
-    open_ = [label(r) for r, t in targets.items() if r not in means]
-    if missed:
-        lines += ["**Targets not reached:** " + "; ".join(missed) + ".", ""]
-    if missed:
-        lines += [f"What was tried: {table.get('tried') or 'nothing beyond the recipes above yet.'}", ""]
-    if open_:
-        lines += [f"Not run yet: {', '.join(open_)}.", ""]
-    lines += published_lines(table, metric)
+        png = recipe_figure(table, runs_by_recipe(found), LABELS, figure_dir / table.name)
+        lines += figure_line(table.title, png, link_from)
+    lines += target_lines(table, numbers)
+    lines += published_lines(table, table.metric)
     if found:
         lines += environment_lines(found) + [""]
-    if table.get("notes"):
-        lines += [table["notes"].strip(), ""]
-    return lines, counts
+    if table.notes:
+        lines += [table.notes.strip(), ""]
+    return lines, numbers.counts()
+
+
+def recipe_head(table: RecipeTable) -> list[str]:
+    """The heading and the paragraph saying how the table is made."""
+    split, _, key = table.metric.partition(".")
+    better = "higher" if larger_is_better(table.metric) else "lower"
+    cost = f" Estimated cost: {table.cpu_hours:g} CPU-hours." if table.cpu_hours is not None else ""
+    head = [f"## {table.title}", "",
+            f"`deeprnn reproduce {table.name}`: {len(table.recipe_names)} recipes × {table.seeds} seed(s), "
+            f"recipes in `configs/recipes/` ({', '.join(f'`{r}.toml`' for r in table.recipes)}). "
+            f"Metric: {UNITS.get(key, key)} on the {split} set, of the best-validation checkpoint ({better} is "
+            f"better); ours as mean ± sample std over seeds." + cost, ""]
+    return head + ([table.description, ""] if table.description else [])
+
+
+def recipe_table(table: RecipeTable, numbers: RecipeRows, baseline_file: Path) -> list[str]:
+    """The Markdown table: the baseline's row (if any), then one row per recipe."""
+    metric, columns = table.metric, list(table.columns or ())
+    valid_metric = "valid." + metric.partition(".")[2]
+    rows = [["model", f"ours {metric}", *columns, "seeds", valid_metric, "params", "best epoch", "epochs",
+             "wall time / run", "target", "met?"]]
+    rows += baseline_rows(baseline_file, metric, columns, valid_metric)
+    for row in numbers.rows:
+        shown_target = bound(metric, row.target) if row.target is not None else "–"
+        if row.mean is None:
+            rows.append([label(row.recipe), NOT_RUN, *[""] * len(columns), f"0/{table.seeds}", "", "", "", "", "",
+                         shown_target, NOT_RUN if row.target is not None else "–"])
+            continue
+        runs = row.runs
+        where = ("" if not row.on_gpu else " (GPU)" if row.on_gpu == len(runs)
+                 else f" ({row.on_gpu} of {len(runs)} on GPU)")
+        rows.append([
+            label(row.recipe), fmt(metric, row.mean) + (f" ± {fmt(metric, row.std)}" if row.std is not None else ""),
+            *[column_mean(runs, column) for column in columns],
+            f"{row.seeds_run}/{table.seeds}", fmt(valid_metric, row.valid_mean),
+            spread([r.summary["params"] for r in runs]), spread([r.summary["best_epoch"] for r in runs]),
+            spread([r.summary["epochs"] for r in runs]), fmt_duration(row.wall_s) + where, shown_target,
+            "–" if row.met is None else ("yes" if row.met else "**no**"),
+        ])
+    return table_md(rows)
+
+
+def target_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
+    """The best model against its target, the targets missed (with what was tried) and the recipes not run."""
+    metric, best, lines = table.metric, numbers.best, []
+    missed = [f"{label(row.recipe)}: {fmt(metric, row.mean)}, target {bound(metric, row.target)}"
+              for row in numbers.rows if row.met is False]
+    if numbers.best_target is not None:
+        target = bound(metric, numbers.best_target)
+        if best is None:
+            lines.append(f"Target for the best model {target}: {NOT_RUN}.")
+        else:
+            lines.append(f"Best of ours: {label(best.recipe)}, {fmt(metric, best.mean)}; target for the best model "
+                         f"{target}: {'met' if numbers.best_met else '**missed**'}.")
+            if not numbers.best_met:
+                missed.append(f"best model: {fmt(metric, best.mean)} ({label(best.recipe)}), target {target}")
+        lines.append("")
+    if missed:
+        lines += ["**Targets not reached:** " + "; ".join(missed) + ".", "",
+                  f"What was tried: {table.tried or 'nothing beyond the recipes above yet.'}", ""]
+    not_run = [label(row.recipe) for row in numbers.rows if row.mean is None]
+    if not_run:
+        lines += [f"Not run yet: {', '.join(not_run)}.", ""]
+    return lines
 
 
 def column_mean(runs: list[Run], metric: str) -> str:
@@ -263,12 +323,12 @@ def baseline_rows(path: Path, metric: str, columns: list[str], valid_metric: str
              value(valid_metric), "–", "–", "–", "–", "–", "–"]]
 
 
-def published_lines(table: dict[str, Any], metric: str) -> list[str]:
-    if not table.get("published"):
+def published_lines(table: TableSpec, metric: str) -> list[str]:
+    if not table.published:
         return []
     rows = [["model", "published", "source"]]
     notes = []
-    for set_name in table["published"]:
+    for set_name in table.published:
         published = get_published(set_name)
         for quote in published.quotes:
             rows.append([label(quote.model) + (f", {quote.variant}" if quote.variant else ""), quote.quoted,
@@ -291,39 +351,39 @@ def variant(run: Run) -> str:
     return run.model + ("-star" if star else "")
 
 
-def grid_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path, Path] | None = None
+def grid_section(table: GridTable, results_dir: Path, figures: tuple[Path, Path] | None = None
                  ) -> tuple[list[str], dict[str, int]]:
-    name = table["name"]
+    name = table.name
     found = load_table_runs(results_dir / name)
-    preset = posixpath.normpath(f"configs/recipes/{table['sweep']}")
-    lines = [f"## {table['title']}", "",
+    preset = posixpath.normpath(f"configs/recipes/{table.sweep}")
+    lines = [f"## {table.title}", "",
              f"`deeprnn reproduce {name}`: the sweep preset `{preset}` "
-             f"(one run per point, seed 0)." + (f" Estimated cost: {table['cpu_hours']:g} CPU-hours."
-                                                if table.get("cpu_hours") is not None else ""), ""]
-    if table.get("description"):
-        lines += [table["description"], ""]
+             f"(one run per point, seed 0)." + (f" Estimated cost: {table.cpu_hours:g} CPU-hours."
+                                                if table.cpu_hours is not None else ""), ""]
+    if table.description:
+        lines += [table.description, ""]
     counts = {"targets": 0, "met": 0, "open": 0, "runs": len(found)}
-    published_sets = tuple(get_published(s) for s in table.get("published", []))
-    epoch = table.get("epoch")
-    shown_beside = {(metric, epoch) for metric in table["metrics"]} if found else set()
+    published_sets = tuple(get_published(s) for s in table.published)
+    epoch = table.epoch
+    shown_beside = {(metric, epoch) for metric in table.metrics} if found else set()
     theirs = []  # published sets that cannot sit beside ours (another metric, or nothing of ours yet)
     for published in published_sets:
         if (published.metric, published.epoch) not in shown_beside:
             theirs += [f"Theirs ({QUOTED}): {published.description}.", "", *published_grid(published), ""]
     if not found:
         lines += ["Not run yet.", "", *theirs]
-        if table.get("notes"):
-            lines += [table["notes"].strip(), ""]
+        if table.notes:
+            lines += [table.notes.strip(), ""]
         return lines, counts
-    missing = [point for point in table.get("points", [])
+    missing = [point for point in table.points
                if not any(all(run.config.get(key) == value for key, value in point.items()) for _, run, _ in found)]
     counts["open"] = len(missing)
     runs = []
     for _, run, _ in found:
         run.config = {**run.config, "model.name": variant(run)}  # DOT(S)-RNN* gets a column of its own
         runs.append(run)
-    runset = RunSet(runs, list(table.get("row_keys", [])), name)
-    for metric in table["metrics"]:
+    runset = RunSet(runs, list(table.row_keys or ()), name)
+    for metric in table.metrics:
         matching = tuple(p for p in published_sets if (p.metric, p.epoch) == (metric, epoch))
         grid = _relabel(build_table(runset, metric, epoch, matching, warn=lambda message: None))
         when = f"at epoch {epoch}" if epoch is not None else "of the best-validation checkpoint"
@@ -337,16 +397,16 @@ def grid_section(table: dict[str, Any], results_dir: Path, figures: tuple[Path, 
         if figures is not None:
             figure_dir, link_from = figures
             png = grid_figure(table, runs, metric, LABELS, figure_dir / f"{name}_{metric.replace('.', '_')}")
-            lines += figure_line(f"{table['title']}: {metric}", png, link_from)
+            lines += figure_line(f"{table.title}: {metric}", png, link_from)
     if missing:
-        lines += [f"Not run yet: {len(missing)} of {len(table['points'])} points: "
-                  f"{missing_points(missing, table.get('row_keys', []))}.", ""]
+        lines += [f"Not run yet: {len(missing)} of {len(table.points)} points: "
+                  f"{missing_points(missing, list(table.row_keys or ()))}.", ""]
     lines += theirs
     params = [run.summary["params"] for run in runs]
     run_count = f"{len(found)} run" + ("" if len(found) == 1 else "s")
     lines += [f"{run_count}; {spread(params)} parameters.", *environment_lines(found), ""]
-    if table.get("notes"):
-        lines += [table["notes"].strip(), ""]
+    if table.notes:
+        lines += [table.notes.strip(), ""]
     return lines, counts
 
 
@@ -411,15 +471,15 @@ def render(results_dir: str | Path, figures: tuple[Path, Path] | None = None) ->
     path = results_dir / SNAPSHOT
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: results/ is written by 'deeprnn reproduce TABLE'")
-    tables = json.loads(path.read_text())["tables"]
+    tables = [table_from_json(entry) for entry in json.loads(path.read_text())["tables"]]
     sections, summary = [], [["table", "runs kept", "targets met"]]
     for table in tables:
-        render_section = recipe_section if table["kind"] == "recipes" else grid_section
+        render_section = recipe_section if isinstance(table, RecipeTable) else grid_section
         lines, counts = render_section(table, results_dir, figures)
         sections += lines
         met = f"{counts['met']} of {counts['targets']}" if counts["targets"] else "–"
         met += f" ({counts['open']} not run yet)" if counts["open"] else ""
-        anchor = f"[{table['title']}](#{_anchor(table['title'])})"
+        anchor = f"[{table.title}](#{_anchor(table.title)})"
         summary.append([anchor, str(counts["runs"]) if counts["runs"] else NOT_RUN, met])
     intro = [
         "# Results", "",

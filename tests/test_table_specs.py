@@ -1,0 +1,80 @@
+"""The typed table specs of RESULTS.md (deeprnn.reports.table_specs) and the numbers of a recipe table
+(results_md.recipe_rows), computed by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from deeprnn.experiments.reproduce import load_tables, snapshot
+from deeprnn.reports.results_md import recipe_rows
+from deeprnn.reports.runs import Run
+from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableError, table_from_json
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_committed_snapshot_loads_and_writes_back_unchanged():
+    entries = json.loads((REPO / "results" / SNAPSHOT).read_text())["tables"]
+    tables = [table_from_json(entry) for entry in entries]
+    assert {type(t) for t in tables} == {RecipeTable, GridTable}
+    assert [json.loads(json.dumps(t.to_json())) for t in tables] == entries  # tuples back to lists
+
+
+def test_a_snapshot_keeps_no_local_paths_and_no_key_the_toml_left_out():
+    tables = load_tables(REPO / "configs" / "recipes" / "tables.toml")
+    entries = {entry["name"]: entry for entry in snapshot(tables)["tables"]}
+    assert "base" not in entries["jsb"] and "columns" not in entries["jsb"] and "baseline" not in entries["jsb"]
+    assert entries["brown-pos"]["columns"] == ["test.acc_known", "test.acc_unknown"]
+    assert entries["jsb"]["targets"] == {} and entries["jsb"]["notes"] == ""  # defaults are written
+    assert "epoch" not in entries["jsb-search"] and entries["replication-table1"]["epoch"] == 7
+    assert isinstance(tables["replication-table1"].points, tuple) and tables["replication-table1"].cpu_hours == 11
+
+
+def test_a_table_read_from_the_snapshot_has_no_files():
+    table = table_from_json({"name": "t", "kind": "recipes", "recipes": ["jsb/rnn"], "metric": "test.nll"})
+    assert table.recipe_names == ("rnn",) and table.seeds == 1
+    with pytest.raises(TableError, match="no recipe files"):
+        _ = table.recipe_paths
+    with pytest.raises(TableError, match="unknown key.*seed"):
+        table_from_json({"name": "t", "kind": "recipes", "recipes": [], "metric": "test.nll", "seed": 3})
+
+
+def run(recipe: str, seed: int, test_nll: float | None, valid_nll: float, wall: float, gpu: bool = False):
+    summary = {"valid": {"nll": valid_nll}, "test": {} if test_nll is None else {"nll": test_nll},
+               "wall_time_s": wall, "params": 10, "best_epoch": 1, "epochs": 2}
+    path = Path(recipe) / f"seed-{seed}"
+    return (path.as_posix(), Run(path, path.as_posix(), {"train.seed": seed}, summary),
+            {"cuda_device": "GPU"} if gpu else {})
+
+
+def test_recipe_rows_by_hand():
+    table = RecipeTable("jsb", recipes=("jsb/rnn", "jsb/gru", "jsb/lstm"), seeds=3, metric="test.nll",
+                        target_each=8.5, targets={"gru": 8.0}, target_best=8.1)
+    runs = [run("rnn", 2, 8.0, 7.5, 30.0), run("rnn", 0, 8.2, 7.9, 10.0, gpu=True), run("rnn", 1, 8.4, 8.0, 20.0),
+            run("gru", 0, 8.3, 7.0, 5.0), run("gru", 1, None, 7.2, 7.0)]  # gru seed 1: no test metric
+    numbers = recipe_rows(table, runs)
+    rnn, gru, lstm = numbers.rows
+    # RNN: mean of 8.2, 8.4, 8.0 = 8.2; sample std sqrt((0 + 0.04 + 0.04) / 2) = 0.2; valid mean 23.4 / 3 = 7.8
+    assert [r.config["train.seed"] for r in rnn.runs] == [0, 1, 2]
+    assert rnn.mean == pytest.approx(8.2) and rnn.std == pytest.approx(0.2) and rnn.seeds_run == 3
+    assert rnn.valid_mean == pytest.approx(7.8) and rnn.wall_s == pytest.approx(20.0) and rnn.on_gpu == 1
+    assert rnn.target == 8.5 and rnn.met is True
+    # GRU: one run with the metric of two: mean 8.3, no std; its own target 8.0 is missed; valid mean 7.1
+    assert (gru.mean, gru.std, gru.seeds_run, gru.target, gru.met) == (8.3, None, 1, 8.0, False)
+    assert gru.valid_mean == pytest.approx(7.1) and gru.wall_s == pytest.approx(6.0)
+    # LSTM: not run, its target open
+    assert (lstm.mean, lstm.runs, lstm.met, lstm.target) == (None, (), None, 8.5)
+    # best: the RNN (8.2 < 8.3), against 8.1: missed
+    assert numbers.best is rnn and numbers.best_met is False
+    assert numbers.counts() == {"targets": 4, "met": 1, "open": 1, "runs": 5}
+
+
+def test_recipe_rows_of_a_table_without_runs_or_targets():
+    numbers = recipe_rows(RecipeTable("t", recipes=("a/rnn",), metric="test.acc"), [])
+    assert numbers.best is None and numbers.best_met is None and numbers.rows[0].met is None
+    assert numbers.counts() == {"targets": 0, "met": 0, "open": 0, "runs": 0}
+    assert math.isnan(numbers.rows[0].valid_mean)
