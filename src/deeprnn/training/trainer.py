@@ -9,8 +9,9 @@ Run directory (see docs/training.md):
 
 Reporting rule: test metrics are those of the best-validation checkpoint.
 Resume: checkpoints are written at the end of every epoch with the model, optimiser, schedulers, RNG
-state and data cursor; the batch order of an epoch is a function of (seed, epoch), so a resumed run
-replays the interrupted epoch exactly and ends with the same metrics as an uninterrupted one.
+state and data cursor (their format: deeprnn.training.state); the batch order of an epoch is a function of
+(seed, epoch), so a resumed run replays the interrupted epoch exactly and ends with the same metrics as an
+uninterrupted one.
 """
 
 from __future__ import annotations
