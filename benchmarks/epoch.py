@@ -42,6 +42,7 @@ import torch
 from deeprnn.training import trainer
 from deeprnn.training.checkpoint import model_from_config
 from deeprnn.training.config import load_config
+from deeprnn.training.state import TrainingState
 from deeprnn.training.tasks import build_task, resolve_task
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -99,7 +100,7 @@ def time_epoch(task, config, batches, warmup, device=None):
         spent["first_request"] = time.perf_counter()
         return timed(real_prefetch(batches, **kwargs))
 
-    state = {"step": 0, "skipped_steps": 0}
+    state = TrainingState()
     config.train.max_batches_per_epoch = warmup
     trainer._train_epoch(model, task, optimizer, config, 0, state, progress=False, graphed=graphed)
     trainer.training_step = timing(real_step)

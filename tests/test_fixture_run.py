@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from deeprnn.training import evaluate_run, load_config, load_run, train
 
@@ -71,3 +72,30 @@ def test_fixture_run_resumes_exactly_and_a_fresh_run_reproduces_it(tmp_path):
     _assert_close(after_resume[:2], recorded)  # resuming kept the old records
     _assert_close(from_scratch[:2], recorded)  # the golden check: today's code computes what that code did
     _assert_close(after_resume[2], from_scratch[2])  # and the resumed epoch is the uninterrupted one
+
+
+def _layout(value):
+    """A checkpoint's structure: its keys in order, each tensor's dtype and shape, the other values' types."""
+    if isinstance(value, dict):
+        return {key: _layout(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [type(value).__name__, *(_layout(item) for item in value)]
+    if isinstance(value, torch.Tensor):
+        return str(value.dtype), tuple(value.shape)
+    return type(value).__name__
+
+
+def test_a_fresh_run_writes_the_checkpoints_of_the_fixture(tmp_path):
+    """The checkpoint format did not change: the same keys in the same order, tensors of the same dtype and shape,
+    the same counters (EMA and the plateau schedule are on, so every piece of the training state is there)."""
+    fresh = tmp_path / "fresh"
+    train(load_config(FIXTURE_CONFIG), fresh, progress=False, log=lambda *_: None)
+    for name in ("checkpoint_last.pt", "checkpoint_best.pt"):
+        recorded, written = (torch.load(run / name, weights_only=True) for run in (FIXTURE, fresh))
+        assert _layout(written) == _layout(recorded)
+        counters = [{k: v for k, v in payload["trainer"].items() if k not in ("wall_time_s", "best_value")}
+                    for payload in (recorded, written)]
+        assert counters[1] == counters[0]
+        assert written["trainer"]["best_value"] == pytest.approx(recorded["trainer"]["best_value"], rel=1e-6)
+        assert written["average_updates"] == recorded["average_updates"]
+        assert written["config"] == recorded["config"] and written["model_kwargs"] == recorded["model_kwargs"]

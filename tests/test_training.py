@@ -263,11 +263,12 @@ def test_clipping_happens_after_backward_and_before_step():
 
     torch.nn.utils.clip_grad_norm_ = recording_clip
     try:
-        loss, units, _, before, after, finite = training_step(model, Task(), None, None, optimizer, clip_norm=1.0)
+        result = training_step(model, Task(), None, None, optimizer, clip_norm=1.0)
     finally:
         torch.nn.utils.clip_grad_norm_ = original
     assert events == ["backward", "clip", ("step", 1.0)]
-    assert finite and before == pytest.approx(100.0) and after == pytest.approx(1.0)  # |20*(3,4)| = 100
+    assert result.finite and result.norm_before == pytest.approx(100.0)  # |20*(3,4)| = 100
+    assert result.norm_after == pytest.approx(1.0)
 
 
 def test_non_finite_losses_are_skipped_counted_and_stop_the_run(tmp_path, monkeypatch):

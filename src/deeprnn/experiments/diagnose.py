@@ -1,7 +1,7 @@
 """``deeprnn diagnose``: the pre-flight check before hours of training.
 
 It builds a run exactly as ``deeprnn train`` does (``trainer.setup``: seed, data, initialised model, read-out bias,
-optimiser) and trains its first N batches through the trainer's own epoch loop (``trainer._train_epoch``), so
+optimiser) and trains its first N batches through the trainer's own epoch loop (``trainer.run_epoch``), so
 its losses are the ones ``deeprnn train`` would log for the same config and seed (tested). It reports:
 
 - the gain of the recurrent step at initialisation (``deeprnn.models.init.step_gain``: the largest singular
@@ -27,7 +27,8 @@ from deeprnn.models.dtrnn import DTRNN
 from deeprnn.models.rnn import StackedRNN
 from deeprnn.training.config import Config
 from deeprnn.training.metrics import SELECTION_METRIC
-from deeprnn.training.trainer import new_state, run_epoch, setup
+from deeprnn.training.state import StepResult, TrainingState
+from deeprnn.training.trainer import run_epoch, setup
 
 SATURATED = 0.99  # |h| (tanh) or |2h - 1| (sigmoid) above this: the unit's slope is below 2% of its maximum
 
@@ -111,14 +112,14 @@ def diagnose(config: Config, batches: int = 200, progress: bool | None = None) -
                        metric=SELECTION_METRIC[run.task.name][0])
     seen, handle = _saturation_probe(core, output_activation(core))
 
-    def on_step(index, loss, units, before, after, finite):
-        result.records.append(BatchRecord(len(result.records) + 1, state["epoch"] + 1, loss, before, after,
-                                          seen["fraction"], finite))
+    def on_step(index: int, step: StepResult) -> None:
+        result.records.append(BatchRecord(len(result.records) + 1, state.epoch + 1, step.loss, step.norm_before,
+                                          step.norm_after, seen["fraction"], step.finite))
 
-    state = new_state()
+    state = TrainingState()
     try:
-        while state["step"] < batches and state["stopped"] is None:
-            cap = min(batches - state["step"], config.train.max_batches_per_epoch or batches)
+        while state.step < batches and state.stopped is None:
+            cap = min(batches - state.step, config.train.max_batches_per_epoch or batches)
             epoch_config = replace(config, train=replace(config.train, max_batches_per_epoch=cap))
             result.valid = run_epoch(run, epoch_config, state, progress, on_step)["valid"]
     finally:

@@ -25,16 +25,13 @@ from deeprnn.data.wordfeatures import TaggerInputs
 from deeprnn.files import atomic_write_bytes, atomic_write_text  # noqa: F401 - atomic_write_text for importers
 from deeprnn.models import build_from_config
 from deeprnn.training.config import RESUMABLE, ROLE_OF, Config, changed_keys
+from deeprnn.training.state import CheckpointError, SavedModel
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAMES = ("last", "best")
 # Keys that may differ between a run's stored config and the config given to --resume: those of the roles
 # RESUMABLE (execution and budget; training/config.py), named for the messages.
 RESUMABLE_CHANGES = tuple(key for key, role in ROLE_OF.items() if role in RESUMABLE)
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that is missing, unreadable, or does not match the run's config or format."""
 
 
 def checkpoint_path(run_dir: str | Path, name: str) -> Path:
@@ -130,15 +127,16 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "cpu")
     path = checkpoint_path(run_dir, checkpoint)
     payload = load_checkpoint(path, map_location=device)
     check_checkpoint_of_run(run_dir, path, payload)
-    config = Config.from_dict(payload["config"], source=f"{run_dir} checkpoint config")
-    head = model_from_config(config, payload["task"], **payload["model_kwargs"])
-    head.load_state_dict(payload["model"])
+    saved = SavedModel.of(payload)
+    config = Config.from_dict(saved.config, source=f"{run_dir} checkpoint config")
+    head = model_from_config(config, saved.task, **saved.model_kwargs)
+    head.load_state_dict(saved.weights)
     tagger_inputs = None
-    if payload["task"] == "tagging":  # checkpoints made before these options lack the keys: their defaults
-        features = payload.get("feature_vocab")
-        tagger_inputs = TaggerInputs(Vocabulary(payload["vocab"]), config.data.tagging_lowercase,
+    if saved.task == "tagging":  # checkpoints made before these options lack the keys: their defaults
+        features = saved.feature_vocab
+        tagger_inputs = TaggerInputs(Vocabulary(saved.vocab), config.data.tagging_lowercase,
                                      config.model.word_features, Vocabulary(features) if features else None)
-    model = InferenceModel(head, payload["task"], payload.get("vocab"), payload.get("tags"), tagger_inputs).to(device)
+    model = InferenceModel(head, saved.task, saved.vocab, saved.tags, tagger_inputs).to(device)
     model.eval()
     return model, config
 

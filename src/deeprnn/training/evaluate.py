@@ -13,6 +13,7 @@ from deeprnn.training.checkpoint import (
     run_data_dir,
 )
 from deeprnn.training.config import Config
+from deeprnn.training.state import SavedModel
 from deeprnn.training.tasks import build_task
 from deeprnn.training.trainer import resolve_device
 
@@ -27,13 +28,13 @@ def evaluate_run(
     path = checkpoint_path(run_dir, checkpoint)
     payload = load_checkpoint(path)
     check_checkpoint_of_run(run_dir, path, payload)
-    config = Config.from_dict(payload["config"], source=f"{run_dir} checkpoint config")
+    saved = SavedModel.of(payload)
+    config = Config.from_dict(saved.config, source=f"{run_dir} checkpoint config")
     config.data.data_dir = run_data_dir(run_dir, data_dir)
     torch_device = resolve_device(device)
     task = build_task(config, torch_device)
-    model = model_from_config(config, payload["task"], **payload["model_kwargs"]).to(torch_device)
-    model.load_state_dict(payload["model"])
+    model = model_from_config(config, saved.task, **saved.model_kwargs).to(torch_device)
+    model.load_state_dict(saved.weights)
     model.eval()
     metrics = task.evaluate(model, split)
-    return {"run_dir": str(run_dir), "checkpoint": checkpoint, "epoch": payload["trainer"]["epoch"], "split": split,
-            "metrics": metrics}
+    return {"run_dir": str(run_dir), "checkpoint": checkpoint, "epoch": saved.epoch, "split": split, "metrics": metrics}

@@ -33,6 +33,7 @@ import torch
 
 from deeprnn.models import detach_hidden
 from deeprnn.training.config import Config, ConfigError
+from deeprnn.training.state import StepResult
 from deeprnn.training.tasks import LanguageModelTask, Task, token_loss_terms
 
 Outputs = tuple[Any, ...]
@@ -96,8 +97,9 @@ class GraphedLMStep:
     """``training_step`` for the lm task's full-size windows, as a recorded graph (see the module docstring).
 
     ``accepts(batch)`` says whether a batch has the recorded shape (the first batch given fixes it);
-    ``step(batch, carried, optimizer)`` returns what ``training_step`` returns. ``carried`` may be None (start
-    from zeros, the models' initial state), the state this object returned, or a state from an eager step.
+    ``step(batch, carried, optimizer)`` returns what ``training_step`` returns, a ``StepResult``. ``carried`` may be
+    None (start from zeros, the models' initial state), the state this object returned, or a state from an eager
+    step.
     """
 
     def __init__(self, model: torch.nn.Module, task: Task, clip_norm: float | None, capture: Capture):
@@ -147,7 +149,7 @@ class GraphedLMStep:
         # parameters the loss does not reach keep grad None, so the optimiser leaves them alone (as eagerly)
         self.grads = [(p, g) for p, g in zip(self.params, grads) if g is not None]
 
-    def step(self, batch, carried, optimizer: torch.optim.Optimizer):
+    def step(self, batch, carried, optimizer: torch.optim.Optimizer) -> StepResult:
         if self.replay is None:
             self._record(batch)
         if carried is None:
@@ -165,13 +167,13 @@ class GraphedLMStep:
         self.task._count(int(hits), tokens)
         finite = math.isfinite(loss) and math.isfinite(norm)
         if not finite:
-            return loss, tokens, None, norm, norm, False
+            return StepResult(loss, tokens, None, norm, norm, False)
         for p, g in self.grads:
             p.grad = g  # an eager step in between (the last window) set them to None
         optimizer.step()
         for t, new in zip(_flat(self.state), _flat(self.new_state)):
             t.copy_(new)
-        return loss, tokens, self.state, norm, min(norm, self.max_norm), True
+        return StepResult(loss, tokens, self.state, norm, min(norm, self.max_norm), True)
 
 
 def graphed_step(config: Config, task: Task, model: torch.nn.Module, device: torch.device) -> GraphedLMStep | None:

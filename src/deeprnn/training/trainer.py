@@ -9,8 +9,9 @@ Run directory (see docs/training.md):
 
 Reporting rule: test metrics are those of the best-validation checkpoint.
 Resume: checkpoints are written at the end of every epoch with the model, optimiser, schedulers, RNG
-state and data cursor; the batch order of an epoch is a function of (seed, epoch), so a resumed run
-replays the interrupted epoch exactly and ends with the same metrics as an uninterrupted one.
+state and data cursor (their format: deeprnn.training.state); the batch order of an epoch is a function of
+(seed, epoch), so a resumed run replays the interrupted epoch exactly and ends with the same metrics as an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import subprocess
 import sys
 import time
 from contextlib import closing, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ from deeprnn.files import append_record, read_records, remove_stale_temporaries
 from deeprnn.models import count_parameters
 from deeprnn.training.checkpoint import (
     RESUMABLE_CHANGES,
-    CheckpointError,
     atomic_write_text,
     checkpoint_path,
     load_checkpoint,
@@ -49,6 +48,7 @@ from deeprnn.training.config import RESUMABLE, Config, ConfigError, changed_keys
 from deeprnn.training.graphed import GraphedLMStep, graphed_step
 from deeprnn.training.metrics import SELECTION_METRIC
 from deeprnn.training.prefetch import prefetch
+from deeprnn.training.state import RunObjects, SavedModel, StepResult, TrainingState
 from deeprnn.training.tasks import Task, build_task
 
 RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json", "checkpoint_last.pt", "checkpoint_best.pt")
@@ -225,10 +225,10 @@ def weight_average(model: torch.nn.Module, decay: float) -> AveragedModel:
 
 
 def training_step(model, task: Task, batch, state, optimizer, clip_norm: float | None, weight_noise: float = 0.0,
-                  noise_biases: bool = True):
+                  noise_biases: bool = True) -> StepResult:
     """One optimiser step. Order matters and is tested: forward, backward, clip, step.
 
-    Returns (loss value, units, new state, grad norm before clipping, after clipping, finite?).
+    Returns the loss value, units, new state, grad norm before clipping, after clipping and whether it was finite.
     Non-finite loss or gradients skip the step (the optimiser state is untouched). ``weight_noise`` perturbs
     the weights for this step's forward and backward (Graves 2011); ``noise_biases=False`` leaves the biases
     out, as GroundHog's ``no_noise_bias`` does.
@@ -262,7 +262,7 @@ def training_step(model, task: Task, batch, state, optimizer, clip_norm: float |
         optimizer.step()
     else:
         optimizer.zero_grad(set_to_none=True)
-    return float(loss.detach()), units, state, norm_before, norm_after, finite
+    return StepResult(float(loss.detach()), units, state, norm_before, norm_after, finite)
 
 
 def _is_better(value: float, best: float | None, larger_is_better: bool) -> bool:
@@ -276,22 +276,6 @@ def _is_better(value: float, best: float | None, larger_is_better: bool) -> bool
 def _format_metrics(values: dict[str, float]) -> str:
     shown = [k for k in ("nll", "frame_acc", "ppl", "bpc", "loss", "acc") if k in values]
     return " ".join(f"{k} {values[k]:.4f}" for k in shown)
-
-
-@dataclass
-class RunObjects:
-    """What a run trains and with what, built by ``setup``: the same for ``train`` and ``deeprnn diagnose``."""
-
-    device: torch.device
-    task: Task
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    graphed: GraphedLMStep | None  # train.cuda_graph's recorded step
-    average: AveragedModel | None  # optim.ema_decay's weight average
-    evaluated: torch.nn.Module  # what is validated, selected and reported: the average if there is one
-    decay: torch.optim.lr_scheduler.ExponentialLR
-    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None
-    divergence_bound: float  # validation loss above which the run has diverged (divergence_bound)
 
 
 def setup(config: Config) -> RunObjects:
@@ -325,9 +309,8 @@ def setup(config: Config) -> RunObjects:
             factor=config.optim.plateau_factor,
             patience=config.optim.plateau_patience,
         )
-    evaluated = average.module if average is not None else model
-    return RunObjects(device, task, model, optimizer, graphed, average, evaluated, decay, plateau,
-                      divergence_bound(task, config))
+    return RunObjects(device=device, task=task, model=model, optimizer=optimizer, graphed=graphed, average=average,
+                      decay=decay, plateau=plateau, divergence_bound=divergence_bound(task, config))
 
 
 def train(
@@ -343,85 +326,65 @@ def train(
     run_dir = Path(run_dir)
     config = prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
     run = setup(config)
-    device, task, model, optimizer = run.device, run.task, run.model, run.optimizer
-    average, evaluated, decay, plateau = run.average, run.evaluated, run.decay, run.plateau
-
     atomic_write_text(run_dir / "config.json", config.to_json() + "\n")
-    state = new_state()
+    state = _resume(run, config, run_dir, log) if resume else TrainingState()
+    _write_environment(run_dir, config, run.device, state.epoch, resumed=resume)
+    params = count_parameters(run.model)
+    if state.epoch == 0:
+        log(f"{config.model.name} on {config.data.name} ({run.task.name}): {params:,} parameters, device "
+            f"{run.device}" + threads_hint(config, run.device))
+    while state.stopped is None and state.epoch < config.train.epochs:
+        record = run_epoch(run, config, state, progress)  # train, validate, keep the best, decide to stop
+        # the record before the checkpoint: a resume drops the records after its checkpoint's epoch and replays them
+        append_record(run_dir / "metrics.jsonl", record)
+        _save_checkpoints(run_dir, run.payload(config, state), improved=record["best"])
+        log(_epoch_line(record, config.train.epochs))
+    return finish(run_dir, run.task, run.model, state, params, run.device, log)
+
+
+def _resume(run: RunObjects, config: Config, run_dir: Path, log) -> TrainingState:
+    """The state of ``run`` after the last checkpointed epoch, restored into its objects (the first epoch's when
+    there is no checkpoint yet); the files of what came after it are cleared, since it is replayed."""
     last = checkpoint_path(run_dir, "last")
-    if resume and last.is_file():
-        payload = load_checkpoint(last, map_location=device)
-        _check_resumable(Config.from_dict(payload["config"], source=str(last)), config)
-        try:
-            # with averaging, "model" holds the average (what evaluation loads) and "trained_model" the weights
-            model.load_state_dict(payload["trained_model"] if average is not None else payload["model"])
-            if average is not None:
-                average.module.load_state_dict(payload["model"])
-                average.n_averaged.fill_(payload["average_updates"])
-        except RuntimeError as exc:
-            raise CheckpointError(f"checkpoint {last} does not fit the model of this config: {exc}") from None
-        optimizer.load_state_dict(payload["optimizer"])
-        decay.load_state_dict(payload["lr_decay"])
-        if plateau is not None and payload.get("plateau"):
-            plateau.load_state_dict(payload["plateau"])
-        torch.set_rng_state(payload["rng_cpu"].cpu())
-        if device.type == "cuda" and payload.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(payload["rng_cuda"].cpu(), device)
-        state.update(payload["trainer"])
-        _clear_interrupted_writes(run_dir, state["epoch"], log)
-        log(f"resuming {run_dir} after epoch {state['epoch']} (step {state['step']})")
-    elif resume:
+    if not last.is_file():
         log(f"resuming {run_dir}: no checkpoint yet, starting from epoch 1")
         _clear_interrupted_writes(run_dir, 0, log)
-    if resume and (run_dir / "env.json").is_file():
-        _record_resume(run_dir / "env.json", environment(config, device), state["epoch"])
+        return TrainingState()
+    payload = load_checkpoint(last, map_location=run.device)
+    _check_resumable(Config.from_dict(SavedModel.of(payload).config, source=str(last)), config)
+    state = run.restore(payload, last)
+    _clear_interrupted_writes(run_dir, state.epoch, log)
+    log(f"resuming {run_dir} after epoch {state.epoch} (step {state.step})")
+    return state
+
+
+def _write_environment(run_dir: Path, config: Config, device: torch.device, after_epoch: int, resumed: bool) -> None:
+    """env.json for a new run; a resumed one keeps its own and records what it is resumed under."""
+    env_path, current = run_dir / "env.json", environment(config, device)
+    if resumed and env_path.is_file():
+        _record_resume(env_path, current, after_epoch)
     else:
-        atomic_write_text(run_dir / "env.json", json.dumps(environment(config, device), indent=2) + "\n")
-
-    params = count_parameters(model)
-    if state["epoch"] == 0:
-        log(f"{config.model.name} on {config.data.name} ({task.name}): {params:,} parameters, device {device}"
-            + threads_hint(config, device))
-
-    while state["stopped"] is None and state["epoch"] < config.train.epochs:
-        record = run_epoch(run, config, state, progress)
-        epoch, train_metrics, valid, improved = record["epoch"], record["train"], record["valid"], record["best"]
-        lr, elapsed = record["lr"], record["wall_time_s"]
-        append_record(run_dir / "metrics.jsonl", record)
-        payload = {
-            "config": config.to_dict(), "task": task.name, "model_kwargs": task.model_kwargs(),
-            "model": evaluated.state_dict(), "optimizer": optimizer.state_dict(), "lr_decay": decay.state_dict(),
-            "plateau": plateau.state_dict() if plateau is not None else None,
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "trainer": dict(state), **task.extras(),
-        }  # fmt: skip
-        if average is not None:
-            payload.update(trained_model=model.state_dict(), average_updates=int(average.n_averaged))
-        # Best before last: a kill between the two replays this epoch on resume, which rewrites the
-        # same best; the other order could leave 'last' pointing at a best that was never written.
-        if improved:
-            save_checkpoint(checkpoint_path(run_dir, "best"), payload)
-        save_checkpoint(last, payload)
-        log(
-            f"epoch {epoch}/{config.train.epochs}  train {_format_metrics(train_metrics)}  "
-            f"valid {_format_metrics(valid)}  lr {lr:.3g}  {elapsed:.1f}s" + ("  *" if improved else "")
-        )
-    return finish(run_dir, task, model, state, params, device, log)
+        atomic_write_text(env_path, json.dumps(current, indent=2) + "\n")
 
 
-def new_state() -> dict[str, Any]:
-    """The trainer's counters before the first epoch (checkpointed as "trainer")."""
-    return {
-        "epoch": 0, "step": 0, "best_epoch": None, "best_value": None, "bad_epochs": 0,
-        "wall_time_s": 0.0, "skipped_steps": 0, "stopped": None,
-    }  # fmt: skip
+def _save_checkpoints(run_dir: Path, payload: dict[str, Any], improved: bool) -> None:
+    # Best before last: a kill between the two replays this epoch on resume, which rewrites the
+    # same best; the other order could leave 'last' pointing at a best that was never written.
+    if improved:
+        save_checkpoint(checkpoint_path(run_dir, "best"), payload)
+    save_checkpoint(checkpoint_path(run_dir, "last"), payload)
 
 
-def run_epoch(run: RunObjects, config: Config, state: dict, progress, on_step=None) -> dict[str, Any]:
-    """Epoch ``state["epoch"] + 1``: train, validate, keep the best, step the schedulers and apply the stop
-    rules, updating ``state``; returns the epoch's metrics.jsonl record. ``on_step``: see ``_train_epoch``."""
-    epoch = state["epoch"] + 1
+def _epoch_line(record: dict[str, Any], epochs: int) -> str:
+    return (f"epoch {record['epoch']}/{epochs}  train {_format_metrics(record['train'])}  "
+            f"valid {_format_metrics(record['valid'])}  lr {record['lr']:.3g}  {record['wall_time_s']:.1f}s"
+            + ("  *" if record["best"] else ""))
+
+
+def run_epoch(run: RunObjects, config: Config, state: TrainingState, progress, on_step=None) -> dict[str, Any]:
+    """Epoch ``state.epoch + 1``: train, validate, keep the best, step the schedulers and apply the stop rules,
+    updating ``state``; returns the epoch's metrics.jsonl record. ``on_step``: see ``_train_epoch``."""
+    epoch = state.epoch + 1
     started = time.perf_counter()
     train_metrics = _train_epoch(run.model, run.task, run.optimizer, config, epoch, state, progress, run.average,
                                  run.graphed, on_step)
@@ -429,107 +392,121 @@ def run_epoch(run: RunObjects, config: Config, state: dict, progress, on_step=No
     valid = run.task.evaluate(run.evaluated, "valid")
     run.model.train()
     elapsed = time.perf_counter() - started
-    state["wall_time_s"] += elapsed
+    state.wall_time_s += elapsed
     metric_name, larger_is_better = SELECTION_METRIC[run.task.name]
     value = valid[metric_name]
-    improved = _is_better(value, state["best_value"], larger_is_better)
+    improved = _is_better(value, state.best_value, larger_is_better)
     if improved:
-        state.update(best_epoch=epoch, best_value=value, bad_epochs=0)
+        state.best_epoch, state.best_value, state.bad_epochs = epoch, value, 0
     else:
-        state["bad_epochs"] += 1
-    lr = run.optimizer.param_groups[0]["lr"]
+        state.bad_epochs += 1
+    lr = run.optimizer.param_groups[0]["lr"]  # the epoch's rate, before the schedulers step
     run.decay.step()
     if run.plateau is not None and math.isfinite(value):
         run.plateau.step(value)
-    state["epoch"] = epoch
-    state["stopped"] = (_diverged(valid, run.task.loss_key, run.divergence_bound)
-                        or _stop_reason(config, state, run.optimizer.param_groups[0]["lr"]))
+    state.epoch = epoch
+    state.stopped = (_diverged(valid, run.task.loss_key, run.divergence_bound)
+                     or _stop_reason(config, state, run.optimizer.param_groups[0]["lr"]))
     return {
-        "epoch": epoch, "step": state["step"], "lr": lr, "train": train_metrics, "valid": valid,
+        "epoch": epoch, "step": state.step, "lr": lr, "train": train_metrics, "valid": valid,
         "wall_time_s": round(elapsed, 3), "best": improved,
     }  # fmt: skip
 
 
-def _stop_reason(config: Config, state: dict, lr: float) -> str | None:
+def _stop_reason(config: Config, state: TrainingState, lr: float) -> str | None:
     """Why the run stops after this epoch (the last rule that applies), or None to go on."""
     reason = None
-    if config.train.patience is not None and state["bad_epochs"] >= config.train.patience:
+    if config.train.patience is not None and state.bad_epochs >= config.train.patience:
         reason = f"early stopping: no validation improvement for {config.train.patience} epochs"
-    if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
+    if config.train.max_steps is not None and state.step >= config.train.max_steps:
         reason = f"reached train.max_steps={config.train.max_steps}"
     if config.train.min_lr is not None and lr < config.train.min_lr:
         reason = f"learning rate {lr:.3g} below train.min_lr={config.train.min_lr:g}"
     return reason
 
 
-def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state: dict, progress,
+class _EpochTotals:
+    """The sums behind an epoch's training metrics, over its finite steps."""
+
+    def __init__(self):
+        self.loss_sum = self.units_sum = 0.0
+        self.norms_before, self.norms_after = [], []
+        self.started = time.perf_counter()
+
+    def add(self, result: StepResult) -> None:
+        self.loss_sum += result.loss * result.units
+        self.units_sum += result.units
+        self.norms_before.append(result.norm_before)
+        self.norms_after.append(result.norm_after)
+
+    def progress(self, unit: str) -> dict[str, str]:
+        """The progress bar's postfix: the mean loss so far and the throughput."""
+        rate = self.units_sum / max(time.perf_counter() - self.started, 1e-9)
+        return {"loss": f"{self.loss_sum / self.units_sum:.4f}", f"{unit}/s": f"{rate:.0f}"}
+
+    def metrics(self, task: Task, skipped_steps: int) -> dict[str, float]:
+        """The epoch's ``train`` record in metrics.jsonl."""
+        elapsed = time.perf_counter() - self.started
+        before, after = self.norms_before, self.norms_after
+        return {
+            "loss": self.loss_sum / self.units_sum if self.units_sum else float("nan"),
+            **task.train_accuracy(),
+            "grad_norm_before_clip": sum(before) / len(before) if before else float("nan"),
+            "grad_norm_after_clip": sum(after) / len(after) if after else float("nan"),
+            "grad_norm_max": max(before) if before else float("nan"),
+            "skipped_steps": skipped_steps,
+            f"{task.unit}_per_s": self.units_sum / elapsed if elapsed > 0 else 0.0,
+        }
+
+
+def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state: TrainingState, progress,
                  average: AveragedModel | None = None, graphed: GraphedLMStep | None = None, on_step=None) -> dict:
-    """One epoch of training steps; ``on_step(index, loss, units, norm_before, norm_after, finite)``, if
-    given, is called after each (``deeprnn diagnose`` reads the steps through it)."""
+    """One epoch of training steps, counted in ``state``; returns the epoch's training metrics. ``on_step(index,
+    result)``, if given, is called with each step's ``StepResult`` (``deeprnn diagnose`` reads the steps so)."""
     model.train()
     total_batches = task.num_train_batches()
-    limit = config.train.max_batches_per_epoch
-    if limit is not None:
-        total_batches = min(total_batches, limit)
-    loss_sum = units_sum = 0.0
-    norms_before, norms_after = [], []
-    bad_in_a_row = 0
-    carried = None
+    if config.train.max_batches_per_epoch is not None:
+        total_batches = min(total_batches, config.train.max_batches_per_epoch)
+    bad_in_a_row, carried = 0, None
     task.begin_epoch()
-    started = time.perf_counter()
+    totals = _EpochTotals()
     quiet = not sys.stderr.isatty() if progress is None else not progress
-    bar = tqdm(total=total_batches, desc=f"epoch {epoch}", leave=False, disable=quiet)
     batches = task.train_batches(epoch, config.train.seed)
     # closing() stops the prefetch thread when the loop leaves early (batch cap, max_steps, an error)
-    with closing(prefetch(batches)) if config.train.prefetch else nullcontext(batches) as batches:
+    with (tqdm(total=total_batches, desc=f"epoch {epoch}", leave=False, disable=quiet) as bar,
+          closing(prefetch(batches)) if config.train.prefetch else nullcontext(batches) as batches):
         for index, batch in enumerate(batches):
-            if index >= total_batches:
+            if index >= total_batches or (config.train.max_steps is not None and state.step >= config.train.max_steps):
                 break
-            if config.train.max_steps is not None and state["step"] >= config.train.max_steps:
-                break
-            if graphed is not None and graphed.accepts(batch):
-                loss, units, carried, before, after, finite = graphed.step(batch, carried, optimizer)
-            else:
-                loss, units, carried, before, after, finite = training_step(
-                    model, task, batch, carried, optimizer, config.optim.clip_norm, config.optim.weight_noise,
-                    config.optim.weight_noise_biases,
-                )
-            state["step"] += 1
+            result = _step(model, task, batch, carried, optimizer, config, graphed)
+            state.step += 1
             if on_step is not None:
-                on_step(index, loss, units, before, after, finite)
-            if not finite:
-                state["skipped_steps"] += 1
+                on_step(index, result)
+            if not result.finite:
+                state.skipped_steps += 1
                 bad_in_a_row += 1
                 if bad_in_a_row >= config.train.max_bad_steps:
-                    bar.close()
                     raise TrainingDiverged(
                         f"epoch {epoch} step {index + 1}: {bad_in_a_row} consecutive non-finite losses or gradients; "
                         "stopping (try a lower optim.lr or optim.clip_norm)"
                     )
-                carried = None
+                carried = None  # the next window starts from zeros
                 continue
-            bad_in_a_row = 0
+            bad_in_a_row, carried = 0, result.state
             if average is not None:
                 average.update_parameters(model)
-            loss_sum += loss * units
-            units_sum += units
-            norms_before.append(before)
-            norms_after.append(after)
-            rate = units_sum / max(time.perf_counter() - started, 1e-9)
+            totals.add(result)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_sum / units_sum:.4f}", **{f"{task.unit}/s": f"{rate:.0f}"})
-    bar.close()
-    elapsed = time.perf_counter() - started
-    mean_loss = loss_sum / units_sum if units_sum else float("nan")
-    return {
-        "loss": mean_loss,
-        **task.train_accuracy(),
-        "grad_norm_before_clip": sum(norms_before) / len(norms_before) if norms_before else float("nan"),
-        "grad_norm_after_clip": sum(norms_after) / len(norms_after) if norms_after else float("nan"),
-        "grad_norm_max": max(norms_before) if norms_before else float("nan"),
-        "skipped_steps": state["skipped_steps"],
-        f"{task.unit}_per_s": units_sum / elapsed if elapsed > 0 else 0.0,
-    }
+            bar.set_postfix(**totals.progress(task.unit))
+    return totals.metrics(task, state.skipped_steps)
+
+
+def _step(model, task: Task, batch, carried, optimizer, config: Config, graphed: GraphedLMStep | None) -> StepResult:
+    """One training step, replayed from the recorded graph where it takes the batch, else eager."""
+    if graphed is not None and graphed.accepts(batch):
+        return graphed.step(batch, carried, optimizer)
+    return training_step(model, task, batch, carried, optimizer, config.optim.clip_norm, config.optim.weight_noise,
+                         config.optim.weight_noise_biases)
 
 
 def divergence_bound(task: Task, config: Config) -> float:
@@ -563,24 +540,23 @@ def _clear_interrupted_writes(run_dir: Path, last_epoch: int, log) -> None:
         atomic_write_text(path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
-def finish(run_dir: Path, task: Task, model, state: dict, params: int, device, log=print) -> dict[str, Any]:
+def finish(run_dir: Path, task: Task, model, state: TrainingState, params: int, device, log=print) -> dict[str, Any]:
     """Evaluate the best-validation checkpoint on valid and test, write summary.json, print a table."""
     best = checkpoint_path(run_dir, "best")
     if not best.is_file():
-        raise TrainingDiverged(f"{run_dir}: no finite validation result in {state['epoch']} epochs; nothing to report"
-                               + (f" ({state['stopped']})" if state["stopped"] else ""))
-    payload = load_checkpoint(best, map_location=device)
-    model.load_state_dict(payload["model"])
+        raise TrainingDiverged(f"{run_dir}: no finite validation result in {state.epoch} epochs; nothing to report"
+                               + (f" ({state.stopped})" if state.stopped else ""))
+    model.load_state_dict(SavedModel.of(load_checkpoint(best, map_location=device)).weights)
     model.eval()
     results = {split: task.evaluate(model, split) for split in ("valid", "test")}
     summary = {
-        "best_epoch": state["best_epoch"],
-        "epochs": state["epoch"],
-        "steps": state["step"],
-        "skipped_steps": state["skipped_steps"],
+        "best_epoch": state.best_epoch,
+        "epochs": state.epoch,
+        "steps": state.step,
+        "skipped_steps": state.skipped_steps,
         "params": params,
-        "wall_time_s": round(state["wall_time_s"], 2),
-        "stopped": state["stopped"] or "completed all epochs",
+        "wall_time_s": round(state.wall_time_s, 2),
+        "stopped": state.stopped or "completed all epochs",
         "task": task.name,
         "model": read_json(run_dir / "config.json")["model"]["name"],
         "dataset": read_json(run_dir / "config.json")["data"]["name"],
