@@ -47,9 +47,15 @@ def modules() -> dict[str, Path]:
 
 def imported(path: Path, names: dict[str, Path]) -> set[str]:
     """The deeprnn modules ``path`` imports anywhere in it (function-level imports too: a cycle through a
-    deferred import is still a cycle)."""
+    deferred import is still a cycle; those under ``if TYPE_CHECKING:`` never run)."""
     out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    typing_only = {id(inner) for node in ast.walk(tree)  # never run, so they close no cycle
+                   if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+                   for inner in ast.walk(node)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             for alias in node.names:  # "from deeprnn.data import custom" imports the module deeprnn.data.custom
                 name = f"{node.module}.{alias.name}"
