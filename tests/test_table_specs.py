@@ -78,3 +78,24 @@ def test_recipe_rows_of_a_table_without_runs_or_targets():
     assert numbers.best is None and numbers.best_met is None and numbers.rows[0].met is None
     assert numbers.counts() == {"targets": 0, "met": 0, "open": 0, "runs": 0}
     assert math.isnan(numbers.rows[0].valid_mean)
+
+
+def test_the_papers_claim_line_by_hand():
+    from deeprnn.reports.results_md import claim_lines
+
+    table = RecipeTable("jsb", recipes=("jsb/rnn", "jsb/dts-rnn", "jsb/lstm"), seeds=2, metric="test.nll",
+                        published=("jsb-test",))
+    # RNN 8.0, 8.4: mean 8.2, std 0.4 / sqrt(2); DT(S) 7.9, 8.1: mean 8.0, std 0.2 / sqrt(2)
+    runs = [run("rnn", 0, 8.0, 8.0, 1.0), run("rnn", 1, 8.4, 8.0, 1.0),
+            run("dts-rnn", 0, 7.9, 8.0, 1.0), run("dts-rnn", 1, 8.1, 8.0, 1.0), run("lstm", 0, 1.0, 1.0, 1.0)]
+    [line, blank] = claim_lines(table, recipe_rows(table, runs))
+    # the gap 0.2 is below the spreads 0.4 / sqrt(2) + 0.2 / sqrt(2) = 0.42; the LSTM (1.0) is no deep RNN
+    assert blank == ""
+    assert "holds here but by less than the seed spread: DT(S)-RNN 8.000 against the RNN's 8.200" in line
+    runs[2:4] = [run("dts-rnn", 0, 7.0, 8.0, 1.0), run("dts-rnn", 1, 7.2, 8.0, 1.0)]  # 7.1: gap 1.1 > 0.42
+    assert "holds here by more than the seed spread: DT(S)-RNN 7.100" in claim_lines(table, recipe_rows(table, runs))[0]
+    runs[2:4] = [run("dts-rnn", 0, 9.0, 8.0, 1.0)]  # one seed, worse than the RNN
+    assert "**does not hold** here: DT(S)-RNN 9.000 against the RNN's 8.200" in claim_lines(
+        table, recipe_rows(table, runs))[0]
+    assert claim_lines(RecipeTable("t", recipes=("a/rnn", "a/dts-rnn"), metric="test.nll"),
+                       recipe_rows(table, runs)) == []  # no published numbers: no claim to check

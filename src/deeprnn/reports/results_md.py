@@ -230,6 +230,7 @@ def recipe_section(table: RecipeTable, results_dir: Path, figures: tuple[Path, P
         png = recipe_figure(table, runs_by_recipe(found), LABELS, figure_dir / table.name)
         lines += figure_line(table.title, png, link_from)
     lines += target_lines(table, numbers)
+    lines += claim_lines(table, numbers)
     lines += published_lines(table, table.metric)
     if found:
         lines += environment_lines(found) + [""]
@@ -300,6 +301,31 @@ def target_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
     if not_run:
         lines += [f"Not run yet: {', '.join(not_run)}.", ""]
     return lines
+
+
+# The paper's deep RNNs (and our DOT(S)-RNN*, its L_p variant): the models its claim is about.
+DEEP_RNNS = ("dt-rnn", "dts-rnn", "dot-rnn", "dots-rnn", "dots-rnn-star", "srnn")
+CLAIM = "at least one deep RNN beats the regular RNN"
+
+
+def claim_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
+    """Whether the paper's claim holds in a table that quotes published numbers: the best deep RNN (mean over
+    seeds) against the RNN, and whether the gap is larger than the two rows' seed spreads (std) together."""
+    by_recipe = {row.recipe: row for row in numbers.rows if row.mean is not None}
+    deep = [by_recipe[name] for name in DEEP_RNNS if name in by_recipe]
+    if not table.published or "rnn" not in by_recipe or not deep:
+        return []
+    metric, rnn = table.metric, by_recipe["rnn"]
+    better = max if larger_is_better(metric) else min
+    best = better(deep, key=lambda row: row.mean)
+    holds = best.mean != rnn.mean and better(best.mean, rnn.mean) == best.mean
+    spread_sum = (best.std or 0.0) + (rnn.std or 0.0)
+    margin = ("" if not holds or not (best.std and rnn.std) else
+              " by more than the seed spread" if abs(best.mean - rnn.mean) > spread_sum else
+              " but by less than the seed spread")
+    return [f"The paper's claim ({CLAIM}; Pascanu et al. 2013): {'holds' if holds else '**does not hold**'} here"
+            f"{margin}: {label(best.recipe)} {fmt(metric, best.mean)} against the RNN's {fmt(metric, rnn.mean)}.",
+            ""]
 
 
 def column_mean(runs: list[Run], metric: str) -> str:
