@@ -23,7 +23,7 @@ from deeprnn.experiments.reproduce import adopt, load_tables, table_points
 from deeprnn.models import count_parameters
 from deeprnn.options import ROLE, ROLES, option
 from deeprnn.training.checkpoint import RESUMABLE_CHANGES, model_from_config
-from deeprnn.training.config import RESUMABLE, ROLE_OF, SAME_RESULT, Config, changed_keys, validate
+from deeprnn.training.config import RESUMABLE, ROLE_OF, SAME_RESULT, Config, changed_keys, config_differences, validate
 from deeprnn.training.tasks import resolve_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,6 +95,8 @@ def test_identity_leaves_out_the_ignored_roles_and_keys():
     assert changed_keys(config, other) == ["train.epochs", "train.threads"]
     assert changed_keys(config, other, ignore=SAME_RESULT) == ["train.epochs"]  # reproduce, sweep
     assert changed_keys(config, other, ignore=RESUMABLE) == []  # resume
+    default_epochs = Config().train.epochs
+    assert config_differences(config, other, ignore=SAME_RESULT) == [("train.epochs", default_epochs, 50)]
     assert "train.epochs" not in config.identity(ignore=("train.epochs",))
     with pytest.raises(ValueError, match="neither a role"):
         config.identity(ignore=("speed",))

@@ -24,7 +24,7 @@ from deeprnn.data.vocab import Vocabulary
 from deeprnn.data.wordfeatures import TaggerInputs
 from deeprnn.files import atomic_write_bytes, atomic_write_text  # noqa: F401 - atomic_write_text for importers
 from deeprnn.models import build_from_config
-from deeprnn.training.config import RESUMABLE, ROLE_OF, Config, changed_keys
+from deeprnn.training.config import RESUMABLE, ROLE_OF, Config, config_differences
 from deeprnn.training.state import CheckpointError, SavedModel
 
 FORMAT_VERSION = 1
@@ -114,9 +114,8 @@ def check_checkpoint_of_run(run_dir: str | Path, path: Path, payload: dict[str, 
         return
     run = Config.from_dict(read_json(config_file), source=str(config_file))
     made = Config.from_dict(payload["config"], source=f"{path} config")
-    before, after = made.flat(), run.flat()
-    changed = [f"{key}: {before[key]!r} in the checkpoint, {after[key]!r} in config.json"
-               for key in changed_keys(made, run, ignore=RESUMABLE)]
+    changed = [f"{key}: {before!r} in the checkpoint, {after!r} in config.json"
+               for key, before, after in config_differences(made, run, ignore=RESUMABLE)]
     if changed:
         raise CheckpointError(f"checkpoint {path} was made with another config than {config_file} "
                               f"({'; '.join(changed)}); it belongs to another run")

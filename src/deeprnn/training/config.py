@@ -166,10 +166,16 @@ RESUMABLE = ("execution", "budget")  # a resumed run may go on elsewhere, faster
 SAME_RESULT = ("execution",)  # a run made elsewhere is the same result; one trained longer is not
 
 
+def config_differences(old: Config, new: Config,
+                       ignore: tuple[str, ...] | list[str] = ()) -> list[tuple[str, Any, Any]]:
+    """(dotted key, old value, new value) for each key whose value differs, apart from those ``ignore`` names."""
+    before, after = old.identity(ignore), new.identity(ignore)
+    return [(key, before[key], after[key]) for key in before if before[key] != after[key]]
+
+
 def changed_keys(old: Config, new: Config, ignore: tuple[str, ...] | list[str] = ()) -> list[str]:
     """The dotted keys whose values differ between ``old`` and ``new``, apart from those ``ignore`` names."""
-    before, after = old.identity(ignore), new.identity(ignore)
-    return [key for key in before if before[key] != after[key]]
+    return [key for key, _, _ in config_differences(old, new, ignore)]
 
 
 def _fill_absent_keys(config: Config, raw: dict[str, Any]) -> None:

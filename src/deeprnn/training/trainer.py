@@ -44,7 +44,7 @@ from deeprnn.training.checkpoint import (
     read_json,
     save_checkpoint,
 )
-from deeprnn.training.config import RESUMABLE, Config, ConfigError, changed_keys
+from deeprnn.training.config import RESUMABLE, Config, ConfigError, config_differences
 from deeprnn.training.graphed import GraphedLMStep, graphed_step
 from deeprnn.training.metrics import SELECTION_METRIC
 from deeprnn.training.prefetch import prefetch
@@ -151,10 +151,9 @@ def _record_resume(env_path: Path, current: dict[str, Any], after_epoch: int) ->
 def _check_resumable(stored: Config, given: Config | None) -> Config:
     if given is None:
         return stored
-    old, new = stored.flat(), given.flat()
-    changed = changed_keys(stored, given, ignore=RESUMABLE)  # what a resumed run computes may not change
+    changed = config_differences(stored, given, ignore=RESUMABLE)  # what a resumed run computes may not change
     if changed:
-        diffs = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in changed)
+        diffs = ", ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in changed)
         allowed = ", ".join(RESUMABLE_CHANGES)
         raise ConfigError(f"cannot resume with a different config ({diffs}); only {allowed} may change")
     return given
