@@ -29,7 +29,8 @@ def test_a_snapshot_keeps_no_local_paths_and_no_key_the_toml_left_out():
     entries = {entry["name"]: entry for entry in snapshot(tables)["tables"]}
     assert "base" not in entries["jsb"] and "columns" not in entries["jsb"] and "baseline" not in entries["jsb"]
     assert entries["brown-pos"]["columns"] == ["test.acc_known", "test.acc_unknown"]
-    assert entries["jsb"]["targets"] == {} and entries["jsb"]["notes"] == ""  # defaults are written
+    assert entries["brown-pos"]["targets"] == {} and entries["jsb"]["notes"] == ""  # defaults are written
+    assert "beat_rnn" not in entries["jsb"] and entries["ptb-word"]["beat_rnn"] == ["srnn", "dots-rnn"]
     assert "epoch" not in entries["jsb-search"] and entries["replication-table1"]["epoch"] == 7
     assert isinstance(tables["replication-table1"].points, tuple) and tables["replication-table1"].cpu_hours == 11
 
@@ -99,3 +100,40 @@ def test_the_papers_claim_line_by_hand():
         table, recipe_rows(table, runs))[0]
     assert claim_lines(RecipeTable("t", recipes=("a/rnn", "a/dts-rnn"), metric="test.nll"),
                        recipe_rows(table, runs)) == []  # no published numbers: no claim to check
+
+
+def test_targets_against_the_rnn_by_hand():
+    from deeprnn.reports.results_md import recipe_table, target_lines
+
+    table = RecipeTable("ptb-char", recipes=("c/rnn", "c/dts-rnn", "c/dots-rnn", "c/srnn", "c/lstm"),
+                        metric="test.nll", targets={"dots-rnn": 1.39}, beat_rnn=("dts-rnn", "dots-rnn", "srnn"),
+                        target_source="ours, for the test")
+    runs = [run("rnn", 0, 1.5, 1.0, 1.0), run("dts-rnn", 0, 1.4, 1.0, 1.0), run("dots-rnn", 0, 1.45, 1.0, 1.0),
+            run("lstm", 0, 1.3, 1.0, 1.0)]
+    numbers = recipe_rows(table, runs)
+    rnn, dts, dots, srnn, lstm = numbers.rows
+    # DT(S) 1.4 < 1.5: met; DOT(S) 1.45 < 1.5 but > 1.39: missed; sRNN not run: open; the RNN and LSTM: no target
+    assert (dts.beat_rnn, dts.met) == (True, True) and (dots.beat_rnn, dots.met) == (True, False)
+    assert (srnn.beat_rnn, srnn.met) == (True, None) and not rnn.beat_rnn and rnn.met is None and lstm.met is None
+    assert numbers.counts() == {"targets": 3, "met": 1, "open": 1, "runs": 4}
+    rendered = "\n".join(recipe_table(table, numbers, Path("no-baseline.json")))
+    assert "| ≤ 1.39, < RNN | **no** |" in rendered and "| < RNN | yes |" in rendered
+    assert "| < RNN | not run yet |" in rendered
+    lines = target_lines(table, numbers)
+    assert lines[0] == "Where the targets come from: ours, for the test."
+    assert "DOT(S)-RNN: 1.450, target ≤ 1.39, < RNN (1.500)" in "\n".join(lines)
+    # equal to the RNN is not better; without the RNN's runs nothing is judged
+    numbers = recipe_rows(table, [run("rnn", 0, 1.5, 1.0, 1.0), run("dts-rnn", 0, 1.5, 1.0, 1.0)])
+    assert numbers.rows[1].met is False
+    numbers = recipe_rows(table, [run("dts-rnn", 0, 1.4, 1.0, 1.0)])
+    assert numbers.rows[1].met is None and numbers.counts()["open"] == 3
+
+
+def test_beat_rnn_targets_are_checked(tmp_path):
+    with pytest.raises(TableError, match="targets for recipes not in it: gru"):
+        RecipeTable.from_toml("t", {"recipes": ["a/rnn"], "metric": "test.nll", "beat_rnn": ["gru"]}, tmp_path, "t")
+    with pytest.raises(TableError, match="beat_rnn needs the recipe 'rnn'"):
+        RecipeTable.from_toml("t", {"recipes": ["a/gru"], "metric": "test.nll", "beat_rnn": ["gru"]}, tmp_path, "t")
+    table = RecipeTable.from_toml("t", {"recipes": ["a/rnn", "a/gru"], "metric": "test.acc", "beat_rnn": ["gru"]},
+                                  tmp_path, "t")
+    assert table_from_json(table.to_json()) == table and table.to_json()["beat_rnn"] == ["gru"]

@@ -1,8 +1,9 @@
 """The figures of RESULTS.md, drawn from ``results/`` alone (like the Markdown around them).
 
 - a recipe table (one recipe per model, several seeds): each model's seeds as dots and their mean as a bar,
-  the targets as horizontal lines, and the published numbers of the same metric as hollow markers, one
-  marker shape per source (quoted, not measured here);
+  each model's target as a dashed line across its column (the best model's across the figure), and the
+  published numbers of the same metric as hollow markers, one marker shape per source (quoted, not measured
+  here);
 - a grid table with one swept key (the replication's hidden-size tables): the metric against the swept
   value, one line per model, the published grid of the same metric and epoch dashed in the same colour.
 
@@ -64,9 +65,13 @@ def recipe_figure(table: RecipeTable, by_recipe: dict[str, list[Run]], labels: d
                          edgecolors="tab:red", s=45, zorder=4)
     for source, marker in sources.items():
         axis.scatter([], [], marker=marker, facecolors="none", edgecolors="tab:red", label=f"{source} (quoted)")
-    for key, style, text in (("target_each", "--", "target, each model"), ("target_best", ":", "target, best")):
-        if getattr(table, key) is not None:
-            axis.axhline(getattr(table, key) * scale, linestyle=style, color="grey", linewidth=1, label=text)
+    targets = {recipe: table.target(recipe) for recipe in recipes if table.target(recipe) is not None}
+    for index, (recipe, target) in enumerate(targets.items()):  # each model's own bound, across its column
+        x = positions[recipe]
+        axis.hlines(target * scale, x - 0.4, x + 0.4, linestyle="--", color="grey", linewidth=1,
+                    label=None if index else "target")
+    if table.target_best is not None:
+        axis.axhline(table.target_best * scale, linestyle=":", color="grey", linewidth=1, label="target, best")
     names = sorted(positions, key=positions.get)
     axis.set_xticks(range(len(names)), [labels.get(n, n) for n in names], rotation=20)
     split, _, name = metric.partition(".")

@@ -10,6 +10,7 @@ a function of those files only (sorted, fixed formatting, no timestamps, no abso
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -153,15 +154,20 @@ class RecipeRow:
     """The numbers of one recipe's row of a recipe table (what RESULTS.md shows is made from them)."""
 
     recipe: str  # the model name, e.g. "dts-rnn"
-    target: float | None
+    target: float | None  # the bound on its mean, if any
     runs: tuple[Run, ...]  # its finished runs, by seed
     seeds_run: int = 0  # runs that have the reported metric
     mean: float | None = None  # of the reported metric over those runs; None: not run yet
     std: float | None = None  # sample standard deviation; None for a single run
     valid_mean: float = math.nan  # of the validation metric of the same name
-    met: bool | None = None  # mean within target; None without a target or without runs
+    met: bool | None = None  # every target of the row met; None without a target, or one not judged yet
     wall_s: float = 0.0  # mean wall time per run
     on_gpu: int = 0  # runs made on a GPU: their wall times are not comparable with the CPU runs'
+    beat_rnn: bool = False  # a target too: its mean better than the RNN's (judged once both have run)
+
+    @property
+    def has_target(self) -> bool:
+        return self.target is not None or self.beat_rnn
 
 
 @dataclass(frozen=True)
@@ -177,9 +183,9 @@ class RecipeRows:
     def counts(self) -> dict[str, int]:
         """Targets stated, met and not run yet (for the summary table at the top of RESULTS.md)."""
         has_best = self.best_target is not None
-        return {"targets": sum(row.target is not None for row in self.rows) + has_best,
+        return {"targets": sum(row.has_target for row in self.rows) + has_best,
                 "met": sum(row.met is True for row in self.rows) + bool(self.best_met),
-                "open": sum(row.target is not None and row.mean is None for row in self.rows)
+                "open": sum(row.has_target and row.met is None for row in self.rows)
                 + (has_best and self.best is None),
                 "runs": self.runs}
 
@@ -206,10 +212,25 @@ def recipe_rows(table: RecipeTable, runs: list[tuple[str, Run, dict[str, Any]]])
             meets(metric, mean, target) if target is not None else None,
             math.fsum(r.summary.get("wall_time_s", 0.0) for r in found) / len(found),
             sum(bool(env_of[r.path].get("cuda_device")) for r in found)))
+    rows = judge_beat_rnn(rows, table.beat_rnn or (), metric)
     ran = [row for row in rows if row.mean is not None]
     best = (max if larger_is_better(metric) else min)(ran, key=lambda row: row.mean) if ran else None
     best_met = meets(metric, best.mean, table.target_best) if best and table.target_best is not None else None
     return RecipeRows(tuple(rows), best, table.target_best, best_met, len(runs))
+
+
+def judge_beat_rnn(rows: list[RecipeRow], beat_rnn: tuple[str, ...], metric: str) -> list[RecipeRow]:
+    """The rows of ``beat_rnn`` with that target judged: met when the row's mean is strictly better than the
+    RNN's and any bound of its own is met too; open (None) until both the row and the RNN have run."""
+    rnn = next((row.mean for row in rows if row.recipe == "rnn"), None)
+    judged = []
+    for row in rows:
+        if row.recipe in beat_rnn:
+            beats = None if row.mean is None or rnn is None else row.mean != rnn and meets(metric, row.mean, rnn)
+            met = beats if beats is None or row.met is None else beats and row.met
+            row = dataclasses.replace(row, beat_rnn=True, met=met)
+        judged.append(row)
+    return judged
 
 
 def runs_by_recipe(runs: list[tuple[str, Run, dict[str, Any]]]) -> dict[str, list[Run]]:
@@ -260,10 +281,10 @@ def recipe_table(table: RecipeTable, numbers: RecipeRows, baseline_file: Path) -
              "wall time / run", "target", "met?"]]
     rows += baseline_rows(baseline_file, metric, columns, valid_metric)
     for row in numbers.rows:
-        shown_target = bound(metric, row.target) if row.target is not None else "–"
+        shown_target = target_text(metric, row) or "–"
         if row.mean is None:
             rows.append([label(row.recipe), NOT_RUN, *[""] * len(columns), f"0/{table.seeds}", "", "", "", "", "",
-                         shown_target, NOT_RUN if row.target is not None else "–"])
+                         shown_target, NOT_RUN if row.has_target else "–"])
             continue
         runs = row.runs
         where = ("" if not row.on_gpu else " (GPU)" if row.on_gpu == len(runs)
@@ -274,15 +295,26 @@ def recipe_table(table: RecipeTable, numbers: RecipeRows, baseline_file: Path) -
             f"{row.seeds_run}/{table.seeds}", fmt(valid_metric, row.valid_mean),
             spread([r.summary["params"] for r in runs]), spread([r.summary["best_epoch"] for r in runs]),
             spread([r.summary["epochs"] for r in runs]), fmt_duration(row.wall_s) + where, shown_target,
-            "–" if row.met is None else ("yes" if row.met else "**no**"),
+            "–" if not row.has_target else NOT_RUN if row.met is None else "yes" if row.met else "**no**",
         ])
     return table_md(rows)
 
 
+def target_text(metric: str, row: RecipeRow, rnn: RecipeRow | None = None) -> str:
+    """A row's targets, e.g. "≤ 107.5, < RNN"; with the RNN's row, its mean too: "< RNN (123.6)"."""
+    parts = [bound(metric, row.target)] if row.target is not None else []
+    if row.beat_rnn:
+        rnn_mean = f" ({fmt(metric, rnn.mean)})" if rnn is not None and rnn.mean is not None else ""
+        parts.append(f"{'>' if larger_is_better(metric) else '<'} RNN{rnn_mean}")
+    return ", ".join(parts)
+
+
 def target_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
     """The best model against its target, the targets missed (with what was tried) and the recipes not run."""
-    metric, best, lines = table.metric, numbers.best, []
-    missed = [f"{label(row.recipe)}: {fmt(metric, row.mean)}, target {bound(metric, row.target)}"
+    metric, best = table.metric, numbers.best
+    lines = [f"Where the targets come from: {table.target_source}.", ""] if table.target_source else []
+    rnn = next((row for row in numbers.rows if row.recipe == "rnn"), None)
+    missed = [f"{label(row.recipe)}: {fmt(metric, row.mean)}, target {target_text(metric, row, rnn)}"
               for row in numbers.rows if row.met is False]
     if numbers.best_target is not None:
         target = bound(metric, numbers.best_target)

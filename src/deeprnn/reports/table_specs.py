@@ -110,6 +110,8 @@ class RecipeTable(_Table):
     target_each: float | None = _optional()  # for every recipe ...
     target_best: float | None = _optional()  # ... for the best one
     targets: dict[str, float] = field(default_factory=dict)  # per recipe (overrides target_each)
+    beat_rnn: tuple[str, ...] | None = _optional()  # recipes whose mean must be better than the RNN's (a target)
+    target_source: str | None = _optional()  # where the targets come from (a cited source, or ours), shown
     tried: str | None = _optional()  # printed under any target not reached
     cpu_hours: float | None = _optional()
     columns: tuple[str, ...] | None = _optional()  # more metrics shown beside the reported one
@@ -132,9 +134,11 @@ class RecipeTable(_Table):
         return self.targets.get(recipe, self.target_each)
 
     def check(self, where: str) -> None:
-        unknown_targets = sorted(set(self.targets) - set(self.recipe_names))
+        unknown_targets = sorted((set(self.targets) | set(self.beat_rnn or ())) - set(self.recipe_names))
         if unknown_targets:
             raise TableError(f"{where}: targets for recipes not in it: {', '.join(unknown_targets)}")
+        if self.beat_rnn and ("rnn" not in self.recipe_names or "rnn" in self.beat_rnn):
+            raise TableError(f"{where}: beat_rnn needs the recipe 'rnn' in the table, and not in beat_rnn")
 
 
 @dataclass(frozen=True)
