@@ -137,3 +137,9 @@ def test_beat_rnn_targets_are_checked(tmp_path):
     table = RecipeTable.from_toml("t", {"recipes": ["a/rnn", "a/gru"], "metric": "test.acc", "beat_rnn": ["gru"]},
                                   tmp_path, "t")
     assert table_from_json(table.to_json()) == table and table.to_json()["beat_rnn"] == ["gru"]
+
+
+def test_accuracy_targets_are_shown_in_percent():
+    from deeprnn.reports.results_md import bound
+
+    assert bound("test.acc", 0.9418) == "≥ 94.18%" and bound("test.nll", 8.44) == "≤ 8.44"

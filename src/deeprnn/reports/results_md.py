@@ -41,11 +41,15 @@ def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
-def fmt(metric: str, value: float) -> str:
+def is_accuracy(metric: str) -> bool:
     name = metric.rpartition(".")[2]
-    if name in ("acc", "frame_acc") or name.startswith("acc_"):
+    return name in ("acc", "frame_acc") or name.startswith("acc_")
+
+
+def fmt(metric: str, value: float) -> str:
+    if is_accuracy(metric):
         return f"{100 * value:.2f}%"
-    return f"{value:.{DECIMALS.get(name, 3)}f}"
+    return f"{value:.{DECIMALS.get(metric.rpartition('.')[2], 3)}f}"
 
 
 def fmt_duration(seconds: float) -> str:
@@ -72,7 +76,8 @@ def spread(values: list) -> str:
 
 
 def bound(metric: str, target: float) -> str:
-    return f"{'≥' if larger_is_better(metric) else '≤'} {target:g}"
+    shown = f"{100 * target:g}%" if is_accuracy(metric) else f"{target:g}"
+    return f"{'≥' if larger_is_better(metric) else '≤'} {shown}"
 
 
 def meets(metric: str, value: float, target: float) -> bool:
