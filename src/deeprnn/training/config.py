@@ -66,7 +66,9 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    name: str = semantic("adam", ("sgd", "adam"))  # "sgd" (with momentum) or "adam"
+    # "sgd" (with momentum), "adam", or "sgd-clipped-momentum": GroundHog's SGD, whose momentum-applied gradient
+    # is clipped to clip_norm instead of the gradient (training.optimizers)
+    name: str = semantic("adam", ("sgd", "adam", "sgd-clipped-momentum"))
     lr: float = semantic(1e-3, "> 0")
     momentum: float = semantic(0.9, "[0, 1)")
     weight_decay: float = semantic(0.0, ">= 0")
@@ -80,6 +82,12 @@ class OptimConfig:
     # Polyak averaging: validate, select and checkpoint an exponential moving average of the weights with this
     # decay per optimiser step (training goes on from the raw weights); none = off. trainer.weight_average.
     ema_decay: float | None = semantic(None, "(0, 1)")
+
+    @property
+    def gradient_clip_norm(self) -> float | None:
+        """The bound on the raw gradient's norm: clip_norm, except under sgd-clipped-momentum, whose optimiser
+        bounds the momentum-applied gradient by clip_norm instead (the gradient itself is then not clipped)."""
+        return None if self.name == "sgd-clipped-momentum" else self.clip_norm
 
 
 @dataclass

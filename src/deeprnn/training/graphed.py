@@ -189,4 +189,4 @@ def graphed_step(config: Config, task: Task, model: torch.nn.Module, device: tor
     if config.optim.weight_noise:
         raise ConfigError("train.cuda_graph does not support optim.weight_noise (the noise is drawn outside the "
                           "step); set one of them off")
-    return GraphedLMStep(model, task, config.optim.clip_norm, CAPTURE[device.type])
+    return GraphedLMStep(model, task, config.optim.gradient_clip_norm, CAPTURE[device.type])
