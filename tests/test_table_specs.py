@@ -143,3 +143,35 @@ def test_accuracy_targets_are_shown_in_percent():
     from deeprnn.reports.results_md import bound
 
     assert bound("test.acc", 0.9418) == "≥ 94.18%" and bound("test.nll", 8.44) == "≤ 8.44"
+
+
+def budget_run(recipe: str, seed: int, valid: list[float], stopped: str, patience: int | None):
+    """A run whose validation NLL per epoch is ``valid``; its best epoch is the lowest one's."""
+    best = valid.index(min(valid)) + 1
+    summary = {"valid": {"nll": min(valid)}, "test": {"nll": 1.0}, "wall_time_s": 1.0, "params": 10,
+               "best_epoch": best, "epochs": len(valid), "stopped": stopped}
+    epochs = [{"epoch": i + 1, "valid": {"nll": v}} for i, v in enumerate(valid)]
+    path = Path(recipe) / f"seed-{seed}"
+    return (path.as_posix(), Run(path, path.as_posix(), {"train.seed": seed, "train.patience": patience}, summary,
+                                 epochs), {})
+
+
+def test_runs_stopped_by_their_budget_by_hand():
+    from deeprnn.reports.results_md import budget_lines
+
+    table = RecipeTable("t", recipes=("a/rnn", "a/dts-rnn", "a/lstm"), metric="test.nll")
+    done = "completed all epochs"
+    runs = [
+        budget_run("rnn", 0, [3.0, 2.5, 2.4], done, 10),  # best at the last epoch: still improving, by -0.1
+        budget_run("rnn", 1, [3.0, 2.5, 2.6, 2.7], done, 3),  # best 2 of 4, patience 3: cut before it could stop
+        budget_run("dts-rnn", 0, [3.0, 2.5, 2.6, 2.7], done, 2),  # 2 bad epochs, patience 2: early stopping was due
+        budget_run("dts-rnn", 1, [3.0, 2.9], "early stopping: no validation improvement for 10 epochs", 10),
+        budget_run("lstm", 0, [3.0, 2.0], "reached train.max_steps=100", None),  # no patience: cut at its best
+        budget_run("lstm", 1, [3.0, 2.0, 2.1], done, None),  # no patience, best not last: not cut
+    ]
+    [line, blank] = budget_lines(table, recipe_rows(table, runs))
+    assert blank == "" and line.startswith("**Stopped by the budget before early stopping**")
+    assert line.endswith(": RNN seed 0 (still improving: best epoch 3 of 3, its last epoch's change -0.1000); "
+                         "RNN seed 1 (best epoch 2 of 4, none better in its last 2 epochs); "
+                         "LSTM seed 0 (still improving: best epoch 2 of 2, its last epoch's change -1.0000).")
+    assert budget_lines(table, recipe_rows(table, runs[2:4])) == []

@@ -256,6 +256,7 @@ def recipe_section(table: RecipeTable, results_dir: Path, figures: tuple[Path, P
         png = recipe_figure(table, runs_by_recipe(found), LABELS, figure_dir / table.name)
         lines += figure_line(table.title, png, link_from)
     lines += target_lines(table, numbers)
+    lines += budget_lines(table, numbers)
     lines += claim_lines(table, numbers)
     lines += published_lines(table, table.metric)
     if found:
@@ -338,6 +339,49 @@ def target_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
     if not_run:
         lines += [f"Not run yet: {', '.join(not_run)}.", ""]
     return lines
+
+
+def cut_by_budget(run: Run) -> bool:
+    """A run its budget stopped before early stopping could: it stopped at its train.epochs or train.max_steps,
+    not by early stopping, the learning-rate floor or divergence, with its best epoch within its last
+    train.patience epochs (without a patience: its last epoch)."""
+    stopped = run.summary.get("stopped", "")
+    if stopped != "completed all epochs" and not stopped.startswith("reached train.max_steps"):
+        return False
+    return run.summary["epochs"] - run.summary["best_epoch"] < (run.config.get("train.patience") or 1)
+
+
+def last_epoch_change(run: Run, metric: str) -> float | None:
+    """How much ``metric`` ("valid.nll") changed in the run's last epoch; None with fewer than two epochs."""
+    values = [metric_value(run, metric, epoch=record["epoch"]) for record in run.epochs[-2:]]
+    return values[1] - values[0] if len(values) == 2 and None not in values else None
+
+
+def budget_note(run: Run, valid_metric: str) -> str:
+    """"still improving: best epoch 100 of 100, its last epoch's change -0.0060", or, when its last epochs did
+    not improve, "best epoch 8 of 10, none better in its last 2"."""
+    best, epochs = run.summary["best_epoch"], run.summary["epochs"]
+    if best < epochs:
+        last = "its last epoch" if epochs - best == 1 else f"its last {epochs - best} epochs"
+        return f"best epoch {best} of {epochs}, none better in {last}"
+    change = last_epoch_change(run, valid_metric)
+    if change is None:
+        return f"still improving: best epoch {best} of {epochs}"
+    name = valid_metric.partition(".")[2]
+    shown = (f"{100 * change:+.3f} points" if is_accuracy(valid_metric)
+             else f"{change:+.{DECIMALS.get(name, 3) + 1}f}")
+    return f"still improving: best epoch {best} of {epochs}, its last epoch's change {shown}"
+
+
+def budget_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
+    """The runs of a recipe table that their budget stopped before early stopping could (issues 31, 32)."""
+    valid_metric = "valid." + table.metric.partition(".")[2]
+    cut = [f"{label(row.recipe)} seed {run.config.get('train.seed', 0)} ({budget_note(run, valid_metric)})"
+           for row in numbers.rows for run in filter(cut_by_budget, row.runs)]
+    if not cut:
+        return []
+    return [f"**Stopped by the budget before early stopping** (train.epochs or train.max_steps reached with the best "
+            f"{valid_metric} within the last train.patience epochs): " + "; ".join(cut) + ".", ""]
 
 
 # The paper's deep RNNs (and our DOT(S)-RNN*, its L_p variant): the models its claim is about.
