@@ -66,7 +66,7 @@ def test_an_old_sweep_folder_goes_on_with_other_execution_options(tmp_path, data
     assert "2 points: 2 complete" in capsys.readouterr().out and len(_trials(out)) == 2
 
 
-TABLES = ["jsb", "ptb-word", "replication-table2"]  # every table: tests/test_init_gain.py, by identity
+TABLES = ["jsb", "brown-pos", "replication-table2"]  # every table: tests/test_init_gain.py, by identity
 
 
 @pytest.mark.parametrize("table", TABLES)
