@@ -177,7 +177,9 @@ def test_groundhog_initialises_each_kind_of_matrix_as_its_code_does():
 # ---------------------------------------------------------------- identity of stored runs
 
 def test_a_stored_config_without_the_new_keys_means_the_old_initialisation():
-    stored_file = REPO / "results" / "ptb-word" / "dots-rnn" / "seed-0" / "config.json"
+    # The PTB word DOT(S)-RNN run as committed before the key existed (results/ptb-word/ at 94c3f40); a copy, because
+    # the committed results are replaced as their tables are rerun.
+    stored_file = Path(__file__).parent / "fixtures" / "config-v1-ptb-word-dots-rnn.json"
     stored = json.loads(stored_file.read_text())
     assert "transition_gain" not in stored["model"]  # written before the key existed
     config = Config.from_dict(stored)
