@@ -12,7 +12,7 @@ from deeprnn.experiments import diagnose
 from deeprnn.models import TRANSITION_GAIN
 from deeprnn.training import load_config, train
 from deeprnn.training import trainer as trainer_module
-from deeprnn.training.trainer import training_step
+from deeprnn.training.trainer import setup, training_step
 
 SMALL = ["model.hidden_size=12", "model.output_size=12", "data.batch_size=16", "data.eval_batch_size=64",
          "train.threads=1", "model.dropout=0.3"]
@@ -103,3 +103,14 @@ def test_a_run_stops_once_its_learning_rate_is_below_min_lr(tmp_path):
     summary = train(config, tmp_path / "run", progress=False, log=lambda *_: None)
     # lr 1e-3, then 5e-4 after epoch 1 and 2.5e-4 after epoch 2: below 3e-4, so the run stops there
     assert summary["epochs"] == 2 and "train.min_lr" in summary["stopped"]
+
+
+@pytest.mark.parametrize(("threshold", "halved"), [(None, False), (0.003, True)])
+def test_plateau_threshold_decides_what_counts_as_an_epoch_without_improvement(threshold, halved):
+    overrides = [*SMALL, "optim.lr=0.002", "optim.plateau_patience=0"]
+    if threshold is not None:
+        overrides.append(f"optim.plateau_threshold={threshold}")
+    run = setup(load_config("configs/demo.toml", overrides))
+    run.plateau.step(1.656)
+    run.plateau.step(1.652)  # better by 0.24% (by hand): above torch's 1e-4, below the RNNLM toolkit's 0.3%
+    assert run.optimizer.param_groups[0]["lr"] == (0.001 if halved else 0.002)

@@ -77,6 +77,11 @@ class OptimConfig:
     # epochs without validation improvement before lr *= plateau_factor
     plateau_patience: int | None = semantic(None, ">= 0")
     plateau_factor: float = semantic(0.5, "(0, 1)")
+    # the relative improvement of the validation metric below which an epoch counts as "without improvement"
+    # for the plateau schedule (torch's ReduceLROnPlateau threshold, mode "rel"; its default 1e-4, the value
+    # every run before this key meant). 0.003 is the RNNLM toolkit's rule (Mikolov et al. 2011): halve once an
+    # epoch improves by less than 0.3%.
+    plateau_threshold: float = semantic(1e-4, "[0, 1)")
     weight_noise: float = semantic(0.0, ">= 0")  # std of Gaussian noise added to weights for each training step
     weight_noise_biases: bool = semantic(True)  # false: biases get no weight noise (GroundHog's no_noise_bias)
     # Polyak averaging: validate, select and checkpoint an exponential moving average of the weights with this

@@ -311,6 +311,7 @@ def setup(config: Config) -> RunObjects:
             mode="max" if SELECTION_METRIC[task.name][1] else "min",
             factor=config.optim.plateau_factor,
             patience=config.optim.plateau_patience,
+            threshold=config.optim.plateau_threshold,
         )
     return RunObjects(device=device, task=task, model=model, optimizer=optimizer, graphed=graphed, average=average,
                       decay=decay, plateau=plateau, divergence_bound=divergence_bound(task, config))
