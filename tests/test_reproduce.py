@@ -315,6 +315,23 @@ def test_a_partly_run_grid_table_lists_the_points_not_run_yet(tmp_path):
     assert "Not run yet" not in render(results) and "| 6 | – |" in render(results)
 
 
+def test_a_grid_points_values_are_read_as_a_runs_config_stores_them(tmp_path):
+    # "none" in a preset is null in config.json: a run made from it counts as that point, not as one not run yet
+    (tmp_path / "base.toml").write_text('[model]\nname = "dts-rnn"\n[data]\nname = "jsb"\n')
+    (tmp_path / "grid.toml").write_text('base = "base.toml"\ncpu_hours = 1\n'
+                                        '[grid]\n"model.transition_gain" = ["none", 0.6]\n')
+    (tmp_path / "tables.toml").write_text('[g]\nkind = "grid"\nsweep = "grid.toml"\nmetrics = ["valid.nll"]\n'
+                                          'row_keys = ["model.transition_gain"]\n')
+    table = load_tables(tmp_path / "tables.toml")["g"]
+    assert table.points == ({"model.transition_gain": None}, {"model.transition_gain": 0.6})
+    results = tmp_path / "results"
+    write_snapshot(results, [{**table.to_json(), "name": "g"}])
+    fake_run(results / "g" / "a", "dts-rnn", 0, 8.5, transition_gain=None)
+    assert "Not run yet: 1 of 2 points: all at transition_gain 0.6." in render(results)
+    (results / "g" / "a" / "config.json").write_text(json.dumps({"model": {"name": "dts-rnn", "transition_gain": 0.6}}))
+    assert "Not run yet: 1 of 2 points: all at transition_gain none." in render(results)
+
+
 def test_a_tables_run_count_is_singular_for_one_run(tmp_path):
     results = tmp_path / "results"
     write_snapshot(results, [{"name": "rep", "kind": "grid", "title": "Rep", "sweep": "x.toml",

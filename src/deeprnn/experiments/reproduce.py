@@ -30,7 +30,7 @@ from typing import Any
 
 from deeprnn.files import atomic_write_text
 from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableError, TableSpec, table_from_toml
-from deeprnn.training.config import SAME_RESULT, Config, ConfigError
+from deeprnn.training.config import SAME_RESULT, Config, ConfigError, coerce_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -76,7 +76,10 @@ def load_tables(path: str | Path = TABLES_FILE) -> dict[str, TableSpec]:
             raise ConfigError(str(exc)) from None
         if isinstance(table, GridTable):
             preset = load_preset(Path(table.sweep_path))
-            table = replace(table, cpu_hours=preset["cpu_hours"], points=tuple(grid_points(preset["grids"])))
+            # as a run's config.json stores them ("none" is null), so RESULTS.md can tell which have run
+            points = tuple({key: coerce_value(key, value, f"{table.sweep_path} [grid]") for key, value in point.items()}
+                           for point in grid_points(preset["grids"]))
+            table = replace(table, cpu_hours=preset["cpu_hours"], points=points)
         tables[name] = table
     return tables
 

@@ -522,11 +522,14 @@ def missing_points(points: list[dict[str, Any]], row_keys: list[str]) -> str:
     def short(key: str) -> str:
         return key.rpartition(".")[2]
 
+    def shown(value: Any) -> str:  # as a config or --set writes it
+        return "none" if value is None else str(value)
+
     groups: dict[str, list[str]] = {}
     for point in points:
-        fixed = [label(str(value)) if key == "model.name" else f"{short(key)} {value}"
+        fixed = [label(str(value)) if key == "model.name" else f"{short(key)} {shown(value)}"
                  for key, value in point.items() if key not in row_keys]
-        rows = "/".join(str(point[key]) for key in row_keys if key in point)
+        rows = "/".join(shown(point[key]) for key in row_keys if key in point)
         groups.setdefault(", ".join(fixed), []).append(rows)
     row_name = "/".join(short(key) for key in row_keys)
     return "; ".join(f"{group or 'all'} at {row_name} {', '.join(rows)}" if row_name and any(rows) else group

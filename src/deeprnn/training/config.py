@@ -251,17 +251,23 @@ def _coerce(value: Any, annotation: Any, key: str, source: str) -> Any:
 
 def set_value(config: Config, dotted_key: str, value: Any, source: str = "--set") -> None:
     """Set ``section.key`` on ``config``, checking the key exists and coercing the type."""
+    value = coerce_value(dotted_key, value, source)
+    section_name, key = dotted_key.split(".", 1)
+    setattr(getattr(config, section_name), key, value)
+
+
+def coerce_value(dotted_key: str, value: Any, source: str = "--set") -> Any:
+    """``value`` as ``section.key`` stores it (``"none"`` is None, 3 is 3.0 for a float), checked; or ConfigError."""
     if "." not in dotted_key:
         sections = ", ".join(_section_names())
         raise ConfigError(f"{source}: expected section.key, got '{dotted_key}' (sections: {sections})")
     section_name, key = dotted_key.split(".", 1)
     _check_key(section_name, _section_names(), source)
-    section = getattr(config, section_name)
-    hints = get_type_hints(type(section))
-    _check_key(key, [f.name for f in fields(section)], source, prefix=f"{section_name}.")
-    value = _coerce(value, hints[key], dotted_key, source)
+    section_type = get_type_hints(Config)[section_name]
+    _check_key(key, [f.name for f in fields(section_type)], source, prefix=f"{section_name}.")
+    value = _coerce(value, get_type_hints(section_type)[key], dotted_key, source)
     check_value(dotted_key, value, source)
-    setattr(section, key, value)
+    return value
 
 
 # Allowed values per section and key, from each field's declaration (deeprnn.options.check_option).
