@@ -328,6 +328,10 @@ def test_a_grid_points_values_are_read_as_a_runs_config_stores_them(tmp_path):
     write_snapshot(results, [{**table.to_json(), "name": "g"}])
     fake_run(results / "g" / "a", "dts-rnn", 0, 8.5, transition_gain=None)
     assert "Not run yet: 1 of 2 points: all at transition_gain 0.6." in render(results)
+    fake_run(results / "g" / "b", "dts-rnn", 0, 8.4, transition_gain=0.6)
+    render(results, (tmp_path / "fig", tmp_path))  # None beside a number: a categorical axis, not a crash
+    assert (tmp_path / "fig" / "g_valid_nll.png").stat().st_size > 1000
+    shutil.rmtree(results / "g" / "b")
     (results / "g" / "a" / "config.json").write_text(json.dumps({"model": {"name": "dts-rnn", "transition_gain": 0.6}}))
     assert "Not run yet: 1 of 2 points: all at transition_gain none." in render(results)
 

@@ -12,6 +12,7 @@ Files are written by ``deeprnn.reports.plotting.save_figure`` (PNG and SVG, byte
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from deeprnn.reports.plotting import plt, save_figure
 from deeprnn.reports.published import get_published
 from deeprnn.reports.runs import Run, larger_is_better, metric_value
 from deeprnn.reports.table_specs import GridTable, RecipeTable
-from deeprnn.reports.tables import column_order
+from deeprnn.reports.tables import column_order, format_value, sort_key
 
 MARKERS = ("o", "s", "^", "D", "v", "P")
 
@@ -92,15 +93,22 @@ def grid_figure(table: GridTable, runs: list[Run], metric: str, labels: dict[str
     if len(keys) != 1 or not runs:
         return None
     key, epoch = keys[0], table.epoch
+    values = sorted({json.dumps(run.config[key]) for run in runs if key in run.config},  # JSON: lists too
+                    key=lambda text: sort_key(json.loads(text)))
+    # A key with a value that is not a number (None: the default) gets one evenly spaced position per value, in
+    # the table's row order, instead of a log axis; quoted grids (over hidden sizes) are numeric and stay on theirs.
+    numeric = all(sort_key(json.loads(v))[0] == 0 for v in values)
+    position = {v: float(json.loads(v)) if numeric else float(i) for i, v in enumerate(values)}
     fig, axis = plt.subplots(figsize=(10.0, 4.5))
     colours = {}
     for model in column_order({run.model for run in runs}):
-        points = sorted((run.config[key], value) for run in runs if run.model == model and key in run.config
+        points = sorted((position[json.dumps(run.config[key])], value) for run in runs
+                        if run.model == model and key in run.config
                         for value in [metric_value(run, metric, epoch)] if value is not None)
         if points:
             line, = axis.plot(*zip(*points), marker="o", label=labels.get(model, model))
             colours[model] = line.get_color()
-    for set_name in table.published:
+    for set_name in table.published if numeric else ():
         published = get_published(set_name)
         if (published.metric, published.epoch) != (metric, epoch):
             continue
@@ -108,7 +116,10 @@ def grid_figure(table: GridTable, runs: list[Run], metric: str, labels: dict[str
             points = sorted((q.row, q.value) for q in published.quotes if q.model == model)
             axis.plot(*zip(*points), linestyle="--", marker="x", color=colours.get(model, "grey"), alpha=0.7,
                       label=f"{labels.get(model, model)}, {published.quotes[0].source} (quoted)")
-    axis.set_xscale("log")
+    if numeric:
+        axis.set_xscale("log")
+    else:
+        axis.set_xticks(range(len(values)), [format_value(json.loads(v)) for v in values])
     axis.set_xlabel(key.rpartition(".")[2])
     when = f"at epoch {epoch}" if epoch is not None else "best checkpoint"
     axis.set_ylabel(f"{metric} {when}")
