@@ -333,7 +333,7 @@ def test_a_grid_points_values_are_read_as_a_runs_config_stores_them(tmp_path):
     assert (tmp_path / "fig" / "g_valid_nll.png").stat().st_size > 1000
     shutil.rmtree(results / "g" / "b")
     (results / "g" / "a" / "config.json").write_text(json.dumps({"model": {"name": "dts-rnn", "transition_gain": 0.6}}))
-    assert "Not run yet: 1 of 2 points: all at transition_gain none." in render(results)
+    assert "Not run yet: 1 of 2 points: all at transition_gain default." in render(results)  # as its row
 
 
 def test_a_tables_run_count_is_singular_for_one_run(tmp_path):

@@ -12,7 +12,6 @@ Files are written by ``deeprnn.reports.plotting.save_figure`` (PNG and SVG, byte
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from deeprnn.reports.plotting import plt, save_figure
 from deeprnn.reports.published import get_published
 from deeprnn.reports.runs import Run, larger_is_better, metric_value
 from deeprnn.reports.table_specs import GridTable, RecipeTable
-from deeprnn.reports.tables import column_order, format_value, sort_key
+from deeprnn.reports.tables import column_order, format_value, is_number, sort_key
 
 MARKERS = ("o", "s", "^", "D", "v", "P")
 
@@ -93,16 +92,15 @@ def grid_figure(table: GridTable, runs: list[Run], metric: str, labels: dict[str
     if len(keys) != 1 or not runs:
         return None
     key, epoch = keys[0], table.epoch
-    values = sorted({json.dumps(run.config[key]) for run in runs if key in run.config},  # JSON: lists too
-                    key=lambda text: sort_key(json.loads(text)))
-    # A key with a value that is not a number (None: the default) gets one evenly spaced position per value, in
-    # the table's row order, instead of a log axis; quoted grids (over hidden sizes) are numeric and stay on theirs.
-    numeric = all(sort_key(json.loads(v))[0] == 0 for v in values)
-    position = {v: float(json.loads(v)) if numeric else float(i) for i, v in enumerate(values)}
+    values = sorted({run.config[key] for run in runs if key in run.config}, key=sort_key)  # the table's row order
+    # A key with a value that is not a number (None: the default) gets one evenly spaced position per value
+    # instead of a log axis; quoted grids (over hidden sizes) are numeric and stay on theirs.
+    numeric = all(is_number(value) for value in values)
+    position = {value: float(value) if numeric else float(i) for i, value in enumerate(values)}
     fig, axis = plt.subplots(figsize=(10.0, 4.5))
     colours = {}
     for model in column_order({run.model for run in runs}):
-        points = sorted((position[json.dumps(run.config[key])], value) for run in runs
+        points = sorted((position[run.config[key]], value) for run in runs
                         if run.model == model and key in run.config
                         for value in [metric_value(run, metric, epoch)] if value is not None)
         if points:
@@ -119,7 +117,7 @@ def grid_figure(table: GridTable, runs: list[Run], metric: str, labels: dict[str
     if numeric:
         axis.set_xscale("log")
     else:
-        axis.set_xticks(range(len(values)), [format_value(json.loads(v)) for v in values])
+        axis.set_xticks(range(len(values)), [format_value(value) for value in values])
     axis.set_xlabel(key.rpartition(".")[2])
     when = f"at epoch {epoch}" if epoch is not None else "best checkpoint"
     axis.set_ylabel(f"{metric} {when}")

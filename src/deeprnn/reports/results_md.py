@@ -24,7 +24,7 @@ from deeprnn.reports.published import QUOTED, SOURCES, get_published
 from deeprnn.reports.results_figures import grid_figure, recipe_figure
 from deeprnn.reports.runs import Run, RunSet, larger_is_better, load_run, metric_value
 from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableSpec, table_from_json
-from deeprnn.reports.tables import Table, build_table, column_order, to_markdown
+from deeprnn.reports.tables import Table, build_table, column_order, format_value, to_markdown
 
 BASELINE_FILE = "baseline.json"  # results/<table>/baseline.json: a baseline's metrics, a row of its table
 FIGURES = "figures"  # under results/: the figures of RESULTS.md
@@ -522,14 +522,11 @@ def missing_points(points: list[dict[str, Any]], row_keys: list[str]) -> str:
     def short(key: str) -> str:
         return key.rpartition(".")[2]
 
-    def shown(value: Any) -> str:  # as a config or --set writes it
-        return "none" if value is None else str(value)
-
     groups: dict[str, list[str]] = {}
     for point in points:
-        fixed = [label(str(value)) if key == "model.name" else f"{short(key)} {shown(value)}"
+        fixed = [label(str(value)) if key == "model.name" else f"{short(key)} {format_value(value)}"
                  for key, value in point.items() if key not in row_keys]
-        rows = "/".join(shown(point[key]) for key in row_keys if key in point)
+        rows = "/".join(format_value(point[key]) for key in row_keys if key in point)
         groups.setdefault(", ".join(fixed), []).append(rows)
     row_name = "/".join(short(key) for key in row_keys)
     return "; ".join(f"{group or 'all'} at {row_name} {', '.join(rows)}" if row_name and any(rows) else group

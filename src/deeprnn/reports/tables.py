@@ -51,9 +51,13 @@ class Table:
         return f"table_{self.metric}" + (f"_epoch{self.epoch}" if self.epoch is not None else "")
 
 
+def is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def sort_key(value):
     """Sort numbers numerically, then everything else by its JSON text (None, strings, lists)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         return (1, 0.0, json.dumps(value, sort_keys=True))
     return (0, float(value), "")
 
