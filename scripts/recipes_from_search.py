@@ -41,7 +41,7 @@ ALWAYS = {("model", "name"), ("model", "hidden_size"), ("model", "dropout"), ("o
 COMMENTS = {("model", "activation"): "L_p units in the transition (Gulcehre et al. 2014)",
             ("model", "output_activation"): "maxout deep output",
             ("model", "spectral_radius"): "see the search preset's header: gradients explode at init with 1",
-            ("model", "transition_gain"): "none: the scheme's own scale (runs made before the gain init, issue 28)",
+            ("model", "transition_gain"): "none: the scheme's own scale, not the gain init of issue 28",
             ("data", "music_bptt"): "truncated BPTT: windows of this many frames, the state carried across",
             ("data", "music_transpose"): "training pieces moved by up to this many semitones (docs/training.md)",
             ("model", "transition_dropout"): "on the recurrent path; more makes the gradients explode (search header)"}
@@ -78,12 +78,21 @@ def describe(config: dict) -> str:
             + (f" ({model['transition_dropout']:g} on the transition)" if model.get("transition_dropout") is not None
                else "")
             + (f", radius {model['spectral_radius']:g}" if model["spectral_radius"] != 1 else "")
+            + (f", transition gain {model['transition_gain']:g}" if model.get("transition_gain") is not None
+               and name.startswith(("dt", "dot")) else "")
             + (f", windows of {config['data']['music_bptt']}" if config["data"].get("music_bptt") else "")
             + (f", weight noise {config['optim']['weight_noise']:g}" if config["optim"].get("weight_noise") else "")
             + (f", weights averaged ({config['optim']['ema_decay']:g})" if config["optim"].get("ema_decay") else "")
             + (f", transposed by up to {config['data']['music_transpose']}" if config["data"].get("music_transpose")
                else "")
             + (f", at most {config['train']['epochs']} epochs" if config["train"]["epochs"] != 100 else ""))
+
+
+def best_first(points: list[tuple[float, dict, dict, Path]]) -> list[tuple[float, dict, dict, Path]]:
+    """The points by validation NLL, best first. On a tie (a capped run whose minimum came before its cap is the
+    uncapped run, epoch for epoch) the point with the larger budget comes first: the recipe's other seeds may
+    need it."""
+    return sorted(points, key=lambda point: (point[0], -point[1]["train"]["epochs"]))
 
 
 def recipe_text(dataset: str, key: str, points: list[tuple[float, dict, dict, Path]], base: dict) -> str:
@@ -96,7 +105,7 @@ def recipe_text(dataset: str, key: str, points: list[tuple[float, dict, dict, Pa
              "# (written by scripts/recipes_from_search.py); valid NLL of each point, best first:"]
     line = "#"
     for part in scored.split("; "):
-        if len(line) + len(part) > 114:
+        if line != "#" and len(line) + len(part) > 114:  # a point longer than a line keeps a line of its own
             lines.append(line + ";")
             line = "#"
         line += (" " if line == "#" else "; ") + part
@@ -176,7 +185,7 @@ def main() -> None:
     for key, points in sorted(found.items()):
         if only and key not in only:
             continue
-        points.sort(key=lambda point: point[0])
+        points = best_first(points)
         text = recipe_text(args.dataset, key, points, base)
         path = ROOT / "configs" / "recipes" / args.dataset / f"{key}.toml"
         check_resolves(text, path, points[0][1])

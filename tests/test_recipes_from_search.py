@@ -79,3 +79,22 @@ def test_points_that_differ_only_in_depth_layers_or_budget_are_told_apart(load_s
     recipe = script.Config.from_dict(json.loads(next((REPO / "results" / "jsb" / "lstm").glob("seed-0/config.json"))
                                                 .read_text())).to_dict()
     assert "layers" not in script.describe(recipe) and "epochs" not in script.describe(recipe)
+
+
+def test_a_tie_goes_to_the_larger_budget_and_the_gain_is_told_apart(load_script):
+    """Piano-midi.de's DT(S)-RNN: search 4's run (at most 100 epochs) stopped by patience at epoch 81, so search 5's
+    (at most 400) is the same run, with the same validation NLL; the recipe takes the uncapped one. Search 5's
+    gain-0.6 point differs from its recipe-init point only by the gain, which the header must show."""
+    script = load_script("scripts/recipes_from_search.py")
+    points = []
+    for search in ("pianomidi-search4", "pianomidi-search5"):
+        for summary in (REPO / "results" / search).glob("dts-rnn_*/summary.json"):
+            config = script.Config.from_dict(json.loads((summary.parent / "config.json").read_text())).to_dict()
+            points.append((json.loads(summary.read_text())["valid"]["nll"], config, {}, summary.parent))
+    ranked = script.best_first(points)
+    assert len(ranked) == 3 and ranked[0][0] == ranked[1][0]  # the tie, exactly
+    assert [p[1]["train"]["epochs"] for p in ranked[:2]] == [400, 100]
+    assert script.best_first(list(reversed(points))) == ranked  # whatever order the searches were read in
+    described = [script.describe(p[1]) for p in ranked]
+    assert len(set(described)) == 3 and "transition gain 0.6" in described[2]
+    assert "transition gain" not in described[0] + described[1]
