@@ -128,6 +128,9 @@ def test_reproduce_runs_collects_and_regenerates(tiny, capsys):
     assert run_tiny(tiny) == 0  # the full table: only the missing runs train
     log = capsys.readouterr().out
     assert log.count("finished earlier") == 0 and log.count("training {") == 3
+    # a recipe table's runs are its results: their reports show the test metric the table reports
+    header = next(line for line in log.splitlines() if line.startswith("run "))
+    assert header.split()[-4:] == ["valid", "nll", "test", "nll"]
     kept = sorted(p.relative_to(tiny / "results").as_posix() for p in (tiny / "results").rglob("*") if p.is_file())
     figures = ["figures/tiny.png", "figures/tiny.svg"]
     assert kept == figures + ["tables.json"] + [f"tiny/{m}/seed-{s}/{f}" for m in ("gru", "rnn") for s in (0, 1)

@@ -331,6 +331,11 @@ def test_a_diverged_point_is_final_shown_and_never_retried(tmp_path, capsys):
     assert diverged.state == optuna.trial.TrialState.FAIL
     assert diverged.user_attrs["diverged"].startswith("diverged: validation nll")
     assert "1 complete, 1 diverged" in report and "DIVERGED" in report
+    # a search's report puts validation only beside its points: they are chosen on it, not on the test set
+    header = next(line for line in report.splitlines() if line.startswith("run "))
+    assert header.split()[-2:] == ["valid", "nll"] and "test" not in header
+    completed = next(line for line in report.splitlines() if "COMPLETE" in line)
+    assert len(completed.split()) == 3  # name, state, valid nll
     # rerunning the sweep does not enqueue it again (it would diverge again, for ever)
     assert main(["sweep", *args]) == 0
     assert "0 enqueued" in capsys.readouterr().out and len(load(out, "div").get_trials()) == 2

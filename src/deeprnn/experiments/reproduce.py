@@ -214,8 +214,9 @@ def forget_deleted(points: list[Point], url: str, log: Callable[[str], None] = p
             log(f"{point.label}: its directory is gone, so its stored study is dropped and it trains again")
 
 
-def run_points(points: list[Point], url: str, log: Callable[[str], None] = print) -> int:
-    """Run each point's one-study sweep in turn; returns 1 if any run failed (rerun to retry)."""
+def run_points(points: list[Point], url: str, log: Callable[[str], None] = print, show_test: bool = False) -> int:
+    """Run each point's one-study sweep in turn; returns 1 if any run failed (rerun to retry). ``show_test``: the
+    sweeps' reports show the test metric too (a recipe table's runs, not a search's)."""
     from deeprnn.experiments.sweep import run_sweep
 
     status, done = 0, set()
@@ -223,7 +224,7 @@ def run_points(points: list[Point], url: str, log: Callable[[str], None] = print
         if id(point.spec) in done:  # a grid table: one study for all its points
             continue
         done.add(id(point.spec))
-        status = max(status, run_sweep(point.spec, point.out_dir, url, jobs=1, log=log))
+        status = max(status, run_sweep(point.spec, point.out_dir, url, jobs=1, log=log, show_test=show_test))
     return status
 
 
@@ -316,7 +317,7 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
             open_storage(url)  # create the storage's tables once, before the workers race to
             status = spawn_workers(jobs, list(argv), url)
         else:
-            status = run_points(points, url, log)
+            status = run_points(points, url, log, show_test=isinstance(table, RecipeTable))
     if worker:
         return status
     copied = collect(table, points, results_dir, log)

@@ -471,19 +471,22 @@ def point_states(study, spec: SweepSpec) -> list[tuple[dict[str, Any], Any]]:
     return [(point, latest.get(point_key(point))) for point in spec.points()]
 
 
-def format_report(study, spec: SweepSpec) -> str:
+def format_report(study, spec: SweepSpec, show_test: bool = False) -> str:
+    """Each point's state and validation metric; the test metric only with ``show_test`` (a table of results, not a
+    search: a search's points are chosen on validation, so its report does not put the test set beside it)."""
     rows = [(run_name(point), trial) for point, trial in point_states(study, spec)]
+    splits = ("valid", "test") if show_test else ("valid",)
     states = [trial_state(trial) if trial else "MISSING" for _, trial in rows]
     counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in sorted(set(states)))
     width = max(len(name) for name, _ in rows)
     lines = [
         f"study {spec.study}: {len(rows)} points: {counts}",
-        f"{'run':<{width}}  {'state':<8}  {'valid ' + spec.metric:>12}  {'test ' + spec.metric:>12}",
+        "  ".join([f"{'run':<{width}}", f"{'state':<8}", *(f"{split + ' ' + spec.metric:>12}" for split in splits)]),
     ]
     for (name, trial), state in zip(rows, states):
-        values = [trial.user_attrs.get(split, {}).get(spec.metric) if trial else None for split in ("valid", "test")]
+        values = [trial.user_attrs.get(split, {}).get(spec.metric) if trial else None for split in splits]
         shown = [f"{v:>12.4f}" if isinstance(v, float) else f"{'-':>12}" for v in values]
-        lines.append(f"{name:<{width}}  {state:<8}  {shown[0]}  {shown[1]}")
+        lines.append("  ".join([f"{name:<{width}}", f"{state:<8}", *shown]))
     return "\n".join(lines)
 
 
@@ -500,8 +503,10 @@ def _removed_if_refused(out_dir: Path):
         raise
 
 
-def run_sweep(spec: SweepSpec, out_dir: Path, url: str, jobs: int = 1, log: Callable[[str], None] = print) -> int:
-    """The coordinator: create or load the study, enqueue what is missing, work (``jobs`` workers; 0: none), report.
+def run_sweep(spec: SweepSpec, out_dir: Path, url: str, jobs: int = 1, log: Callable[[str], None] = print,
+              show_test: bool = False) -> int:
+    """The coordinator: create or load the study, enqueue what is missing, work (``jobs`` workers; 0: none), report
+    (``format_report``; ``show_test`` adds the test metric).
 
     Returns an exit code: 1 when, after working, a point is left failed or waiting.
     """
@@ -520,7 +525,7 @@ def run_sweep(spec: SweepSpec, out_dir: Path, url: str, jobs: int = 1, log: Call
         work(study, storage, spec, out_dir, log)
     elif jobs > 1:
         spawn_workers(jobs, spec.study, out_dir, url)
-    log(format_report(study, spec))
+    log(format_report(study, spec, show_test))
     unfinished = [t for _, t in point_states(study, spec) if t is not None and trial_state(t) in ("FAIL", "WAITING")]
     if unfinished and jobs:
         log(f"{len(unfinished)} point(s) failed or not run; rerun the same command to retry them "
