@@ -194,9 +194,9 @@ def test_a_stored_config_without_the_new_keys_means_the_old_initialisation():
 
 # Tables whose recipes were changed on purpose and whose committed runs are the old recipes' until rerun.
 RERUN_PENDING = {"ptb-word", "ptb-char"}  # issue 32: the RNN and DOT(S)-RNN recipes changed (PTB word: DT(S)-RNN added)
-# Tables being run: some points not run yet, every committed run one of their points.
-# issue 31: no early cap and the gain init (the Piano-midi.de recipes rechosen on pianomidi-search5)
-BEING_RUN = {"pianomidi", "musedata-search2", "nottingham"}  # Nottingham: DOT(S)- and DOT(S)-RNN* rechosen
+# Tables being run: some points not run yet, every committed run one of their points. Issue 31: no early cap and
+# the gain init (Piano-midi.de's recipes and Nottingham's DOT(S)- and DOT(S)-RNN* rechosen on their searches).
+BEING_RUN = {"pianomidi", "musedata-search2", "nottingham"}
 
 
 def _committed_identities(results: Path) -> set[str]:
