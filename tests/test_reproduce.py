@@ -168,6 +168,23 @@ def test_a_changed_recipe_is_not_collected_with_old_runs(tiny, capsys):
     assert kept["optim"]["lr"] == 0.02
 
 
+def test_an_adopted_run_of_a_changed_recipe_is_not_collected(tiny, capsys):
+    # --no-train --reuse copies runs into run directories without a sweep.json (no sweep ran there), so the
+    # check must be the run's own config: a stale copy must not be reported under the changed recipe.
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn") == 0
+    shutil.copytree(tiny / "results" / "tiny", tiny / "kept")
+    shutil.rmtree(tiny / "runs")
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn", "--no-train", "--reuse", str(tiny / "kept")) == 0
+    assert "adopted the finished run" in capsys.readouterr().out
+    assert not list((tiny / "runs").rglob("sweep.json"))
+    recipe = tiny / "recipes" / "tiny" / "rnn.toml"
+    recipe.write_text(recipe.read_text().replace("lr = 0.01", "lr = 0.02"))
+    shutil.rmtree(tiny / "results" / "tiny")
+    assert run_tiny(tiny, "--seeds", "1", "--only", "rnn", "--no-train") == 0
+    assert "made for another config" in capsys.readouterr().out
+    assert not (tiny / "results" / "tiny" / "rnn" / "seed-0" / "summary.json").exists()
+
+
 # --- rendering, on fake run files ---------------------------------------------------------------
 
 

@@ -245,8 +245,9 @@ def spawn_workers(jobs: int, argv: list[str], url: str) -> int:
 def collect(table: TableSpec, points: list[Point], results_dir: Path, log: Callable[[str], None] = print) -> int:
     """Copy the small files of every finished run of the table into results/<table>/; returns how many.
 
-    A sweep directory made for another config (a recipe changed since) is skipped, so results/ never
-    pairs a recipe with runs of an older version of it.
+    A run made for another config (a recipe changed since) is skipped, so results/ never pairs a recipe with
+    runs of an older version of it. The run's own config.json decides, as well as its sweep.json: a run
+    adopted by ``--no-train --reuse`` sits in a directory where no sweep ran, so it has none.
     """
     from deeprnn.experiments.sweep import check_sweep_dir
 
@@ -256,6 +257,7 @@ def collect(table: TableSpec, points: list[Point], results_dir: Path, log: Calla
             continue
         try:
             check_sweep_dir(point.out_dir, point.spec)
+            _check_same_run(point)
         except ConfigError as exc:
             if point.out_dir not in stale:
                 log(f"not collected (made for another config; delete {point.out_dir} to rerun): {exc}")
@@ -272,6 +274,15 @@ def collect(table: TableSpec, points: list[Point], results_dir: Path, log: Calla
             (dest / "env.json").write_text(json.dumps(env, indent=2) + "\n")
         copied += 1
     return copied
+
+
+def _check_same_run(point: Point) -> None:
+    made = Config.from_dict(json.loads((point.run_dir / "config.json").read_text()))
+    config = point.spec.point_config(point.point)
+    # A run ended early (`deeprnn train --resume DIR --set train.epochs=N`) is the point's run cut short, not
+    # another run: RESULTS.md lists it as stopped by its budget.
+    if _budget_free(made) != _budget_free(config) or made.train.epochs > config.train.epochs:
+        raise ConfigError(f"{point.run_dir / 'config.json'} is not the config of {point.label} now")
 
 
 def write_baseline(table: RecipeTable, results_dir: Path, log: Callable[[str], None] = print) -> None:
