@@ -181,7 +181,8 @@ def test_an_adopted_run_of_a_changed_recipe_is_not_collected(tiny, capsys):
     recipe.write_text(recipe.read_text().replace("lr = 0.01", "lr = 0.02"))
     shutil.rmtree(tiny / "results" / "tiny")
     assert run_tiny(tiny, "--seeds", "1", "--only", "rnn", "--no-train") == 0
-    assert "made for another config" in capsys.readouterr().out
+    log = capsys.readouterr().out
+    assert "made for another config" in log and "optim.lr 0.01 -> 0.02" in log
     assert not (tiny / "results" / "tiny" / "rnn" / "seed-0" / "summary.json").exists()
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from deeprnn.files import atomic_write_text
 from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableError, TableSpec, table_from_toml
-from deeprnn.training.config import SAME_RESULT, Config, ConfigError, coerce_value
+from deeprnn.training.config import SAME_RESULT, Config, ConfigError, coerce_value, config_differences
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -282,7 +282,9 @@ def _check_same_run(point: Point) -> None:
     # A run ended early (`deeprnn train --resume DIR --set train.epochs=N`) is the point's run cut short, not
     # another run: RESULTS.md lists it as stopped by its budget.
     if _budget_free(made) != _budget_free(config) or made.train.epochs > config.train.epochs:
-        raise ConfigError(f"{point.run_dir / 'config.json'} is not the config of {point.label} now")
+        differences = config_differences(made, config, SAME_RESULT)
+        changed = ", ".join(f"{key} {old!r} -> {new!r}" for key, old, new in differences)
+        raise ConfigError(f"{point.run_dir / 'config.json'} is not the config of {point.label} now ({changed})")
 
 
 def write_baseline(table: RecipeTable, results_dir: Path, log: Callable[[str], None] = print) -> None:
