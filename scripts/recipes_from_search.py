@@ -40,11 +40,12 @@ DATASETS = {"jsb": "JSB Chorales", "nottingham": "Nottingham", "musedata": "Muse
 ALWAYS = {("model", "name"), ("model", "hidden_size"), ("model", "dropout"), ("optim", "name"), ("optim", "lr")}
 COMMENTS = {("model", "activation"): "L_p units in the transition (Gulcehre et al. 2014)",
             ("model", "output_activation"): "maxout deep output",
-            ("model", "spectral_radius"): "see the search preset's header: gradients explode at init with 1",
+            ("model", "spectral_radius"): "configs/recipes/pianomidi/search.toml: gradients explode at init with 1",
             ("model", "transition_gain"): "none: the scheme's own scale, not the gain init of issue 28",
             ("data", "music_bptt"): "truncated BPTT: windows of this many frames, the state carried across",
             ("data", "music_transpose"): "training pieces moved by up to this many semitones (docs/training.md)",
-            ("model", "transition_dropout"): "on the recurrent path; more makes the gradients explode (search header)"}
+            ("model", "transition_dropout"):
+                "on the recurrent path; more makes the gradients explode (configs/recipes/pianomidi/search3.toml)"}
 
 
 def recipe_key(config: dict) -> str:
