@@ -175,3 +175,39 @@ def test_runs_stopped_by_their_budget_by_hand():
                          "RNN seed 1 (best epoch 2 of 4, none better in its last 2 epochs); "
                          "LSTM seed 0 (still improving: best epoch 2 of 2, its last epoch's change -1.0000).")
     assert budget_lines(table, recipe_rows(table, runs[2:4])) == []
+
+
+def test_search_points_stopped_by_their_budget_are_named_by_hand():
+    from deeprnn.reports.results_md import grid_budget_lines
+
+    points = ({"model.name": "dts-rnn", "model.transition_gain": 0.6},
+              {"model.name": "dts-rnn", "model.transition_gain": None},
+              {"model.name": "dots-rnn", "model.activation": "lp", "model.output_activation": "maxout",
+               "model.dropout": 0.5, "model.transition_gain": 0.6},
+              {"model.name": "dots-rnn", "model.dropout": 0.3, "model.transition_gain": 0.6},
+              {"model.name": "dots-rnn", "model.dropout": 0.5, "model.transition_gain": 0.6})
+    table = GridTable("s", sweep="s.toml", metrics=("valid.nll",), row_keys=("model.transition_gain",),
+                      points=points)
+    done = "completed all epochs"
+
+    def grid_run(model: str, valid: list[float], stopped: str, **config):
+        _, run, _ = budget_run(model, 0, valid, stopped, 10)
+        run.config.update({"model.name": model, **config})  # as grid_section sees it: DOT(S)-RNN* by its column
+        return run
+
+    runs = [
+        grid_run("dts-rnn", [3.0, 2.5], done, **{"model.transition_gain": 0.6}),  # still improving
+        grid_run("dts-rnn", [3.0, 2.9], "early stopping: no validation improvement for 10 epochs",
+                 **{"model.transition_gain": None}),
+        grid_run("dots-rnn-star", [3.0, 2.0, 2.5], done, **{"model.transition_gain": 0.6}),  # best 2 of 3
+        grid_run("dots-rnn", [3.0, 2.75], done, **{"model.transition_gain": 0.6, "model.dropout": 0.3}),
+    ]
+    [line, blank] = grid_budget_lines(table, runs)
+    assert blank == "" and line.startswith("**Stopped by the budget before early stopping**")
+    # DT(S)-RNN's and DOT(S)-RNN*'s points differ only in their row; DOT(S)-RNN's also in dropout
+    assert line.endswith(": DT(S)-RNN at transition_gain 0.6 (still improving: best epoch 2 of 2, its last epoch's "
+                         "change -0.5000); DOT(S)-RNN* at transition_gain 0.6 (best epoch 2 of 3, none better in its "
+                         "last epoch); DOT(S)-RNN at transition_gain 0.6, dropout 0.3 (still improving: best epoch 2 "
+                         "of 2, its last epoch's change -0.2500).")
+    assert grid_budget_lines(table, runs[1:2]) == []
+    assert grid_budget_lines(GridTable("s", sweep="s.toml", metrics=("test.nll",), points=points), runs) == []

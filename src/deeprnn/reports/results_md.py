@@ -378,6 +378,10 @@ def budget_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
     valid_metric = "valid." + table.metric.partition(".")[2]
     cut = [f"{label(row.recipe)} seed {run.config.get('train.seed', 0)} ({budget_note(run, valid_metric)})"
            for row in numbers.rows for run in filter(cut_by_budget, row.runs)]
+    return stopped_by_budget(cut, valid_metric)
+
+
+def stopped_by_budget(cut: list[str], valid_metric: str) -> list[str]:
     if not cut:
         return []
     return [f"**Stopped by the budget before early stopping** (train.epochs or train.max_steps reached with the best "
@@ -454,8 +458,7 @@ def published_lines(table: TableSpec, metric: str) -> list[str]:
 
 def variant(run: Run) -> str:
     """The column of a run: its model, starred for the paper's DOT(S)-RNN* (L_p transition, maxout output)."""
-    star = run.config.get("model.activation") == "lp" and run.config.get("model.output_activation") == "maxout"
-    return run.model + ("-star" if star else "")
+    return point_variant({**run.config, "model.name": run.model})
 
 
 def grid_section(table: GridTable, results_dir: Path, figures: tuple[Path, Path] | None = None
@@ -505,6 +508,7 @@ def grid_section(table: GridTable, results_dir: Path, figures: tuple[Path, Path]
             figure_dir, link_from = figures
             png = grid_figure(table, runs, metric, LABELS, figure_dir / f"{name}_{metric.replace('.', '_')}")
             lines += figure_line(f"{table.title}: {metric}", png, link_from)
+    lines += grid_budget_lines(table, runs)
     if missing:
         lines += [f"Not run yet: {len(missing)} of {len(table.points)} points: "
                   f"{missing_points(missing, list(table.row_keys or ()))}.", ""]
@@ -515,6 +519,34 @@ def grid_section(table: GridTable, results_dir: Path, figures: tuple[Path, Path]
     if table.notes:
         lines += [table.notes.strip(), ""]
     return lines, counts
+
+
+def grid_budget_lines(table: GridTable, runs: list[Run]) -> list[str]:
+    """The points of a search that their budget stopped before early stopping could: a recipe chosen over a
+    point cut while still improving was chosen at that budget, and the reader should see it (issue 31)."""
+    valid_metric = next((metric for metric in table.metrics if metric.startswith("valid.")), None)
+    if valid_metric is None:
+        return []
+    row_keys = list(table.row_keys or ())
+
+    def name(run: Run) -> str:
+        # its column (model, starred), its row, and the keys in which its column's points differ
+        column = run.config["model.name"]
+        siblings = [point for point in table.points if "model.name" not in point or point_variant(point) == column]
+        varying = [key for key in dict.fromkeys(key for point in siblings for key in point)
+                   if key not in row_keys and len({repr(point.get(key)) for point in siblings}) > 1]
+        where = ", ".join(f"{key.rpartition('.')[2]} {format_value(run.config.get(key))}"
+                          for key in (*row_keys, *varying))
+        return label(column) + (f" at {where}" if where else "")
+
+    cut = [f"{name(run)} ({budget_note(run, valid_metric)})" for run in runs if cut_by_budget(run)]
+    return stopped_by_budget(cut, valid_metric)
+
+
+def point_variant(point: dict[str, Any]) -> str:
+    """The column of a search point, as ``variant`` gives a run's."""
+    star = point.get("model.activation") == "lp" and point.get("model.output_activation") == "maxout"
+    return str(point.get("model.name")) + ("-star" if star else "")
 
 
 def missing_points(points: list[dict[str, Any]], row_keys: list[str]) -> str:
