@@ -276,12 +276,17 @@ def collect(table: TableSpec, points: list[Point], results_dir: Path, log: Calla
     return copied
 
 
+def is_run_of(made: Config, config: Config) -> bool:
+    """Whether a run made with ``made`` is the run of a point whose config is ``config``: the same identity, or
+    that run ended early (`deeprnn train --resume DIR --set train.epochs=N`), which is the point's run cut short,
+    not another run (RESULTS.md lists it as stopped by its budget)."""
+    return _budget_free(made) == _budget_free(config) and made.train.epochs <= config.train.epochs
+
+
 def _check_same_run(point: Point) -> None:
     made = Config.from_dict(json.loads((point.run_dir / "config.json").read_text()))
     config = point.spec.point_config(point.point)
-    # A run ended early (`deeprnn train --resume DIR --set train.epochs=N`) is the point's run cut short, not
-    # another run: RESULTS.md lists it as stopped by its budget.
-    if _budget_free(made) != _budget_free(config) or made.train.epochs > config.train.epochs:
+    if not is_run_of(made, config):
         differences = config_differences(made, config, SAME_RESULT)
         changed = ", ".join(f"{key} {old!r} -> {new!r}" for key, old, new in differences)
         raise ConfigError(f"{point.run_dir / 'config.json'} is not the config of {point.label} now ({changed})")
