@@ -19,18 +19,19 @@ LONG_FUNCTIONS = {
 
 # What each sub-package (or top-level module) may import from the others: cli -> experiments -> training ->
 # models / data, with reports beside training (imported by experiments and cli; it reads run files only, so
-# it imports neither training nor experiments). files, midi and options (how a config option is declared:
-# its default, check and role) are leaves anyone may use.
+# it imports neither training nor experiments). files, midi, options (how a config option is declared:
+# its default, check and role) and runlock (one writer per run directory) are leaves the writers may use.
 ALLOWED = {
-    "cli": {"experiments", "training", "reports", "models", "data", "files", "midi", "options"},
-    "experiments": {"training", "reports", "models", "data", "files", "midi", "options"},
-    "training": {"models", "data", "files", "midi", "options"},
+    "cli": {"experiments", "training", "reports", "models", "data", "files", "midi", "options", "runlock"},
+    "experiments": {"training", "reports", "models", "data", "files", "midi", "options", "runlock"},
+    "training": {"models", "data", "files", "midi", "options", "runlock"},
     "reports": {"files"},
     "models": {"options"},
     "data": {"files", "midi"},
     "files": set(),
     "midi": set(),
     "options": set(),
+    "runlock": set(),
 }
 
 

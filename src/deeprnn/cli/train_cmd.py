@@ -35,7 +35,8 @@ def add_parser(subparsers) -> None:
                    help="continue the run in RUN_DIR (or, given alone, the one in --run-dir) from its last "
                    "checkpoint (default: start a new run)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace a run already in --run-dir (default: refuse to)")
+                   help="replace a run already in --run-dir, once the new run's config, model and data have "
+                   "loaded; until then the old run stays intact (default: refuse to)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"],
                    help="override train.device (default: the config's, 'auto' unless it sets one)")
     p.add_argument("--seed", type=int, help="override train.seed (default: the config's, 0 unless it sets one)")

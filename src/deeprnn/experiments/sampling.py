@@ -18,6 +18,7 @@ import json
 import math
 import re
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from deeprnn import data, midi
 from deeprnn.data.vocab import EOS, UNK, Vocabulary
 from deeprnn.data.wordfeatures import TaggerInputs
 from deeprnn.files import atomic_write_text
+from deeprnn.runlock import run_lock
 from deeprnn.training import load_run, run_data_dir
 
 DEFAULT_PRIME_STEPS = 16
@@ -259,17 +261,26 @@ def sample_run(
     check_sampling_args(steps, temperature)
     model, config = _load_generator(run_dir, checkpoint)
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "samples"
-    out_dir.mkdir(parents=True, exist_ok=True)
     if model.task == "music":
         write = _music_writer(model, config, run_dir, steps, temperature, prime, tempo_bpm, data_dir)
     else:
         write = _text_writer(model, config, steps, temperature, prime)
+    into_run = out_dir.resolve().is_relative_to(Path(run_dir).resolve())
+    with run_lock(run_dir) if into_run else nullcontext():  # writing into a run: one writer at a time
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return _write_samples(write, out_dir, num, seed, steps, {
+            "run": str(run_dir), "checkpoint": checkpoint, "dataset": config.data.name, "task": model.task,
+            "temperature": temperature, "prime": prime})
+
+
+def _write_samples(write, out_dir: Path, num: int, seed: int, steps: int, about: dict) -> list[dict]:
+    """Draw and write ``num`` samples (sample i with seed ``seed + i``); their JSON sidecars."""
     records = []
     for i in range(num):
         generator = torch.Generator().manual_seed(seed + i)
         stem = out_dir / f"sample_{i:03d}"
-        record = {"run": str(run_dir), "checkpoint": checkpoint, "dataset": config.data.name, "task": model.task,
-                  "seed": seed + i, "temperature": temperature, "prime": prime, "steps": steps}
+        record = {key: about[key] for key in ("run", "checkpoint", "dataset", "task")}
+        record |= {"seed": seed + i, "temperature": about["temperature"], "prime": about["prime"], "steps": steps}
         written, log_likelihood = write(stem, i, seed + i, generator)
         record |= written
         record |= {

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ from deeprnn import __version__
 from deeprnn.data import resolve_data_dir
 from deeprnn.files import append_record, read_records, remove_stale_temporaries
 from deeprnn.models import count_parameters
+from deeprnn.runlock import run_lock
 from deeprnn.training.checkpoint import (
     RESUMABLE_CHANGES,
     atomic_write_text,
@@ -180,9 +182,21 @@ def prepare_run_dir(run_dir: Path, config: Config | None, *, resume: bool, overw
                 f"run directory {run_dir} already holds {'this' if same else 'a different'} run; "
                 "use --resume to continue it, --overwrite to replace it, or another --run-dir"
             )
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
     return config  # the directory is made with config.json, once the model and data are known to load
+
+
+def discard_old_run(run_dir: Path) -> None:
+    """Remove the run that ``--overwrite`` replaces: called only once the new run has loaded its model and data,
+    so a new run that cannot start leaves the old one intact. Its files are first moved into one hidden folder
+    (each move atomic), then that folder is deleted; a kill in between leaves the folder, which the next run in
+    the directory deletes."""
+    aside = run_dir / f".replaced-{os.getpid()}"
+    for name in RUN_FILES:
+        if (run_dir / name).exists():
+            aside.mkdir(exist_ok=True)
+            os.replace(run_dir / name, aside / name)
+    for stale in run_dir.glob(".replaced-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _make_optimizer(config: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -328,8 +342,15 @@ def train(
 ) -> dict[str, Any]:
     """Train (or resume) a run and return its summary (also written to ``summary.json``)."""
     run_dir = Path(run_dir)
+    with run_lock(run_dir):  # one writer per run directory (deeprnn.runlock)
+        return _train_locked(config, run_dir, resume, overwrite, progress, log)
+
+
+def _train_locked(config: Config | None, run_dir: Path, resume: bool, overwrite: bool, progress, log) -> dict:
     config = prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
-    run = setup(config)
+    run = setup(config)  # the model and data load: only now may an old run be replaced
+    if overwrite and not resume:
+        discard_old_run(run_dir)
     atomic_write_text(run_dir / "config.json", config.to_json() + "\n")
     state = _resume(run, config, run_dir, log) if resume else TrainingState()
     _write_environment(run_dir, config, run.device, state.epoch, resumed=resume)
