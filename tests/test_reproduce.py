@@ -57,7 +57,7 @@ def test_star_recipes_are_the_papers_best_variant():
 def test_list_shows_each_tables_runs_and_cost(capsys):
     assert main(["reproduce", "--list", "--tables", str(TABLES)]) == 0
     rows = {line.split()[0]: line.split()[1:3] for line in capsys.readouterr().out.splitlines()[1:]}
-    assert rows["jsb"] == ["7x3", "0.6"]  # 7 recipes x 3 seeds
+    assert rows["jsb"] == ["9x3", "0.6"]  # 9 recipes x 3 seeds
     assert rows["replication-table1"] == ["16", "11"]  # 4 models x 4 hidden sizes, one run each
     assert rows["replication-table2"][0] == "42"  # 6 models x 7 hidden sizes
 
