@@ -173,3 +173,80 @@ def test_learning_curves_tick_whole_epochs(sweep, tmp_path, monkeypatch):
     monkeypatch.setattr(curves, "save_figure", keep_ticks)
     curves.plot_learning_curves(load_runs([sweep]), tmp_path)  # 3 epochs: matplotlib's own ticks are 1, 1.25, ...
     assert ticks and all(float(tick).is_integer() for tick in ticks), ticks
+
+
+def six_key_sweep(root):
+    """A sweep varying six keys besides the model, with the long values of a real search."""
+    grid = {"model.hidden_size": [100, 300], "model.dropout": [0.3, 0.5], "optim.lr": [0.001, 0.003],
+            "optim.weight_noise": [0.0, 0.02], "data.batch_size": [1, 16], "model.transition_gain": [None, 0.6]}
+    root.mkdir(parents=True)
+    (root / "sweep.json").write_text(json.dumps({"grid": {"model.name": ["dts-rnn"], **grid}}))
+    for index in range(4):
+        run = root / f"point-{index}"
+        write_run(run, "dts-rnn", 100 + index)
+        config = json.loads((run / "config.json").read_text())
+        for key, values in grid.items():
+            section, name = key.split(".")
+            config[section][name] = values[index % 2] if index < 2 else values[(index + 1) % 2]
+        config["model"]["hidden_size"] = grid["model.hidden_size"][index % 2]
+        (run / "config.json").write_text(json.dumps(config))
+    return root
+
+
+def test_a_sweep_of_six_keys_keeps_its_legend_off_the_panels(tmp_path, monkeypatch):
+    from deeprnn.reports import curves
+
+    drawn = []
+
+    def keep_figure(fig, stem):
+        fig.canvas.draw()  # lay it out as it is saved
+        renderer = fig.canvas.get_renderer()
+        legends = [legend.get_window_extent(renderer).frozen() for legend in fig.legends]
+        panels = [axis.get_window_extent(renderer).frozen() for axis in fig.axes if axis.get_visible()]
+        labels = [text.get_text() for legend in fig.legends for text in legend.get_texts()]
+        drawn.append((legends, panels, labels))
+        return save_figure(fig, stem)
+
+    save_figure = curves.save_figure
+    monkeypatch.setattr(curves, "save_figure", keep_figure)
+    sweep = six_key_sweep(tmp_path / "six")
+    runset = load_runs([sweep])
+    curves.plot_learning_curves(runset, tmp_path / "out")
+    [(legends, panels, labels)] = drawn
+    assert len(legends) == 1 and len(labels) == 4
+    assert not any(legends[0].overlaps(panel) for panel in panels)
+    for label in labels:  # the six keys that vary, by their short names, and nothing that does not vary
+        flat = label.replace("\n", " ")
+        for key in ("hidden_size=", "dropout=", "lr=", "weight_noise=", "batch_size=", "transition_gain="):
+            assert key in flat, flat
+        assert "epochs=" not in flat and "transition_depth" not in flat
+    assert len(set(labels)) == 4
+
+
+def test_runs_of_two_models_give_one_comparison_figure(tmp_path, monkeypatch):
+    from deeprnn.reports import curves
+
+    titles = []
+
+    def keep_title(fig, stem):
+        titles.append((stem.name, fig._suptitle.get_text(), [t.get_text() for t in fig.legends[0].get_texts()]))
+        return save_figure(fig, stem)
+
+    save_figure = curves.save_figure
+    monkeypatch.setattr(curves, "save_figure", keep_title)
+    write_run(tmp_path / "runs" / "a", "rnn", 100)
+    write_run(tmp_path / "runs" / "b", "dts-rnn", 100)
+    out = tmp_path / "out"
+    assert main(["report", str(tmp_path / "runs" / "a"), str(tmp_path / "runs" / "b"), "--out", str(out)]) == 0
+    compared = [entry for entry in titles if entry[0].startswith("compare_")]
+    assert len(compared) == 1 and compared[0][0] == "compare_rnn+dts-rnn"
+    assert compared[0][2] == ["rnn", "dts-rnn"]  # nothing but the model differs: the model names them
+    assert (out / "compare_rnn+dts-rnn.png").stat().st_size > 1000
+    assert "(compare_rnn+dts-rnn.png)" in (out / "report.md").read_text()
+
+
+def test_the_default_output_is_under_runs_not_the_current_folder(sweep, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(sweep), "--no-figures"]) == 0
+    assert (tmp_path / "runs" / "report" / "jsb-hidden" / "report.md").is_file()
+    assert not (sweep / "report").exists() and not (tmp_path / "report").exists()

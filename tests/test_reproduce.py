@@ -12,7 +12,7 @@ import pytest
 
 from deeprnn.cli.main import main
 from deeprnn.experiments.reproduce import load_tables, reproduce, table_points, write_baseline
-from deeprnn.reports.results_md import code_versions, mean_std, render
+from deeprnn.reports.results_md import code_versions, mean_std, render_all
 from deeprnn.reports.table_specs import RecipeTable
 from deeprnn.training.config import ConfigError
 
@@ -132,14 +132,18 @@ def test_reproduce_runs_collects_and_regenerates(tiny, capsys):
     header = next(line for line in log.splitlines() if line.startswith("run "))
     assert header.split()[-4:] == ["valid", "nll", "test", "nll"]
     kept = sorted(p.relative_to(tiny / "results").as_posix() for p in (tiny / "results").rglob("*") if p.is_file())
-    figures = ["figures/tiny.png", "figures/tiny.svg"]
-    assert kept == figures + ["tables.json"] + [f"tiny/{m}/seed-{s}/{f}" for m in ("gru", "rnn") for s in (0, 1)
-                                      for f in ("config.json", "env.json", "metrics.jsonl", "summary.json")]
+    figures = ["figures/headline.png", "figures/headline.svg", "figures/tiny.png", "figures/tiny.svg"]
+    index = ["README.md", *figures, "runs.csv", "tables.json"]
+    assert kept == index + [f"tiny/{m}/seed-{s}/{f}" for m in ("gru", "rnn") for s in (0, 1)
+                            for f in ("config.json", "env.json", "metrics.jsonl", "summary.json")]
     text = (tiny / "RESULTS.md").read_text()
+    page = (tiny / "docs" / "results" / "tiny.md").read_text()
     assert "not run yet" not in text and "2/2" in text
-    assert "**Targets not reached:** best model" in text and "What was tried: nothing much." in text
-    assert "7.92 | Gulcehre et al. 2014" in text  # published, labelled with its source
-    assert "![Tiny JSB](results/figures/tiny.png)" in text
+    assert "**Targets not reached:** best model" in text and "What was tried: nothing much." in page
+    assert "7.92 | Gulcehre et al. 2014" in page  # published, labelled with its source
+    assert "G14 8.01, B18 8.91" in text  # and the RNN's in the headline, tagged by their sources
+    assert "![Tiny JSB](results/figures/tiny.png)" in text and "(docs/results/tiny.md)" in text
+    assert "![Tiny JSB](../../results/figures/tiny.png)" in page and "(../../RESULTS.md#tiny-jsb)" in page
     figure = (tiny / "results" / "figures" / "tiny.png").read_bytes()
 
     assert run_tiny(tiny) == 0  # nothing left to train; the same file again
@@ -206,6 +210,12 @@ def fake_run(run_dir: Path, model: str, seed: int, test_nll: float, hidden: int 
     (run_dir / "env.json").write_text(json.dumps(env))
 
 
+def render(results: Path, figures: tuple[Path, Path] | None = None) -> str:
+    """RESULTS.md and its pages, one text (the details of a table are on its benchmark's page)."""
+    rendered = render_all(results, figures)
+    return "\n".join([rendered.text, *rendered.pages.values()])
+
+
 def write_snapshot(results: Path, tables: list[dict]) -> None:
     results.mkdir(parents=True, exist_ok=True)
     (results / "tables.json").write_text(json.dumps({"tables": tables}))
@@ -226,7 +236,12 @@ def test_recipe_table_mean_std_targets_and_missing(tmp_path):
     assert "8.250 |" in gru and "1/3" in gru and "≤ 8 " in gru and "**no**" in gru  # its own target
     assert next(line for line in text.splitlines() if line.startswith("| LSTM |")).count("not run yet") == 2
     assert "Best of ours: RNN, 8.200" in text and "**missed**" in text
-    assert "Not run yet: LSTM." in text and "| 1 of 4 (1 not run yet) |" in text  # RNN met, GRU and best not
+    assert "Not run yet: LSTM." in text
+    headline = next(line for line in text.splitlines() if line.startswith("| [JSB Chorales](#jsb-chorales) |"))
+    # the RNN's target met, the GRU's missed, the LSTM's not judged yet; no deep RNN: no claim to check
+    assert headline.endswith("| 8.200 ± 0.100 ✓ · G14 8.01, B18 8.91 | 8.250 ✗ · B18 8.43 "
+                             "| not run yet · B18 8.45 | – |")
+
     assert "2 CPUs (x86_64), torch 2.x, 1 thread" in text and "commit 0123456" in text
     assert mean_std([1.0]) == (1.0, None)
 
@@ -310,7 +325,8 @@ def test_grid_table_puts_theirs_beside_ours(tmp_path):
 
     with_figures = render(results, (tmp_path / "md" / "fig", tmp_path / "md"))
     assert with_figures.count("![Replication Table 2: valid.") == 2  # one line plot per metric
-    assert "(fig/rep_valid_nll.png)" in with_figures and "(fig/rep_valid_bce_mean.png)" in with_figures
+    # on the page under docs/results/ beside RESULTS.md
+    assert "(../../fig/rep_valid_nll.png)" in with_figures and "(../../fig/rep_valid_bce_mean.png)" in with_figures
     assert (tmp_path / "md" / "fig" / "rep_valid_nll.png").stat().st_size > 1000
     assert not list((tmp_path / "md" / "fig").glob("none*"))  # no runs, no figure
 
@@ -328,12 +344,12 @@ def test_a_partly_run_grid_table_lists_the_points_not_run_yet(tmp_path):
     text = render(results)
     assert ("Not run yet: 3 of 5 points: RNN at hidden_size 20; DT(S)-RNN at hidden_size 10; "
             "sRNN, num_layers 2 at hidden_size 10.") in text
-    assert "| 3 | – (3 not run yet) |" in text
+    assert "[Rep](docs/results/rep.md#rep): 3 runs." in text
 
     fake_run(results / "rep" / "d", "rnn", 0, 8.5, hidden=20)
     fake_run(results / "rep" / "e", "dts-rnn", 0, 8.4, hidden=10)
     fake_run(results / "rep" / "f", "srnn", 0, 8.4, hidden=10, num_layers=2)
-    assert "Not run yet" not in render(results) and "| 6 | – |" in render(results)
+    assert "Not run yet" not in render(results) and "[Rep](docs/results/rep.md#rep): 6 runs." in render(results)
 
 
 def test_a_grid_points_values_are_read_as_a_runs_config_stores_them(tmp_path):

@@ -1,5 +1,5 @@
 """The typed table specs of RESULTS.md (deeprnn.reports.table_specs) and the numbers of a recipe table
-(results_md.recipe_rows), computed by hand."""
+(results_sections.recipe_rows), computed by hand."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deeprnn.experiments.reproduce import load_tables, snapshot
-from deeprnn.reports.results_md import recipe_rows
+from deeprnn.reports.results_sections import recipe_rows
 from deeprnn.reports.runs import Run
 from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableError, table_from_json
 
@@ -82,7 +82,7 @@ def test_recipe_rows_of_a_table_without_runs_or_targets():
 
 
 def test_the_papers_claim_line_by_hand():
-    from deeprnn.reports.results_md import claim_lines
+    from deeprnn.reports.results_sections import claim_lines
 
     table = RecipeTable("jsb", recipes=("jsb/rnn", "jsb/dts-rnn", "jsb/lstm"), seeds=2, metric="test.nll",
                         published=("jsb-test",))
@@ -103,7 +103,7 @@ def test_the_papers_claim_line_by_hand():
 
 
 def test_targets_against_the_rnn_by_hand():
-    from deeprnn.reports.results_md import recipe_table, target_lines
+    from deeprnn.reports.results_sections import recipe_table, target_lines
 
     table = RecipeTable("ptb-char", recipes=("c/rnn", "c/dts-rnn", "c/dots-rnn", "c/srnn", "c/lstm"),
                         metric="test.nll", targets={"dots-rnn": 1.39}, beat_rnn=("dts-rnn", "dots-rnn", "srnn"),
@@ -140,7 +140,7 @@ def test_beat_rnn_targets_are_checked(tmp_path):
 
 
 def test_accuracy_targets_are_shown_in_percent():
-    from deeprnn.reports.results_md import bound
+    from deeprnn.reports.results_sections import bound
 
     assert bound("test.acc", 0.9418) == "≥ 94.18%" and bound("test.nll", 8.44) == "≤ 8.44"
 
@@ -157,7 +157,7 @@ def budget_run(recipe: str, seed: int, valid: list[float], stopped: str, patienc
 
 
 def test_runs_stopped_by_their_budget_by_hand():
-    from deeprnn.reports.results_md import budget_lines
+    from deeprnn.reports.results_sections import budget_lines
 
     table = RecipeTable("t", recipes=("a/rnn", "a/dts-rnn", "a/lstm"), metric="test.nll")
     done = "completed all epochs"
@@ -178,7 +178,7 @@ def test_runs_stopped_by_their_budget_by_hand():
 
 
 def test_search_points_stopped_by_their_budget_are_named_by_hand():
-    from deeprnn.reports.results_md import grid_budget_lines
+    from deeprnn.reports.results_sections import grid_budget_lines
 
     points = ({"model.name": "dts-rnn", "model.transition_gain": 0.6},
               {"model.name": "dts-rnn", "model.transition_gain": None},

@@ -19,10 +19,11 @@ def add_parser(subparsers) -> None:
         "report",
         help="tables and learning curves from run or sweep directories",
         description="Tables in the layout of the replication's Tables 1 and 2 (rows = swept value, columns = "
-        "model, best cell marked) as Markdown, CSV and LaTeX; learning curves (PNG and SVG) per model; and "
-        "report.md linking them. A sweep directory's sweep.json names the swept keys; for a list of runs they "
-        "are the config keys whose values differ.",
+        "model, best cell marked) as Markdown, CSV and LaTeX; learning curves (PNG and SVG) per model, and for "
+        "runs of several models one figure comparing them; and report.md linking them. A sweep directory's "
+        "sweep.json names the swept keys; for a list of runs they are the config keys whose values differ.",
         epilog=examples("deeprnn report results/jsb-search --out runs/report-jsb-search",
+                        "deeprnn report results/jsb/rnn/seed-0 results/jsb/dts-rnn/seed-0",
                         "deeprnn report results/jsb-search --metric valid.nll,test.nll --format csv --no-figures "
                         "--out runs/report-jsb-search",
                         "deeprnn report results/ --results-md runs/RESULTS.md"),
@@ -38,7 +39,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--published", action="append", default=[], metavar="NAME",
                    help=f"add quoted published numbers, labelled with their source: {', '.join(PUBLISHED)} "
                    "(repeatable; default: none)")
-    p.add_argument("--out", help="output directory (default: DIR/report for one directory, else ./report)")
+    p.add_argument("--out", help="output directory (default: runs/report/NAME, NAME the directory's name for one "
+                   "directory, else 'compare')")
     p.add_argument("--no-figures", action="store_true", help="tables only (default: tables and learning curves)")
     p.add_argument("--results-md", metavar="PATH",
                    help="instead: regenerate RESULTS.md at PATH from a results directory written by "
@@ -60,7 +62,8 @@ def run_report(args) -> int:
     from deeprnn.reports.report import write_report
     from deeprnn.reports.tables import FORMATS
 
-    out = Path(args.out) if args.out else (Path(args.dirs[0]) / "report" if len(args.dirs) == 1 else Path("report"))
+    name = Path(args.dirs[0]).resolve().name if len(args.dirs) == 1 else "compare"
+    out = Path(args.out) if args.out else Path("runs") / "report" / name
     report = write_report(args.dirs, out, _split_commas(args.metric), args.epoch, _split_commas(args.published),
                           figures=not args.no_figures, warn=lambda message: print(message, file=sys.stderr))
     for table in report.tables:

@@ -6,6 +6,10 @@ log-likelihood in nats per frame, ``bce_mean`` = mean per-key binary cross-entro
 replication's Table 1 reports a BCE on word-level text, a metric deeprnn does not compute: its key is
 ``bce`` so it never lines up with one of ours by accident.
 
+A quote may stand beside a model of ours with another name (``ours``: the sigmoid DOT-RNN of Gulcehre et al.
+is compared with our DOT(S)-RNN) and may carry a ``protocol`` note when its setting is not ours (Chung et al.
+2014 trained models of about 20k parameters on other input encodings): it is shown, but labelled.
+
 Sets are looked up by name (``deeprnn report --published NAME``); ``PUBLISHED`` lists them.
 """
 
@@ -22,6 +26,8 @@ SOURCES = {
     "Networks. arXiv:1312.6026, 2013 (ICLR 2014).",
     "Gulcehre et al. 2014": "C. Gulcehre, K. Cho, R. Pascanu, Y. Bengio. Learned-Norm Pooling for Deep Feedforward "
     "and Recurrent Neural Networks. ECML-PKDD 2014.",
+    "Pascanu, Mikolov & Bengio 2013": "R. Pascanu, T. Mikolov, Y. Bengio. On the difficulty of training recurrent "
+    "neural networks. ICML 2013 (arXiv:1211.5063), Table 1.",
     "Chung et al. 2014": "J. Chung, C. Gulcehre, K. Cho, Y. Bengio. Empirical Evaluation of Gated Recurrent Neural "
     "Networks on Sequence Modeling. arXiv:1412.3555, 2014.",
     "Zaremba et al. 2014": "W. Zaremba, I. Sutskever, O. Vinyals. Recurrent Neural Network Regularization. "
@@ -38,10 +44,23 @@ class Quote:
     source: str  # a key of SOURCES
     variant: str = ""  # what distinguishes this model from ours, e.g. "L_p units"
     row: int | None = None  # the swept value (hidden size) for grid tables, None for single results
+    ours: str = ""  # the model of ours it stands beside, when not ``model``
+    protocol: str = ""  # how its setting differs from ours, when it does (shown beside the number)
 
     @property
     def value(self) -> float:
         return float(self.quoted)
+
+    @property
+    def beside(self) -> str:
+        """The model of ours this number is compared with."""
+        return self.ours or self.model
+
+
+# Short tags of the sources, for the headline table of RESULTS.md (where a full citation per cell would not fit).
+SOURCE_TAGS = {"Cristea et al. 2025": "Cr25", "Pascanu et al. 2013": "P13", "Gulcehre et al. 2014": "G14",
+               "Pascanu, Mikolov & Bengio 2013": "PMB13", "Chung et al. 2014": "C14", "Zaremba et al. 2014": "Z14",
+               "Bai et al. 2018": "B18"}
 
 
 @dataclass(frozen=True)
@@ -91,11 +110,21 @@ REPLICATION_TABLE2 = PublishedSet(
 )
 
 _TEST_NLL = "test-set negative log-likelihood, nats per frame"
+# Pascanu, Mikolov & Bengio 2013, Table 1: an RNN trained by SGD with gradient clipping, and with clipping and
+# their regulariser, on the same data splits as the deep RNN paper (test set).
+_PMB = "Pascanu, Mikolov & Bengio 2013"
+_CLIPPED, _REGULARISED = "SGD with clipping", "SGD with clipping and regulariser"
+# Chung et al. 2014 trained models of about 20k parameters on other input encodings (105 and 108 dimensions).
+_CHUNG_PROTOCOL = "different protocol: about 20k parameters, different inputs"
+
+
+def _pmb(clipped: str, regularised: str) -> tuple[Quote, Quote]:
+    return Quote("rnn", clipped, _PMB, _CLIPPED), Quote("rnn", regularised, _PMB, _REGULARISED)
 
 LITERATURE = (
     PublishedSet("jsb-test", "jsb", "test.nll", f"JSB Chorales, {_TEST_NLL}", (
-        Quote("dot-rnn", "7.92", "Gulcehre et al. 2014", "L_p units"),
-        Quote("dot-rnn", "8.44", "Gulcehre et al. 2014", "sigmoid units"),
+        Quote("dot-rnn", "7.92", "Gulcehre et al. 2014", "L_p units", ours="dots-rnn-star"),
+        Quote("dot-rnn", "8.44", "Gulcehre et al. 2014", "sigmoid units", ours="dots-rnn"),
         Quote("rnn", "8.01", "Gulcehre et al. 2014"),
         Quote("gru", "8.43", "Bai et al. 2018"),
         Quote("lstm", "8.45", "Bai et al. 2018"),
@@ -103,28 +132,32 @@ LITERATURE = (
         Quote("tcn", "8.10", "Bai et al. 2018"),
     )),
     PublishedSet("nottingham-test", "nottingham", "test.nll", f"Nottingham, {_TEST_NLL}", (
-        Quote("dot-rnn", "2.95", "Gulcehre et al. 2014", "L_p units"),
-        Quote("dot-rnn", "3.22", "Gulcehre et al. 2014", "sigmoid units"),
+        Quote("dot-rnn", "2.95", "Gulcehre et al. 2014", "L_p units", ours="dots-rnn-star"),
+        Quote("dot-rnn", "3.22", "Gulcehre et al. 2014", "sigmoid units", ours="dots-rnn"),
         Quote("rnn", "3.09", "Gulcehre et al. 2014"),
+        *_pmb("3.48", "3.36"),
         Quote("lstm", "3.29", "Bai et al. 2018"),
         Quote("gru", "3.46", "Bai et al. 2018"),
         Quote("tcn", "3.07", "Bai et al. 2018"),
     )),
     PublishedSet("musedata-test", "musedata", "test.nll", f"MuseData, {_TEST_NLL}", (
-        Quote("dot-rnn", "6.59", "Gulcehre et al. 2014", "L_p units"),
-        Quote("dot-rnn", "6.97", "Gulcehre et al. 2014", "sigmoid units"),
+        Quote("dot-rnn", "6.59", "Gulcehre et al. 2014", "L_p units", ours="dots-rnn-star"),
+        Quote("dot-rnn", "6.97", "Gulcehre et al. 2014", "sigmoid units", ours="dots-rnn"),
         Quote("rnn", "6.75", "Gulcehre et al. 2014"),
-        Quote("gru", "5.99", "Chung et al. 2014"),
-        Quote("lstm", "6.23", "Chung et al. 2014"),
+        *_pmb("7.00", "6.97"),
+        Quote("gru", "5.99", "Chung et al. 2014", protocol=_CHUNG_PROTOCOL),
+        Quote("lstm", "6.23", "Chung et al. 2014", protocol=_CHUNG_PROTOCOL),
     )),
     PublishedSet("pianomidi-test", "pianomidi", "test.nll", f"Piano-midi.de, {_TEST_NLL}", (
-        Quote("gru", "8.82", "Chung et al. 2014"),
-        Quote("lstm", "9.03", "Chung et al. 2014"),
-        Quote("rnn", "9.03", "Chung et al. 2014", "tanh units"),
+        *_pmb("7.53", "7.46"),
+        Quote("gru", "8.82", "Chung et al. 2014", protocol=_CHUNG_PROTOCOL),
+        Quote("lstm", "9.03", "Chung et al. 2014", protocol=_CHUNG_PROTOCOL),
+        Quote("rnn", "9.03", "Chung et al. 2014", "tanh units", protocol=_CHUNG_PROTOCOL),
     )),
     PublishedSet("ptb-char-test", "ptb-char", "test.bpc", "Penn Treebank character level, test bits per character", (
         Quote("dots-rnn", "1.39", "Pascanu et al. 2013"),
         Quote("srnn", "1.41", "Pascanu et al. 2013"),
+        *_pmb("1.42", "1.41"),
         Quote("lstm", "1.36", "Bai et al. 2018"),
     )),
     PublishedSet("ptb-word-test", "ptb", "test.ppl", "Penn Treebank word level, test perplexity", (

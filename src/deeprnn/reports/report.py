@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deeprnn.files import atomic_write_text
-from deeprnn.reports.curves import plot_learning_curves
+from deeprnn.reports.curves import plot_comparison, plot_learning_curves
 from deeprnn.reports.published import get_published
 from deeprnn.reports.runs import RunSet, default_metric, load_runs
 from deeprnn.reports.tables import FORMATS, SUFFIXES, Table, build_table, column_order, format_value, to_markdown
@@ -33,7 +33,7 @@ def runs_section(runset: RunSet) -> list[str]:
     return lines
 
 
-def markdown_report(report: Report, curves: dict[str, list[Path]]) -> str:
+def markdown_report(report: Report, curves: dict[str, list[Path]], comparison: list[Path] = ()) -> str:
     runset = report.runset
     datasets = sorted({str(run.summary.get("dataset", run.config.get("data.name", "?"))) for run in runset.runs})
     models = column_order({run.model for run in runset.runs})
@@ -46,6 +46,11 @@ def markdown_report(report: Report, curves: dict[str, list[Path]]) -> str:
                   f"Rows: {table.row_header}; columns: model; the {better} value of each row is in **bold**. "
                   f"Also as [CSV]({table.stem}.csv) and [LaTeX]({table.stem}.tex).", ""]
         lines += [f"- {note}" for note in table.notes] + ([""] if table.notes else [])
+    if comparison:
+        png, svg = comparison
+        lines += ["## The models compared", "",
+                  "Every run's validation loss against epoch, coloured by model, and its final metric.", "",
+                  f"![models compared]({png.name}) ([SVG]({svg.name}))", ""]
     if curves:
         lines += ["## Learning curves", "",
                   "Loss and accuracy against epoch, one line per swept value; training dashed, validation solid.", ""]
@@ -70,7 +75,9 @@ def write_report(paths: list[str | Path], out_dir: str | Path, metrics: list[str
             atomic_write_text(path, render(table))
             report.files.append(path)
     curves = plot_learning_curves(runset, out_dir) if figures else {}
-    report.files += [path for pair in curves.values() for path in pair]
-    atomic_write_text(out_dir / "report.md", markdown_report(report, curves))
+    several = len({run.model for run in runset.runs}) > 1
+    comparison = plot_comparison(runset, out_dir, metrics[0]) if figures and several else []
+    report.files += [path for pair in curves.values() for path in pair] + comparison
+    atomic_write_text(out_dir / "report.md", markdown_report(report, curves, comparison))
     report.files.append(out_dir / "report.md")
     return report

@@ -5,7 +5,9 @@
   published numbers of the same metric as hollow markers, one marker shape per source (quoted, not measured
   here);
 - a grid table with one swept key (the replication's hidden-size tables): the metric against the swept
-  value, one line per model, the published grid of the same metric and epoch dashed in the same colour.
+  value, one line per model, the published grid of the same metric and epoch dashed in the same colour;
+- the headline figure: one panel per benchmark, ours per model against the published numbers by source
+  (grey markers: a source whose protocol differs from ours).
 
 Files are written by ``deeprnn.reports.plotting.save_figure`` (PNG and SVG, byte-reproducible).
 """
@@ -13,10 +15,11 @@ Files are written by ``deeprnn.reports.plotting.save_figure`` (PNG and SVG, byte
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from deeprnn.reports.plotting import plt, save_figure
-from deeprnn.reports.published import get_published
+from deeprnn.reports.published import Quote, get_published
 from deeprnn.reports.runs import Run, larger_is_better, metric_value
 from deeprnn.reports.table_specs import GridTable, RecipeTable
 from deeprnn.reports.tables import column_order, format_value, is_number, sort_key
@@ -126,3 +129,69 @@ def grid_figure(table: GridTable, runs: list[Run], metric: str, labels: dict[str
     axis.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return save_figure(fig, stem)[0]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One benchmark of the headline figure: our runs' values per model and the quotes of the same metric."""
+
+    title: str
+    metric: str
+    ours: dict[str, list[float]]  # model -> the reported metric of each seed, in the table's order
+    quotes: tuple[Quote, ...]
+
+
+def headline_figure(panels: list[Panel], labels: dict[str, str], stem: Path) -> Path | None:
+    """Every benchmark in a panel of its own: ours (mean, and the seeds' range as an error bar) against the
+    published numbers, one hollow marker shape per source; None when no panel has runs."""
+    panels = [panel for panel in panels if any(panel.ours.values())]
+    if not panels:
+        return None
+    columns = min(len(panels), 4)
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows), squeeze=False)
+    markers: dict[str, str] = {}
+    for axis, panel in zip(axes.flat, panels):
+        headline_panel(axis, panel, labels, markers)
+    handles = [plt.Line2D([], [], color="tab:blue", marker="o", linestyle="", label="ours: mean, bar = seed range"),
+               *(plt.Line2D([], [], color="tab:red", marker=marker, markerfacecolor="none", linestyle="",
+                            label=f"{source} (quoted)") for source, marker in markers.items())]
+    if any(quote.protocol for panel in panels for quote in panel.quotes):
+        handles.append(plt.Line2D([], [], color="grey", marker="o", markerfacecolor="none", linestyle="",
+                                  label="grey: quoted, a different protocol"))
+    spare = list(axes.flat)[len(panels):]
+    for axis in spare:
+        axis.set_axis_off()
+    if spare:  # the legend in the empty panels' place
+        spare[-1].legend(handles=handles, loc="center right" if len(spare) > 1 else "center", fontsize="small")
+        fig.tight_layout()
+    else:
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize="small")
+        fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(handles) / 4), 1, 1))
+    return save_figure(fig, stem)[0]
+
+
+def headline_panel(axis, panel: Panel, labels: dict[str, str], markers: dict[str, str]) -> None:
+    """One benchmark: x = models (ours, then quoted models we do not have), y = its reported metric."""
+    scale = 100.0 if panel.metric.rpartition(".")[2].startswith(("acc", "frame_acc")) else 1.0
+    positions = {model: index for index, model in enumerate(panel.ours)}
+    for model, values in panel.ours.items():
+        if values:
+            mean = math.fsum(values) / len(values)
+            low, high = min(values) * scale, max(values) * scale
+            axis.errorbar([positions[model]], [mean * scale], yerr=[[mean * scale - low], [high - mean * scale]],
+                          color="tab:blue", marker="o", markersize=5, capsize=3, zorder=3)
+    for quote in panel.quotes:
+        marker = markers.setdefault(quote.source, MARKERS[len(markers) % len(MARKERS)])
+        if quote.beside not in positions:
+            positions[quote.beside] = len(positions)
+        axis.scatter([positions[quote.beside] + 0.18], [quote.value * scale], marker=marker, facecolors="none",
+                     edgecolors="grey" if quote.protocol else "tab:red", s=40, zorder=4)
+    names = sorted(positions, key=positions.get)
+    axis.set_xticks(range(len(names)), [labels.get(n, n) for n in names], rotation=45, ha="right",
+                    fontsize="x-small")
+    split, _, name = panel.metric.partition(".")
+    better = "higher" if larger_is_better(panel.metric) else "lower"
+    axis.set_ylabel(f"{split} {name}{' (%)' if scale != 1.0 else ''} ({better} better)", fontsize="small")
+    axis.set_title(panel.title, fontsize="medium")
+    axis.grid(axis="y", alpha=0.3)

@@ -55,7 +55,7 @@ class DataConfig:
     # None = $DEEPRNN_DATA, then the per-user cache. Execution: where the files are, not which (the datasets
     # are checked against their checksums).
     data_dir: str | None = execution(None)
-    score_first_frame: bool = semantic(True)  # music: predict frame 1 from the initial state (see docs/metrics.md)
+    score_first_frame: bool = semantic(True)  # music: predict frame 1 from the initial state (docs/training.md)
     bucket: bool = semantic(True)  # group sequences of similar length into batches
     # tagging only: the word vocabulary, built on the training split: lower-cased or not, at most this many
     # words (none = all), each seen at least tagging_min_count times (rarer ones train <unk>)
@@ -101,7 +101,7 @@ class TrainConfig:
 
     - ``threads`` is execution: how many CPU threads compute the same steps; like the device it changes the
       float rounding, not the computation, so a resume may change it and reproduce adopts a run made with
-      another value (before issue 29 resume allowed it and reproduce refused it).
+      another value (before the run-identity refactor resume allowed it and reproduce refused it).
     - ``patience`` is budget: when a run stops, not what its epochs compute; a resume may change it, but a run
       with another patience is another result (reproduce and sweeps keep it in the identity).
     - ``max_batches_per_epoch`` is semantic: an epoch of fewer batches changes what every later epoch computes

@@ -143,8 +143,8 @@ class GraphedLMStep:
             raise RuntimeError(
                 f"train.cuda_graph: the training step could not be recorded as a CUDA graph ({exc}). Train without "
                 "it (train.cuda_graph = false). A possible cause: the backward of torch.nn.Embedding sorts its "
-                "indices, with a host synchronisation, when a batch has more than 3072 tokens (pytorch/pytorch "
-                f"issue 82886); this batch has {self.inputs.numel()}") from exc
+                "indices, with a host synchronisation, when a batch has more than 3072 tokens (pytorch/pytorch"
+                f"#82886); this batch has {self.inputs.numel()}") from exc
         self.loss, self.tokens, self.hits, self.norm, self.new_state, grads = outputs
         # parameters the loss does not reach keep grad None, so the optimiser leaves them alone (as eagerly)
         self.grads = [(p, g) for p, g in zip(self.params, grads) if g is not None]
