@@ -300,12 +300,16 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     base_name = raw.pop("extends", None)
     if base_name is None:
         return raw
+    if not isinstance(base_name, str) or not base_name:
+        raise ConfigError(f"{path}: 'extends' must be the path of a config file (a string), got {base_name!r}")
     merged = _read_toml(path.parent / base_name, seen + (path,))
     for section, values in raw.items():
         if isinstance(values, dict) and isinstance(merged.get(section), dict):
