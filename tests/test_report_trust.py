@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_report import write_run
 
 from deeprnn.cli.main import main
 from deeprnn.reports import build_table, load_runs, to_markdown
 from deeprnn.reports.runs import metric_problem
+from test_report import write_run
 
 
 def _edit_summary(run_dir, **changes):
