@@ -127,6 +127,8 @@ class TrainConfig:
     # record the lm task's training step once as a CUDA graph and replay it (training/graphed.py); CUDA only,
     # off by default
     cuda_graph: bool = execution(False)
+    # log to TensorBoard in RUN_DIR/tensorboard (training/runlog.py; needs the tensorboard package); off by default
+    tensorboard: bool = execution(False)
 
 
 @dataclass
