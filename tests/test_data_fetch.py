@@ -150,3 +150,27 @@ def test_canonical_urls_and_custom_names():
     assert file_url("brown/brown.zip", "http://mirror/x/") == "http://mirror/x/brown/brown.zip"
     with pytest.raises(ValueError, match="nothing to fetch"):
         data.fetch("text:/somewhere")
+
+
+def test_a_fetch_removes_the_partial_files_of_killed_fetches_and_keeps_running_ones(serve, data_dir, tmp_path):
+    import subprocess
+    import sys
+
+    first = data.get_dataset("jsb").files[0]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        folder = (tmp_path / first).parent
+        folder.mkdir(parents=True)
+        name = Path(first).name
+        killed = folder / f".{name}.{dead.stdout.strip()}.0badc0de.part"
+        running = folder / f".{name}.{alive.pid}.5eedf00d.part"
+        unrelated = folder / ".notes.part"
+        for part in (killed, running, unrelated):
+            part.write_bytes(b"half a download")
+        data.fetch("jsb", data_dir=tmp_path, base_url=serve(data_dir), progress=False)
+        assert not killed.exists() and running.exists() and unrelated.exists()
+        assert (tmp_path / first).read_bytes() == (data_dir / first).read_bytes()
+    finally:
+        alive.kill()
+        alive.wait()

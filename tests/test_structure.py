@@ -20,11 +20,12 @@ LONG_FUNCTIONS = {
 # What each sub-package (or top-level module) may import from the others: cli -> experiments -> training ->
 # models / data, with reports beside training (imported by experiments and cli; it reads run files only, so
 # it imports neither training nor experiments). files, midi, options (how a config option is declared:
-# its default, check and role) and runlock (one writer per run directory) are leaves the writers may use.
+# its default, check and role), runlock (one writer per run directory) and presets (the packaged configs by
+# name) are leaves the writers may use.
 ALLOWED = {
-    "cli": {"experiments", "training", "reports", "models", "data", "files", "midi", "options", "runlock"},
-    "experiments": {"training", "reports", "models", "data", "files", "midi", "options", "runlock"},
-    "training": {"models", "data", "files", "midi", "options", "runlock"},
+    "cli": {"experiments", "training", "reports", "models", "data", "files", "midi", "options", "runlock", "presets"},
+    "experiments": {"training", "reports", "models", "data", "files", "midi", "options", "runlock", "presets"},
+    "training": {"models", "data", "files", "midi", "options", "runlock", "presets"},
     "reports": {"files"},
     "models": {"options"},
     "data": {"files", "midi"},
@@ -32,6 +33,7 @@ ALLOWED = {
     "midi": set(),
     "options": set(),
     "runlock": set(),
+    "presets": set(),
 }
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pickle
+import signal
 import sys
+from contextlib import contextmanager
 
 from deeprnn import __version__
 from deeprnn.cli.help import HelpFormatter, examples
@@ -33,6 +36,7 @@ COMMAND_MODULES = [
 EXIT_ERROR = 2  # bad input or settings, a file that cannot be read or written (full disk), a refused file
 EXIT_DIVERGED = 3  # a training run diverged (summary.json says "stopped: diverged: ..." when it has one)
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; an interrupted run resumes with --resume
+EXIT_BROKEN_PIPE = 128 + 13  # the reader of the output went away (``deeprnn data info | head -1``): as SIGPIPE
 
 # Library errors carry messages written for users; OSError and the unpickling errors name the file.
 EXPECTED_ERRORS = (ValueError, OSError, KeyError, RuntimeError, OverflowError, pickle.UnpicklingError)
@@ -77,6 +81,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_interrupts():
+    """SIGTERM (``kill``, a batch system's stop) stops a command as Ctrl-C does: with a message and exit 130, a
+    training run resumable from its last finished epoch. Only the main thread can set handlers; elsewhere (a
+    command run from a thread) SIGTERM keeps its meaning."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of standard output has gone: stop quietly as Unix tools do, the rest of the output (and Python's
+    flush of it at exit) going nowhere."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a stdout without a file descriptor (tests): nothing to redirect
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -84,7 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(args.func(args) or 0)
+        with sigterm_interrupts():
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # a reader that left shows here, not in Python's flush at exit
+            return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except KeyboardInterrupt:
         print("deeprnn: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 
@@ -41,6 +42,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--tempo", type=float, default=120,
                    help="MIDI tempo in beats (quarter notes) per minute (default 120)")
     p.add_argument("--data-dir", help=RUN_DATA_DIR_HELP + "; read only for test:INDEX primes")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar over the samples (default: a bar when stderr is a terminal)")
     p.set_defaults(func=run_sample)
 
     t = subparsers.add_parser(
@@ -68,16 +71,31 @@ def _print_warnings(caught) -> None:
         print(f"deeprnn: warning: {warning.message}", file=sys.stderr)
 
 
+def _check_options(args) -> None:
+    """Refuse, naming the option, what the sampler would refuse only in its own words (or after sampling)."""
+    from deeprnn.experiments.sampling import seed_problem, tempo_problem
+
+    for option, value in (("--num", args.num), ("--steps", args.steps)):
+        if value < 1:
+            raise ValueError(f"{option} must be at least 1, got {value}")
+    if not (args.temperature >= 0 and math.isfinite(args.temperature)):
+        raise ValueError(f"--temperature must be a finite number >= 0, got {args.temperature}")
+    for option, problem in (("--seed", seed_problem(args.seed, args.num)), ("--tempo", tempo_problem(args.tempo))):
+        if problem:
+            raise ValueError(f"{option} {problem}")
+
+
 def run_sample(args) -> int:
     from deeprnn.data.custom import DEFAULT_STEP
     from deeprnn.experiments.sampling import sample_run
 
+    _check_options(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         records = sample_run(
             args.run_dir, steps=args.steps, temperature=args.temperature, seed=args.seed, prime=args.prime,
             num=args.num, out_dir=args.out, checkpoint=args.checkpoint, tempo_bpm=args.tempo,
-            data_dir=args.data_dir,
+            data_dir=args.data_dir, progress=False if args.no_progress else None,
         )  # fmt: skip
     _print_warnings(caught)
     out = args.out or f"{args.run_dir}/samples"

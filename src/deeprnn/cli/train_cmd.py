@@ -106,6 +106,7 @@ def run_train(args) -> int:
             config = apply_overrides(Config.from_dict(read_json(run_dir / "config.json")), overrides)
         with data_dir_in_environment(run_data_dir(run_dir, args.data_dir)):
             summary = train(config, run_dir, resume=True, progress=progress)
+        print(_last_line(run_dir, summary))
         return _exit_code(summary)
     if not args.config:
         raise ValueError("give a config file (e.g. configs/demo.toml) or --resume RUN_DIR")
@@ -116,8 +117,13 @@ def run_train(args) -> int:
     )
     with data_dir_in_environment(args.data_dir):
         summary = train(config, run_dir, overwrite=args.overwrite, progress=progress)
-    print(f"run written to {run_dir}")
+    print(_last_line(run_dir, summary))
     return _exit_code(summary)
+
+
+def _last_line(run_dir: Path, summary: dict) -> str:
+    """The console's last line of a run: where it is and why it stopped (summary.json's "stopped")."""
+    return f"run written to {run_dir}; stopped: {summary['stopped']}"
 
 
 def _exit_code(summary: dict) -> int:

@@ -1,7 +1,9 @@
 """Download the benchmark files, verified against the SHA-256 sums kept in the package.
 
 Every file is written to a temporary file in its final directory, hashed while it streams, and moved to
-its final name (``os.replace``) only if the hash matches; otherwise the temporary file is deleted. An
+its final name (``os.replace``) only if the hash matches; otherwise the temporary file is deleted. A fetch that
+was killed leaves its ``.FILE.PID.*.part``: the next fetch of that file deletes those of processes that are
+gone (never those of a fetch still running). An
 existing file is never overwritten: if it is the canonical file it is kept, if not the fetch refuses.
 ``ptb.char.*`` files are built locally from the PTB word files and verified the same way.
 """
@@ -56,6 +58,28 @@ def _write_verified(dest: Path, chunks, expected: str, source: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def remove_stale_parts(dest: Path) -> list[Path]:
+    """Delete the partial downloads of ``dest`` left by fetches that were killed (their process is gone)."""
+    stale = []
+    for part in dest.parent.glob(f".{dest.name}.*.part"):
+        pid = part.name[len(dest.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            part.unlink(missing_ok=True)
+            stale.append(part)
+    return stale
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def _download(url: str, dest: Path, expected: str, progress: bool) -> None:
     def chunks():
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
@@ -81,6 +105,8 @@ def _download(url: str, dest: Path, expected: str, progress: bool) -> None:
 
 def _fetch_file(root: Path, relpath: str, base_url: str | None, progress: bool) -> Path:
     dest = root / relpath
+    if dest.parent.is_dir():
+        remove_stale_parts(dest)
     if dest.exists():
         check_sha256(dest, relpath)  # keep a canonical file; refuse (and leave alone) anything else
         return dest

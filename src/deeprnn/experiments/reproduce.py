@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from deeprnn import presets
 from deeprnn.files import atomic_write_text
 from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableError, TableSpec, table_from_toml
 from deeprnn.training.config import SAME_RESULT, Config, ConfigError, coerce_value, config_differences
@@ -61,7 +62,7 @@ def load_tables(path: str | Path = TABLES_FILE) -> dict[str, TableSpec]:
     table gets its sweep preset's cost and points (the preset is read here, not in deeprnn.reports)."""
     from deeprnn.experiments.sweep_spec import grid_points, load_preset
 
-    path = Path(path)
+    path = presets.resolve(path)  # from any folder: the packaged tables
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import secrets
+import sys
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
@@ -24,16 +27,20 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from deeprnn import data, midi
 from deeprnn.data.vocab import EOS, UNK, Vocabulary
 from deeprnn.data.wordfeatures import TaggerInputs
-from deeprnn.files import atomic_write_text
+from deeprnn.files import atomic_write_bytes, atomic_write_text
 from deeprnn.runlock import run_lock
 from deeprnn.training import load_run, run_data_dir
 
 DEFAULT_PRIME_STEPS = 16
 PTB_CHAR_SPACE = "_"  # ptb-char writes "_" between words and has no " " symbol
+SEEDS = 2**64  # torch.Generator.manual_seed takes seeds in [0, 2**64)
+# A MIDI set_tempo holds 1 .. 0xFFFFFF microseconds per beat: the tempos (beats per minute) a file can state
+MIN_TEMPO_BPM, MAX_TEMPO_BPM = 60e6 / 0xFFFFFF, 60e6
 
 
 def check_sampling_args(steps: int, temperature: float) -> None:
@@ -41,6 +48,33 @@ def check_sampling_args(steps: int, temperature: float) -> None:
         raise ValueError(f"steps must be at least 1, got {steps}")
     if not (temperature >= 0 and math.isfinite(temperature)):
         raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+
+
+def tempo_problem(tempo_bpm: float) -> str | None:
+    """Why a MIDI file cannot have this tempo (beats per minute), or None when it can."""
+    if isinstance(tempo_bpm, bool) or not isinstance(tempo_bpm, (int, float)) or not math.isfinite(tempo_bpm):
+        return f"must be a finite number of beats per minute, got {tempo_bpm!r}"
+    if not MIN_TEMPO_BPM <= tempo_bpm <= MAX_TEMPO_BPM:
+        return (f"must be from {MIN_TEMPO_BPM:.2f} to {MAX_TEMPO_BPM:.0f} beats per minute (what a MIDI file can "
+                f"state), got {tempo_bpm!r}")
+    return None
+
+
+def seed_problem(seed: int, num: int = 1) -> str | None:
+    """Why samples ``seed`` .. ``seed + num - 1`` cannot be drawn (torch seeds are in [0, 2**64)), or None."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEEDS - max(num, 1):
+        last = f"2**64 - {num}" if num > 1 else "2**64 - 1"
+        return f"must be a whole number from 0 to {last}{' (sample i uses SEED + i)' if num > 1 else ''}, got {seed!r}"
+    return None
+
+
+def check_output_args(num: int, seed: int, tempo_bpm: float) -> None:
+    """Refuse, before any sampling, what could only fail once the samples are drawn."""
+    if num < 1:
+        raise ValueError(f"num must be at least 1, got {num}")
+    for name, problem in (("seed", seed_problem(seed, num)), ("tempo_bpm", tempo_problem(tempo_bpm))):
+        if problem:
+            raise ValueError(f"{name} {problem}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,12 +286,13 @@ def sample_run(
     checkpoint: str = "best",
     tempo_bpm: float = 120,
     data_dir=None,
+    progress: bool | None = None,
 ) -> list[dict]:
     """Write ``num`` samples of a music or language-model run to ``out_dir`` (default RUN_DIR/samples):
     ``sample_000.mid/.png/.json`` or ``sample_000.txt/.json``, ...; sample i uses seed ``seed + i``.
-    Returns the JSON sidecars."""
-    if num < 1:
-        raise ValueError(f"num must be at least 1, got {num}")
+    Each file is written whole or not at all (a failure names it). ``progress``: a bar over the samples (None:
+    when stderr is a terminal). Returns the JSON sidecars."""
+    check_output_args(num, seed, tempo_bpm)
     check_sampling_args(steps, temperature)
     model, config = _load_generator(run_dir, checkpoint)
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "samples"
@@ -270,13 +305,14 @@ def sample_run(
         out_dir.mkdir(parents=True, exist_ok=True)
         return _write_samples(write, out_dir, num, seed, steps, {
             "run": str(run_dir), "checkpoint": checkpoint, "dataset": config.data.name, "task": model.task,
-            "temperature": temperature, "prime": prime})
+            "temperature": temperature, "prime": prime}, progress)
 
 
-def _write_samples(write, out_dir: Path, num: int, seed: int, steps: int, about: dict) -> list[dict]:
+def _write_samples(write, out_dir: Path, num: int, seed: int, steps: int, about: dict, progress=None) -> list[dict]:
     """Draw and write ``num`` samples (sample i with seed ``seed + i``); their JSON sidecars."""
     records = []
-    for i in range(num):
+    quiet = not sys.stderr.isatty() if progress is None else not progress
+    for i in tqdm(range(num), desc="sampling", unit="sample", disable=quiet, leave=False):
         generator = torch.Generator().manual_seed(seed + i)
         stem = out_dir / f"sample_{i:03d}"
         record = {key: about[key] for key in ("run", "checkpoint", "dataset", "task")}
@@ -314,9 +350,11 @@ def _music_writer(model, config, run_dir, steps: int, temperature: float, prime:
     def write(stem: Path, index: int, seed: int, generator: torch.Generator) -> tuple[dict, float]:
         roll, log_likelihood = sample_music(model, steps, temperature, generator, prime_roll)
         prime_steps = len(roll) - steps
-        midi.pianoroll_to_midi(roll, stem.with_suffix(".mid"), step=time_step, tempo_bpm=tempo_bpm)
+        piece = midi.pianoroll_to_midi(roll, step=time_step, tempo_bpm=tempo_bpm)
+        atomic_write_bytes(stem.with_suffix(".mid"), lambda handle: piece.save(file=handle))
         title = f"{Path(run_dir).name} sample {index} (seed {seed}, T={temperature})"
-        midi.plot_pianoroll(roll, stem.with_suffix(".png"), prime_steps=prime_steps, title=title)
+        _atomic_save(stem.with_suffix(".png"),
+                     lambda path: midi.plot_pianoroll(roll, path, prime_steps=prime_steps, title=title))
         return {
             "prime_steps": prime_steps,
             "time_step": time_step,
@@ -326,6 +364,20 @@ def _music_writer(model, config, run_dir, steps: int, temperature: float, prime:
         }, log_likelihood
 
     return write
+
+
+def _atomic_save(path: Path, save) -> None:
+    """``save(temporary_path)`` (a writer that takes a path and reads its format from the suffix), then rename it
+    to ``path``: a failure leaves no torn file and raises OSError naming ``path``."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, f"cannot write it: {exc.strerror or exc}", str(path)) from None
+        raise
 
 
 def _text_writer(model, config, steps: int, temperature: float, prime: str | None):

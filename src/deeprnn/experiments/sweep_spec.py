@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from deeprnn import presets
 from deeprnn.training.config import (
     SAME_RESULT,
     Config,
@@ -134,6 +135,7 @@ def parse_grid(text: str) -> tuple[str, list[Any]]:
 
 def load_preset(path: Path) -> dict[str, Any]:
     """A sweep preset (``configs/sweeps/*.toml``): base, study, cpu_hours, [set] and one [grid] or several [[grid]]."""
+    path = presets.resolve(path)
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -193,7 +195,7 @@ def build_spec(
     from deeprnn.training.metrics import SELECTION_METRIC
     from deeprnn.training.tasks import resolve_task
 
-    path = Path(config_path)
+    path = presets.resolve(config_path)  # a file, or a packaged config by name
     if is_preset(path):
         if grid_args:
             raise ConfigError(f"{path} is a sweep preset with its own grid; --grid is for training configs")

@@ -22,6 +22,50 @@ BOOKKEEPING_KEYS = ("data.data_dir", "train.device", "train.threads", "train.det
 DEFAULT_METRICS = {"music": ("valid.nll",), "lm": ("valid.ppl", "valid.bpc", "valid.loss"), "tagging": ("valid.acc",)}
 
 
+# The values each metric can take (train.loss is the training objective, in nats, like the others): a summary
+# or record holding anything else (a hand edit, a bug, a torn number) is refused, never reported.
+METRIC_RANGES = {
+    "nll": (0.0, math.inf, "a negative log-likelihood, >= 0"),
+    "loss": (0.0, math.inf, "a loss in nats, >= 0"),
+    "bce_mean": (0.0, math.inf, "a cross-entropy, >= 0"),
+    "bpc": (0.0, math.inf, "bits per character, >= 0"),
+    "ppl": (1.0, math.inf, "a perplexity, >= 1"),
+    "acc": (0.0, 1.0, "an accuracy, in [0, 1]"),
+    "frame_acc": (0.0, 1.0, "an accuracy, in [0, 1]"),
+}
+
+
+def metric_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be metric ``name`` ("nll", "ppl", ...): not a number (``true`` is not one), not
+    finite, or outside the metric's range; None when it can. Metrics without a known range need a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{value!r} is not a number"
+    if not math.isfinite(value):
+        return f"{value!r} is not a finite number"
+    low, high, what = METRIC_RANGES.get(name, (-math.inf, math.inf, ""))
+    if not low <= value <= high:
+        return f"{value!r} cannot be {what}"
+    return None
+
+
+def summary_problems(summary: dict[str, Any]) -> list[str]:
+    """``split.name: why`` for each metric of summary.json's valid and test results that cannot be right (those of
+    ``METRIC_RANGES``; a tagger's acc_unknown is NaN without unknown words)."""
+    problems = []
+    for split in ("valid", "test"):
+        results = summary.get(split)
+        if not isinstance(results, dict):
+            problems.append(f"{split}: {results!r} is not a table of metrics")
+            continue
+        problems += [f"{split}.{name}: {why}" for name, value in results.items()
+                     if name in METRIC_RANGES for why in [metric_problem(name, value)] if why]
+    return problems
+
+
+def diverged(summary: dict[str, Any]) -> bool:
+    return str(summary.get("stopped", "")).startswith("diverged")
+
+
 @dataclass
 class Run:
     """One run directory, its files parsed. ``name`` is its path relative to the runs' common parent."""
@@ -131,9 +175,12 @@ def load_runs(paths: list[str | Path], warn=print) -> RunSet:
     if unfinished:
         warn(f"skipping {len(unfinished)} run(s) without summary.json: {', '.join(unfinished)}")
     for run in runs:
-        if str(run.summary.get("stopped", "")).startswith("diverged"):
+        if diverged(run.summary):
             warn(f"{run.name} {run.summary['stopped']} (its numbers are those of its best epoch, "
-                 f"{run.summary.get('best_epoch')})")
+                 f"{run.summary.get('best_epoch')}; never marked best)")
+        problems = summary_problems(run.summary)
+        if problems:
+            warn(f"{run.name}/summary.json: not reported, impossible values: {'; '.join(problems)}")
     if not runs:
         raise FileNotFoundError(f"no finished runs (with summary.json) under {', '.join(map(str, paths))}")
 
@@ -166,8 +213,10 @@ def metric_value(run: Run, metric: str, epoch: int | None = None) -> float | Non
             raise ValueError("test metrics exist for the best checkpoint only; drop --epoch or use valid.*")
         record = next((e for e in run.epochs if e.get("epoch") == epoch), {})
         value = record.get(split, {}).get(name)
-    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
+    if value is None or metric_problem(name, value):
+        return None  # a value that cannot be this metric (load_runs names it) is no result
+    if epoch is None and summary_problems(run.summary):
+        return None  # a summary with an impossible value anywhere is not trusted for any
     return float(value)
 
 

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from deeprnn.reports.published import QUOTED, SOURCES, PublishedSet
-from deeprnn.reports.runs import RunSet, larger_is_better, metric_value
+from deeprnn.reports.runs import RunSet, diverged, larger_is_better, metric_value
 
 # Column order of the paper's tables; models not listed here follow, alphabetically.
 MODEL_ORDER = ("rnn", "dt-rnn", "dts-rnn", "dot-rnn", "dots-rnn", "srnn", "lstm", "gru")
@@ -108,12 +108,15 @@ def build_table(runset: RunSet, metric: str, epoch: int | None = None, published
                 warn=print) -> Table:
     keys = runset.swept
     cells: dict[tuple, dict[str, list[float]]] = {}
+    failed: set[tuple] = set()  # (row, model) of cells with a diverged run: never marked best
     for run in runset.runs:
         row = tuple(run.config.get(key) for key in keys)
         value = metric_value(run, metric, epoch)
         cells.setdefault(row, {}).setdefault(run.model, [])
         if value is not None:
             cells[row][run.model].append(value)
+        if diverged(run.summary):
+            failed.add((row, run.model))
 
     larger = larger_is_better(metric)
     columns = column_order({model for row in cells.values() for model in row}
@@ -126,7 +129,8 @@ def build_table(runset: RunSet, metric: str, epoch: int | None = None, published
                 warn(f"{row_label(keys, row_values)} / {model}: {len(found)} runs, showing their mean")
             if found:
                 values[model] = math.fsum(found) / len(found)
-        best = (max if larger else min)(values, key=values.get) if values else None
+        candidates = {model: value for model, value in values.items() if (row_values, model) not in failed}
+        best = (max if larger else min)(candidates, key=candidates.get) if candidates else None
         ours.append((tuple(sort_key(v) for v in row_values), Row(row_label(keys, row_values), values, best=best)))
 
     # Published rows with a swept value of ours sort among our rows (each below ours of the same value);

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
+from deeprnn import presets
 from deeprnn.models.config import ModelConfig
 from deeprnn.options import ABSENT_MEANS, ROLE, ROLES, ConfigError, budget, check_option, checks, execution, semantic
 
@@ -127,6 +128,8 @@ class TrainConfig:
     # record the lm task's training step once as a CUDA graph and replay it (training/graphed.py); CUDA only,
     # off by default
     cuda_graph: bool = execution(False)
+    # log to TensorBoard in RUN_DIR/tensorboard (training/runlog.py; needs the tensorboard package); off by default
+    tensorboard: bool = execution(False)
 
 
 @dataclass
@@ -298,14 +301,19 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
         raise ConfigError(f"{path}: 'extends' forms a cycle")
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"config file not found: {path}" + ("" if seen else " (nor a packaged preset: "
+                          f"{presets.configs_root()} has none of that name)"))
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     base_name = raw.pop("extends", None)
     if base_name is None:
         return raw
+    if not isinstance(base_name, str) or not base_name:
+        raise ConfigError(f"{path}: 'extends' must be the path of a config file (a string), got {base_name!r}")
     merged = _read_toml(path.parent / base_name, seen + (path,))
     for section, values in raw.items():
         if isinstance(values, dict) and isinstance(merged.get(section), dict):
@@ -316,8 +324,9 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Defaults, then the TOML file (and what it extends), then ``key=value`` overrides in order."""
-    config = Config.from_dict(_read_toml(Path(path)), source=str(path), stored=False) if path else Config()
+    """Defaults, then the TOML file (and what it extends), then ``key=value`` overrides in order. ``path``: a file,
+    or the name of a packaged preset (``demo``, ``music/jsb``; deeprnn.presets)."""
+    config = Config.from_dict(_read_toml(presets.resolve(path)), source=str(path), stored=False) if path else Config()
     return apply_overrides(config, overrides)
 
 

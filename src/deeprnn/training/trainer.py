@@ -4,6 +4,8 @@ Run directory (see docs/training.md):
     config.json        the fully resolved config
     env.json           package versions, device, seed, git commit; each later resume under other code or torch
     metrics.jsonl      one line per epoch: train and valid metrics, lr, gradient norms, time, throughput
+    metrics.csv        the same records as CSV, made from metrics.jsonl after every epoch
+    tensorboard/       TensorBoard events, with train.tensorboard = true (training/runlog.py)
     summary.json       best epoch, parameter count, wall time, valid and test metrics
     checkpoint_last.pt / checkpoint_best.pt
 
@@ -51,10 +53,13 @@ from deeprnn.training.graphed import GraphedLMStep, graphed_step
 from deeprnn.training.metrics import SELECTION_METRIC
 from deeprnn.training.optimizers import ClippedMomentumSGD
 from deeprnn.training.prefetch import prefetch
+from deeprnn.training.runlog import TENSORBOARD_DIR, TensorBoardLog, write_metrics_csv
 from deeprnn.training.state import RunObjects, SavedModel, StepResult, TrainingState
 from deeprnn.training.tasks import Task, build_task
 
-RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json", "checkpoint_last.pt", "checkpoint_best.pt")
+RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json", "checkpoint_last.pt", "checkpoint_best.pt",
+             "metrics.csv")
+RUN_FOLDERS = (TENSORBOARD_DIR,)  # written by some runs only; replaced with the run by --overwrite
 
 
 class TrainingDiverged(RuntimeError):
@@ -191,7 +196,7 @@ def discard_old_run(run_dir: Path) -> None:
     (each move atomic), then that folder is deleted; a kill in between leaves the folder, which the next run in
     the directory deletes."""
     aside = run_dir / f".replaced-{os.getpid()}"
-    for name in RUN_FILES:
+    for name in RUN_FILES + RUN_FOLDERS:
         if (run_dir / name).exists():
             aside.mkdir(exist_ok=True)
             os.replace(run_dir / name, aside / name)
@@ -358,12 +363,19 @@ def _train_locked(config: Config | None, run_dir: Path, resume: bool, overwrite:
     if state.epoch == 0:
         log(f"{config.model.name} on {config.data.name} ({run.task.name}): {params:,} parameters, device "
             f"{run.device}" + threads_hint(config, run.device))
-    while state.stopped is None and state.epoch < config.train.epochs:
-        record = run_epoch(run, config, state, progress)  # train, validate, keep the best, decide to stop
-        # the record before the checkpoint: a resume drops the records after its checkpoint's epoch and replays them
-        append_record(run_dir / "metrics.jsonl", record)
-        _save_checkpoints(run_dir, run.payload(config, state), improved=record["best"])
-        log(_epoch_line(record, config.train.epochs))
+    write_metrics_csv(run_dir)
+    board = TensorBoardLog(run_dir, config.to_json(), state.step) if config.train.tensorboard else None
+    on_step = (lambda index, result: board.after_step(state.step, result.loss, result.units)) if board else None
+    with closing(board) if board else nullcontext():
+        while state.stopped is None and state.epoch < config.train.epochs:
+            record = run_epoch(run, config, state, progress, on_step)  # train, validate, keep the best, decide to stop
+            # the record before the checkpoint: a resume drops the records after its checkpoint's epoch, replays them
+            append_record(run_dir / "metrics.jsonl", record)
+            write_metrics_csv(run_dir)
+            _save_checkpoints(run_dir, run.payload(config, state), improved=record["best"])
+            if board:
+                board.after_epoch(record)
+            log(_epoch_line(record, config.train.epochs))
     return finish(run_dir, run.task, run.model, state, params, run.device, log)
 
 
