@@ -56,32 +56,6 @@ def test_parameter_counts_of_cores():
         lp + maxout)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_parameter_counts_of_heads(name):
-    V, E, O, C = 13, 6, 9, 88  # vocabulary, embedding, deep output size, music keys
-    shortcut = name in ("dts-rnn", "dots-rnn")
-    cores = {
-        "rnn": lambda i: rnn_layer(i, H),
-        "srnn": lambda i: rnn_layer(i, H) + rnn_layer(H, H),
-        "lstm": lambda i: 4 * rnn_layer(i, H),
-        "gru": lambda i: 3 * rnn_layer(i, H),
-    }
-    core = cores.get(name, lambda i: S * (H + i + 1) + H * (S + (H if shortcut else 0) + 1))
-    depth = 1 if name.startswith("dot") else 0
-
-    def readout(o0, outputs):  # deep output layers of O tanh units, then the read-out
-        return (O * (o0 + 1) + outputs * (O + 1)) if depth else outputs * (o0 + 1)
-
-    music = build_model(name, hidden_size=H, transition_size=S, output_size=O)
-    assert count_parameters(music) == core(C) + readout(H, C)
-    lm = build_model(name, "lm", vocab_size=V, hidden_size=H, transition_size=S, output_size=O,
-                     embedding_size=E)
-    assert count_parameters(lm) == V * E + core(E) + readout(H, V)
-    tagger = build_model(name, "tagging", vocab_size=V, num_tags=4, hidden_size=H, transition_size=S,
-                         output_size=O, embedding_size=E, output_from_input=True)
-    assert count_parameters(tagger) == V * E + core(E) + readout(H + E, 4)
-
-
 @pytest.mark.parametrize("name", ["rnn", "dots-rnn"])
 def test_reading_x_t_widens_only_the_first_output_layer(name):
     # docs/models.md: output_size defaults to hidden_size. With output_from_input o^0 = [h_t; x_t] is wider, but
@@ -306,8 +280,11 @@ def test_transition_dropout_separates_the_recurrent_path_from_the_output():
     both = build_model("dots-rnn", hidden_size=6, dropout=0.5).train()
     assert not torch.equal(both.core(x)[0], both.core(x)[0])  # default: the same dropout on both
     assert build_model(**model.hparams).core.dropout == 0.0
-    with pytest.raises(ValueError, match="transition_dropout apply to deep-transition models only"):
+    with pytest.raises(ValueError, match="transition_dropout does not apply to lstm"):
         build_model("lstm", transition_dropout=0.1)
+    from deeprnn.models import ModelConfig, build_from_config  # a stored config is refused too, as it always was
+    with pytest.raises(ValueError, match="transition_dropout apply to deep-transition models only"):
+        build_from_config(ModelConfig("lstm", transition_dropout=0.1))
     with pytest.raises(ValueError, match="dropout"):
         build_model("dts-rnn", transition_dropout=1.0)
 

@@ -20,18 +20,24 @@ LONG_FUNCTIONS = {
 # What each sub-package (or top-level module) may import from the others: cli -> experiments -> training ->
 # models / data, with reports beside training (imported by experiments and cli; it reads run files only, so
 # it imports neither training nor experiments). files, midi, options (how a config option is declared:
-# its default, check and role) and runlock (one writer per run directory) are leaves the writers may use.
+# its default, check and role) and runlock (one writer per run directory) are leaves the writers may use;
+# architectures (what each model name is) and metric_keys (what each metric is) are torch-free leaves that
+# every layer reads, reports included.
 ALLOWED = {
-    "cli": {"experiments", "training", "reports", "models", "data", "files", "midi", "options", "runlock"},
-    "experiments": {"training", "reports", "models", "data", "files", "midi", "options", "runlock"},
-    "training": {"models", "data", "files", "midi", "options", "runlock"},
-    "reports": {"files"},
-    "models": {"options"},
+    "cli": {"experiments", "training", "reports", "models", "data", "files", "midi", "options", "runlock",
+            "architectures", "metric_keys"},
+    "experiments": {"training", "reports", "models", "data", "files", "midi", "options", "runlock", "architectures",
+                    "metric_keys"},
+    "training": {"models", "data", "files", "midi", "options", "runlock", "architectures", "metric_keys"},
+    "reports": {"files", "architectures", "metric_keys"},
+    "models": {"options", "architectures"},
     "data": {"files", "midi"},
     "files": set(),
     "midi": set(),
     "options": set(),
     "runlock": set(),
+    "architectures": set(),
+    "metric_keys": set(),
 }
 
 
