@@ -77,17 +77,19 @@ def _deep_transition(name: str, label: str, shortcut: bool, output_depth: int) -
 # In the order of the paper's tables.
 ARCHITECTURES = {a.name: a for a in (
     Architecture("rnn", "RNN", "shallow", "deeprnn.models.rnn:RNN", None, ("activation",),
-                 {"num_layers": 1, "output_depth": 0}, units="activation"),
+                 {"num_layers": 1, "output_depth": 0}, {"activation": ("tanh", "relu")}, units="activation"),
     _deep_transition("dt-rnn", "DT-RNN", False, 0),
     _deep_transition("dts-rnn", "DT(S)-RNN", True, 0),
     _deep_transition("dot-rnn", "DOT-RNN", False, 1),
     _deep_transition("dots-rnn", "DOT(S)-RNN", True, 1),
     Architecture("srnn", "sRNN", "deep", "deeprnn.models.rnn:StackedRNN", "num_layers", ("activation", "num_layers"),
-                 {"num_layers": 2, "output_depth": 0}, units="activation"),
+                 {"num_layers": 2, "output_depth": 0}, {"activation": ("tanh", "relu")}, units="activation"),
     Architecture("lstm", "LSTM", "gated", "deeprnn.models.gated:LSTM", "num_layers", ("num_layers",),
                  {"num_layers": 1, "output_depth": 0}),
     Architecture("gru", "GRU", "gated", "deeprnn.models.gated:GRU", "num_layers", ("num_layers",),
                  {"num_layers": 1, "output_depth": 0}),
+    Architecture("rhn", "RHN", "extension", "deeprnn.models.rhn:RHN", "transition_depth",
+                 ("transition_depth", "transition_dropout"), {"num_layers": 1, "output_depth": 0}),
 )}
 MODEL_NAMES = tuple(ARCHITECTURES)
 

@@ -87,6 +87,8 @@ def build_from_config(config: ModelConfig, task: str = "music", *, input_size: i
     ``vocab_size`` (text), ``num_tags`` and ``feature_vocab_size`` (tagging). See ``build_model``."""
     sizes = dict(input_size=input_size, vocab_size=vocab_size, num_tags=num_tags, feature_vocab_size=feature_vocab_size)
     architecture = _check(config, task)
+    for option in architecture.checks:
+        _resolved(config, architecture, option)
     num_layers = _resolved(config, architecture, "num_layers")
     output_depth = _resolved(config, architecture, "output_depth")
     # The deep output's width defaults to hidden_size, not to the width of o^0 (which is hidden + input size
