@@ -23,6 +23,7 @@ from deeprnn.models import (
     detach_hidden,
 )
 from deeprnn.models.init import init_weights
+from deeprnn.models.registry import core_class
 
 D, H, S, K = 5, 7, 4, 3  # input size, hidden size, transition size, pool size
 
@@ -112,7 +113,7 @@ def test_build_model_defaults_and_hparams_rebuild(name):
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
         k: v.shape for k, v in head.state_dict().items()}
     rebuilt.load_state_dict(head.state_dict())
-    expected_core = {"rnn": RNN, "srnn": StackedRNN, "lstm": LSTM, "gru": GRU}.get(name, DTRNN)
+    expected_core = core_class(name)  # the class the architecture description names
     assert type(head.core) is expected_core
     assert len(head.output.hidden) == (1 if name.startswith("dot") else 0)
     if expected_core is DTRNN:
@@ -244,7 +245,7 @@ def test_other_errors():
     assert re.search(r"tie_weights .*\(8\).*\(6\)", message)
     assert "shortcut" in error(build_model, "srnn", shortcut=True)
     assert "activation" in error(build_model, "lstm", activation="relu")
-    assert "nonlinearity" in error(build_model, "rnn", activation="lp")
+    assert "'activation' must be one of tanh, relu" in error(build_model, "rnn", activation="lp")
     assert "batch-first" in error(MusicModel, RNN(88, 4))
     core = RNN(3, 4)
     assert "lengths" in error(core, torch.zeros(5, 2, 3), lengths=[6, 1])

@@ -15,16 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # What every model reads: the head's options (embedding, deep output, read-out), the initialisation and the
-# tagging-only options (``TAGGING_ONLY``).
+# tagging-only options (bidirectional, word_features; build_from_config refuses them for other tasks).
 COMMON = ("name", "hidden_size", "output_depth", "output_size", "output_activation", "pool_size", "dropout",
           "embedding_size", "tie_weights", "output_from_input", "init", "output_bias_from_data", "sparse_nonzeros",
           "spectral_radius", "bidirectional", "word_features", "feature_size")
 # The options of a deep transition (Pascanu et al. 2014, section 3.2).
 DEEP_TRANSITION = ("transition_depth", "transition_size", "shortcut", "activation", "input_to",
                    "transition_dropout", "transition_gain")
-# Options for the tagging task only: a language or music model must not read the future (bidirectional), and
-# word features are a tagger's input. Value that means "off" for each.
-TAGGING_ONLY = {"bidirectional": False, "word_features": None}
 # Options refused where they do not apply even in a stored config.json, at any value but these (they were
 # always refused; every other non-applicable option is refused at user input only, since committed runs store
 # deep-only options such as transition_size on an LSTM).
