@@ -6,14 +6,17 @@ from deeprnn.training.config import ConfigError, load_config
 
 
 def test_toml_extends_and_overrides(tmp_path):
-    (tmp_path / "base.toml").write_text('[model]\nname = "rnn"\nhidden_size = 50\n[optim]\nlr = 0.1\n')
+    (tmp_path / "base.toml").write_text('[model]\nname = "dt-rnn"\nhidden_size = 50\n[optim]\nlr = 0.1\n')
     (tmp_path / "run.toml").write_text('extends = "base.toml"\n[model]\nhidden_size = 60\n')
     config = load_config(tmp_path / "run.toml", ["optim.name=sgd", "model.transition_size=30", "train.patience=none"])
-    assert config.model.name == "rnn"
+    assert config.model.name == "dt-rnn"
     assert config.model.hidden_size == 60
     assert config.optim.lr == 0.1 and config.optim.name == "sgd"
     assert config.model.transition_size == 30
     assert config.train.patience is None
+    # --set is user input: a model option the model does not read is refused in one line
+    with pytest.raises(ConfigError, match=r"^--set model.transition_size does not apply to rnn [^\n]*$"):
+        load_config(tmp_path / "run.toml", ["model.name=rnn", "model.transition_size=30"])
 
 
 def test_unknown_key_suggests_the_closest(tmp_path):

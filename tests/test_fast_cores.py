@@ -8,6 +8,7 @@ import torch
 from torch.autograd import gradcheck
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from deeprnn.architectures import applies
 from deeprnn.models import DTRNN, RNN, StackedRNN, build_model, fast
 from deeprnn.models.fast import DeepTransitionFunction, Layout, selected_impl, set_impl
 
@@ -173,8 +174,9 @@ def test_rnn_matches_torch_rnn_on_the_fast_path():
 @pytest.mark.parametrize("name", ["rnn", "srnn", "dt-rnn", "dts-rnn", "dot-rnn", "dots-rnn"])
 def test_heads(name):
     torch.manual_seed(10)
-    head = build_model(name, task="lm", vocab_size=7, hidden_size=H, embedding_size=3, transition_depth=3,
-                       dropout=0.3).double().train()
+    depth = {"transition_depth": 3} if applies(name, "transition_depth") else {}
+    head = build_model(name, task="lm", vocab_size=7, hidden_size=H, embedding_size=3, dropout=0.3,
+                       **depth).double().train()
     tokens = torch.randint(7, (B, T))
     results = {}
     for impl in ("reference", "fast"):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from deeprnn.architectures import MODEL_NAMES
 from deeprnn.cli.main import main
 from deeprnn.experiments import gradflow
 
@@ -72,7 +73,7 @@ def test_step_gradients_match_a_hand_rolled_unroll(model, depth, hand_rolled):
     assert param_norm == pytest.approx(float(np.sqrt(np.sum(np.square(layer_norms)))), rel=1e-6)
 
 
-@pytest.mark.parametrize("model", ["rnn", "dts-rnn", "srnn", "lstm", "gru"])
+@pytest.mark.parametrize("model", MODEL_NAMES)
 def test_step_by_step_unroll_equals_the_full_forward(model):
     core = gradflow.build_head(model, 2, HIDDEN, INPUTS, seed=1).core
     x = gradflow.synthetic_batch(STEPS, BATCH, INPUTS, seed=1)

@@ -14,6 +14,7 @@ import json
 import pytest
 import torch
 
+from deeprnn.architectures import MODEL_NAMES, applies
 from deeprnn.data import LMBatches
 from deeprnn.training import ConfigError, load_config, train
 from deeprnn.training import graphed as graphed_module
@@ -37,7 +38,8 @@ def _stream_task(device, batch_size=3, bptt=5, length=3 * 17 + 1, seed=0) -> Lan
 
 
 def _model(name, device, dtype=torch.float64):
-    config = load_config(None, [*SIZES, f"model.name={name}"])
+    sizes = [size for size in SIZES if not size.startswith("model.") or applies(name, size[6:].partition("=")[0])]
+    config = load_config(None, [*sizes, f"model.name={name}"])
     torch.manual_seed(1)
     return model_from_config(config, "lm", vocab_size=VOCAB).to(device=device, dtype=dtype).train()
 
@@ -69,7 +71,7 @@ def _train_both(name, device, capture, dtype=torch.float64, epochs=2, clip_norm=
     return eager_model, graphed_model, logs
 
 
-@pytest.mark.parametrize("name", ["rnn", "dts-rnn", "dots-rnn", "srnn", "lstm", "gru"])
+@pytest.mark.parametrize("name", MODEL_NAMES)
 def test_the_graphed_step_trains_like_training_step(name):
     """Float64: every step's loss, token count and gradient norms (clipping active), the training accuracy and the
     final weights agree with the eager loop to 1e-10, the last short window of each epoch running eagerly from
@@ -164,7 +166,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 @needs_cuda
-@pytest.mark.parametrize("name", ["rnn", "dts-rnn", "dots-rnn", "srnn", "lstm", "gru"])
+@pytest.mark.parametrize("name", MODEL_NAMES)
 def test_a_recorded_cuda_graph_trains_like_training_step(name):
     """The real capture on a GPU (float32): the replayed step against the eager one on the same device."""
     eager_model, graphed_model, logs = _train_both(name, torch.device("cuda"), cuda_graph_capture, torch.float32)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from deeprnn.architectures import ARCHITECTURES, MODEL_NAMES
 from deeprnn.models import DTRNN, GRU, LSTM, RNN, StackedRNN, build_model
 
 T, B, D, H = 6, 3, 4, 5
@@ -134,7 +135,7 @@ def test_state_shapes_and_errors():
     assert StackedRNN(D, H, num_layers=3, bidirectional=True)(torch.zeros(T, B, D))[1].shape == (6, B, H)
 
 
-@pytest.mark.parametrize("name", ["rnn", "dts-rnn", "dots-rnn", "srnn", "lstm", "gru"])
+@pytest.mark.parametrize("name", [name for name in MODEL_NAMES if ARCHITECTURES[name].bidirectional])
 def test_tagger_reads_both_directions(name):
     """The read-out reads 2H units, and a tag depends on the words after it as well as before it."""
     torch.manual_seed(7)

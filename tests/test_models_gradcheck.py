@@ -8,6 +8,7 @@ import torch
 from torch.autograd import gradcheck
 from torch.func import functional_call
 
+from deeprnn.architectures import ARCHITECTURES, MODEL_NAMES
 from deeprnn.models import DTRNN, GRU, LSTM, RNN, StackedRNN, build_model, get_activation
 
 B, T, D, H = 2, 3, 2, 3
@@ -48,19 +49,31 @@ def randn(*shape):
     return torch.randn(*shape, dtype=torch.float64)
 
 
+def registered(name):
+    """The core of a registered model, at depth 2 where it has a depth (every name in MODEL_NAMES is covered)."""
+    def make():
+        architecture = ARCHITECTURES[name]
+        depth = {architecture.depth_option: 2} if architecture.depth_option else {}
+        core = build_model(name, "tagging", vocab_size=5, num_tags=2, embedding_size=D, hidden_size=H, **depth).core
+        core.batch_first = False  # time-major, as the cores built here
+        return core
+    return make
+
+
 CORES = {
-    "rnn": lambda: RNN(D, H),
+    **{name: registered(name) for name in MODEL_NAMES},
+    "rnn-plain": lambda: RNN(D, H),
     "rnn-relu": lambda: RNN(D, H, nonlinearity="relu"),
-    "srnn": lambda: StackedRNN(D, H, num_layers=2),
-    "dt-rnn": lambda: DTRNN(D, H, transition_depth=2),
-    "dts-rnn": lambda: DTRNN(D, H, transition_depth=3, transition_size=2, shortcut=True),
+    "srnn-2": lambda: StackedRNN(D, H, num_layers=2),
+    "dt-rnn-2": lambda: DTRNN(D, H, transition_depth=2),
+    "dts-rnn-3": lambda: DTRNN(D, H, transition_depth=3, transition_size=2, shortcut=True),
     "dts-rnn-input-to-all": lambda: DTRNN(D, H, transition_depth=2, shortcut=True, input_to="all"),
     "dts-rnn-lp-maxout": lambda: DTRNN(D, H, transition_depth=3, shortcut=True, activation=["lp", "maxout"],
                                        last_activation="lp", pool_size=2),
     "dt-rnn-relu-sigmoid": lambda: DTRNN(D, H, transition_depth=3, activation=["relu", "sigmoid"],
                                          last_activation="maxout", pool_size=3),
-    "lstm": lambda: LSTM(D, H, num_layers=2),
-    "gru": lambda: GRU(D, H),
+    "lstm-2": lambda: LSTM(D, H, num_layers=2),
+    "gru-1": lambda: GRU(D, H),
 }
 
 
@@ -70,7 +83,7 @@ def test_gradcheck_core(name):
     core = CORES[name]()
     num_layers = getattr(core, "num_layers", 1)
     hx = randn(num_layers, B, H)
-    if name == "lstm":
+    if isinstance(core, LSTM):
         hx = (hx, randn(num_layers, B, H))
         check_module(core, (randn(T, B, D),), hx=hx)
     else:

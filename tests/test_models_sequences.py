@@ -6,20 +6,32 @@ import pytest
 import torch
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from deeprnn.architectures import ARCHITECTURES, MODEL_NAMES
 from deeprnn.models import DTRNN, GRU, LSTM, RNN, StackedRNN, build_model
 
 D, H = 3, 4
 LENGTHS = [5, 2, 4]
 TOL = dict(rtol=0, atol=1e-12)
 
+def registered(name):
+    """The core of a registered model, at depth 2 where it has a depth (every name in MODEL_NAMES is covered)."""
+    def make(batch_first):
+        architecture = ARCHITECTURES[name]
+        depth = {architecture.depth_option: 2} if architecture.depth_option else {}
+        core = build_model(name, "tagging", vocab_size=5, num_tags=2, embedding_size=D, hidden_size=H, **depth).core
+        core.batch_first = batch_first
+        return core
+    return make
+
+
 CORES = {
-    "rnn": lambda bf: RNN(D, H, batch_first=bf),
-    "srnn": lambda bf: StackedRNN(D, H, num_layers=3, batch_first=bf),
-    "dts-rnn": lambda bf: DTRNN(D, H, transition_depth=3, shortcut=True, activation=["lp", "maxout"],
-                                input_to="all", batch_first=bf),
-    "dt-rnn": lambda bf: DTRNN(D, H, transition_depth=2, batch_first=bf),
-    "lstm": lambda bf: LSTM(D, H, num_layers=2, batch_first=bf),
-    "gru": lambda bf: GRU(D, H, num_layers=2, batch_first=bf),
+    **{name: registered(name) for name in MODEL_NAMES},
+    "rnn-time-major": lambda bf: RNN(D, H, batch_first=bf),
+    "srnn-3": lambda bf: StackedRNN(D, H, num_layers=3, batch_first=bf),
+    "dts-rnn-lp-maxout": lambda bf: DTRNN(D, H, transition_depth=3, shortcut=True, activation=["lp", "maxout"],
+                                          input_to="all", batch_first=bf),
+    "lstm-2": lambda bf: LSTM(D, H, num_layers=2, batch_first=bf),
+    "gru-2": lambda bf: GRU(D, H, num_layers=2, batch_first=bf),
 }
 
 
@@ -39,7 +51,7 @@ def test_output_shapes_and_layouts(name):
     out_bf, h_bf = batch_first_core(x)
     out_tm, h_tm = time_major_core(x.transpose(0, 1))
     assert out_bf.shape == (2, 5, H) and out_tm.shape == (5, 2, H)
-    num_layers = 3 if name == "srnn" else 2 if name in ("lstm", "gru") else 1
+    num_layers = batch_first_core.num_layers
     for h in states(h_bf):
         assert h.shape == (num_layers, 2, H)
     torch.testing.assert_close(out_bf, out_tm.transpose(0, 1), **TOL)
@@ -57,11 +69,11 @@ def test_padding_gives_each_sequence_its_own_result(name, with_state):
     hx = None
     if with_state:
         hx = tuple(torch.randn_like(h) for h in states(core(x)[1]))
-        hx = hx if name == "lstm" else hx[0]
+        hx = hx if isinstance(core, LSTM) else hx[0]
     output, h_n = core(x, hx, lengths=torch.tensor(LENGTHS))
     for b, length in enumerate(LENGTHS):
         hx_b = None if hx is None else tuple(h[:, b:b + 1] for h in states(hx))
-        hx_b = hx_b if hx_b is None or name == "lstm" else hx_b[0]
+        hx_b = hx_b if hx_b is None or isinstance(core, LSTM) else hx_b[0]
         alone, h_alone = core(x[b:b + 1, :length], hx_b)
         torch.testing.assert_close(output[b, :length], alone[0], **TOL)
         assert (output[b, length:] == 0).all()

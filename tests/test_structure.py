@@ -21,19 +21,24 @@ LONG_FUNCTIONS = {
 # models / data, with reports beside training (imported by experiments and cli; it reads run files only, so
 # it imports neither training nor experiments). files, midi, options (how a config option is declared:
 # its default, check and role), runlock (one writer per run directory) and presets (the packaged configs by
-# name) are leaves the writers may use.
+# name) are leaves the writers may use; architectures (what each model name is) and metric_keys (what each metric
+# is) are torch-free leaves that every layer reads, reports included.
 ALLOWED = {
-    "cli": {"experiments", "training", "reports", "models", "data", "files", "midi", "options", "runlock", "presets"},
-    "experiments": {"training", "reports", "models", "data", "files", "midi", "options", "runlock", "presets"},
-    "training": {"models", "data", "files", "midi", "options", "runlock", "presets"},
-    "reports": {"files"},
-    "models": {"options"},
+    "cli": {"experiments", "training", "reports", "models", "data", "files", "midi", "options", "runlock", "presets",
+            "architectures", "metric_keys"},
+    "experiments": {"training", "reports", "models", "data", "files", "midi", "options", "runlock", "presets",
+                    "architectures", "metric_keys"},
+    "training": {"models", "data", "files", "midi", "options", "runlock", "presets", "architectures", "metric_keys"},
+    "reports": {"files", "architectures", "metric_keys"},
+    "models": {"options", "architectures"},
     "data": {"files", "midi"},
     "files": set(),
     "midi": set(),
     "options": set(),
     "runlock": set(),
     "presets": set(),
+    "architectures": set(),
+    "metric_keys": set(),
 }
 
 

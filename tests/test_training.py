@@ -20,7 +20,7 @@ from deeprnn.training import ConfigError, TrainingDiverged, evaluate_run, load_c
 from deeprnn.training.trainer import RUN_FILES, training_step
 
 TINY = [
-    "model.hidden_size=8", "model.transition_size=8", "model.output_size=8", "model.embedding_size=8",
+    "model.hidden_size=8", "model.output_size=8", "model.embedding_size=8",  # transition_size: hidden_size
     "data.batch_size=16", "data.eval_batch_size=64", "data.bptt=20", "train.threads=1",
 ]  # fmt: skip
 

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import torch
 
+from deeprnn.metric_keys import SHOWN
 from deeprnn.models import step_gain
-from deeprnn.models.dtrnn import DTRNN
-from deeprnn.models.rnn import StackedRNN
 from deeprnn.training.config import Config
 from deeprnn.training.metrics import SELECTION_METRIC
 from deeprnn.training.state import StepResult, TrainingState
@@ -59,12 +58,9 @@ class Diagnosis:
 
 
 def output_activation(core) -> str | None:
-    """The nonlinearity that produces the core's output h_t."""
-    if isinstance(core, DTRNN):
-        return core.activations[-1]
-    if isinstance(core, StackedRNN):
-        return core.nonlinearity
-    return "tanh"  # LSTM (o * tanh(c)) and GRU outputs lie in (-1, 1)
+    """The nonlinearity that produces the core's output h_t: the core's ``output_units`` (the core protocol,
+    docs/models.md); None (no saturation measured) for a core that does not declare them."""
+    return getattr(core, "output_units", None)
 
 
 def saturated_fraction(h: torch.Tensor, activation: str | None, lengths=None) -> float | None:
@@ -147,7 +143,7 @@ def report(result: Diagnosis, rows: int = 10) -> str:
         lines.append(f"{r.batch:>6} {_cell(r.loss):>10} {_cell(r.grad_norm_before_clip):>10} "
                      f"{_cell(r.grad_norm_after_clip):>10} {saturated:>10}" + ("" if r.finite else "  skipped"))
     shown_valid = ", ".join(f"{key} {_cell(value)}" for key, value in result.valid.items()
-                            if key in ("nll", "frame_acc", "ppl", "bpc", "loss", "acc"))
+                            if key in SHOWN)
     lines.append(f"validation after {len(records)} batches: {shown_valid}")
     return "\n".join(lines + warnings(result))
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -30,13 +29,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from deeprnn.architectures import ARCHITECTURES, applies
 from deeprnn.models import build_model
 
 VANISHING = 1e-6  # ‖∂L/∂h_1‖ below this: the first step gets (numerically) no signal
 EXPLODING = 10.0  # ‖∂L/∂h_1‖ above this: the gradient grows with distance
-# Which build_model option "depth" sets per architecture; rnn has no depth (measured once, as depth 1).
-DEPTH_OPTION = {"dt-rnn": "transition_depth", "dts-rnn": "transition_depth", "dot-rnn": "transition_depth",
-                "dots-rnn": "transition_depth", "srnn": "num_layers", "lstm": "num_layers", "gru": "num_layers"}
+# Which build_model option "depth" sets per architecture (deeprnn.architectures); a model without one (rnn) is
+# measured once, as depth 1.
+DEPTH_OPTION = {a.name: a.depth_option for a in ARCHITECTURES.values() if a.depth_option}
 
 
 @dataclass
@@ -70,11 +70,10 @@ class Measurement:
 
 def configurations(models, depths) -> list[tuple[str, int]]:
     """(model, depth) pairs; a plain rnn has no depth and is measured once."""
-    unknown = [model for model in models if model not in DEPTH_OPTION and model != "rnn"]
+    unknown = [model for model in models if model not in ARCHITECTURES]
     if unknown:
-        raise ValueError(f"unknown model {unknown[0]!r}; valid names: rnn, {', '.join(DEPTH_OPTION)}")
-    return [(model, 1) if model == "rnn" else (model, depth)
-            for model in models for depth in ([1] if model == "rnn" else depths)]
+        raise ValueError(f"unknown model {unknown[0]!r}; valid names: {', '.join(ARCHITECTURES)}")
+    return [(model, depth) for model in models for depth in (depths if model in DEPTH_OPTION else [1])]
 
 
 def build_head(model: str, depth: int, hidden_size: int, input_size: int, seed: int, spectral_radius: float = 1.0,
@@ -89,7 +88,7 @@ def build_head(model: str, depth: int, hidden_size: int, input_size: int, seed: 
     """
     torch.manual_seed(seed)
     options = {DEPTH_OPTION[model]: depth} if model in DEPTH_OPTION else {}
-    if DEPTH_OPTION.get(model) == "transition_depth":
+    if applies(model, "transition_dropout"):
         options["transition_dropout"] = transition_dropout
     head = build_model(model, "music", input_size=input_size, hidden_size=hidden_size,
                        spectral_radius=spectral_radius, **options, **init)
@@ -138,10 +137,9 @@ def hidden_part(state) -> torch.Tensor:
     return state[0] if isinstance(state, tuple) else state  # LSTM: (h_n, c_n)
 
 
-def layer_index(name: str) -> int:
-    """Layer of a core parameter: ``layers.{l}.…`` (deep transition) or ``…_l{k}`` (stacked, torch names)."""
-    found = re.search(r"layers\.(\d+)\.", name) or re.search(r"_l(\d+)$", name)
-    return int(found.group(1)) if found else 0
+def layer_index(core, name: str) -> int:
+    """Layer of a core parameter, as the core says (the core protocol's ``parameter_layer``)."""
+    return core.parameter_layer(name) if hasattr(core, "parameter_layer") else 0
 
 
 def measure(core, x: torch.Tensor, last_step_loss, seed: int = 0) -> tuple[float, list[float], float, list[float]]:
@@ -157,7 +155,8 @@ def measure(core, x: torch.Tensor, last_step_loss, seed: int = 0) -> tuple[float
     layers: dict[int, float] = {}
     for (name, _), g in zip(named, param_grads):
         if g is not None:
-            layers[layer_index(name)] = layers.get(layer_index(name), 0.0) + g.double().pow(2).sum().item()
+            layer = layer_index(core, name)
+            layers[layer] = layers.get(layer, 0.0) + g.double().pow(2).sum().item()
     layer_norms = [math.sqrt(layers.get(k, 0.0)) for k in range(max(layers, default=-1) + 1)]
     return loss.item(), step_norms, math.sqrt(sum(layers.values())), layer_norms
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +12,7 @@ from torch import nn
 from deeprnn.models import fast
 from deeprnn.models.activations import ACTIVATIONS, get_activation
 from deeprnn.models.checks import check_choice, check_integer, check_positive, check_probability
-from deeprnn.models.sequence import RecurrentCore, run_directions, scan
+from deeprnn.models.sequence import RecurrentCore, run_directions, scan, select_impl
 
 
 class TransitionLayer(nn.Module):
@@ -159,8 +160,32 @@ class DTRNN(RecurrentCore):
                 z = z * masks[l]
         return z
 
+    @property
+    def output_units(self):
+        return self.activations[-1]
+
+    has_step = True
+
+    def step(self, x_t, h, direction=0):
+        return self.cell(x_t, h, direction=direction)
+
+    def parameter_roles(self):
+        roles = {"weight_hh": "recurrent", "weight_shortcut": "recurrent", "weight_ih": "input", "bias": "bias"}
+        return {name: roles.get(name.rpartition(".")[2], "own") for name, _ in self.named_parameters()}
+
+    def parameter_layer(self, name):
+        found = re.search(r"layers\.(\d+)\.", name)
+        return int(found.group(1)) if found else 0
+
+    def fast_parameters(self):
+        """Every tensor ``run_fast`` hands to the fused op, over both directions."""
+        for layers in self.directions():
+            inputs = self.fast_inputs(layers)
+            yield from (*inputs["weights_hh"], *inputs["weights_shortcut"], *inputs["weights_ih"],
+                        *inputs["biases"], *(tensor for unit in inputs["units"] for tensor in unit))
+
     def run(self, x, hx, mask):
-        on_fast_path = fast.selected_impl(self) == "fast"
+        on_fast_path = select_impl(self, self.fast_parameters()) == "fast"
 
         def run_direction(d, seq, h0):
             masks = self.dropout_masks(x.shape[1], x)  # drawn per direction, forward first
@@ -174,17 +199,21 @@ class DTRNN(RecurrentCore):
     def run_fast(self, layers, x, h0, mask, dropout_masks):
         """One direction (its ``layers``) on the fast path: (output (T, B, H), h_T (B, H)). The fused op takes
         tensors only (models/fast.py); the units of each block are known here by their names."""
-        named = list(zip(layers, self.activations))
-        pool_size = next((layer.activation.pool_size for layer, name in named if name in fast.POOLED), 2)
+        inputs = self.fast_inputs(layers)
         return fast.deep_transition(
-            x, h0,
-            [layer.weight_hh for layer in layers],
-            [layer.weight_shortcut for layer in layers[1:]] if self.shortcut else [],
-            [layer.weight_ih for layer in layers if layer.weight_ih is not None],
-            [layer.bias for layer in layers],
-            self.activations, mask, dropout_masks,
+            x, h0, inputs["weights_hh"], inputs["weights_shortcut"], inputs["weights_ih"], inputs["biases"],
+            self.activations, mask, dropout_masks, units=inputs["units"], pool_size=inputs["pool_size"])
+
+    def fast_inputs(self, layers):
+        """The tensors (and pool size) of one direction's ``layers`` that ``run_fast`` hands to the fused op."""
+        named = list(zip(layers, self.activations))
+        return dict(
+            weights_hh=[layer.weight_hh for layer in layers],
+            weights_shortcut=[layer.weight_shortcut for layer in layers[1:]] if self.shortcut else [],
+            weights_ih=[layer.weight_ih for layer in layers if layer.weight_ih is not None],
+            biases=[layer.bias for layer in layers],
             units=[(layer.activation.centres, layer.activation.rho) for layer, name in named if name == "lp"],
-            pool_size=pool_size)
+            pool_size=next((layer.activation.pool_size for layer, name in named if name in fast.POOLED), 2))
 
     @classmethod
     def from_config(cls, input_size, config):

@@ -8,11 +8,12 @@ torch.nn.GRU documentation.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from deeprnn.models.checks import check_positive, check_probability
-from deeprnn.models.sequence import check_input_size, check_lengths
+from deeprnn.models.sequence import CoreProtocol, check_input_size, check_lengths
 
 
 def _check_sizes(input_size, hidden_size, num_layers, dropout):
@@ -51,7 +52,7 @@ def _from_config(cls, input_size, config):
                dropout=dropout, bidirectional=config.bidirectional)
 
 
-class _TorchRecurrent:
+class _TorchRecurrent(CoreProtocol):
     """The shared part of LSTM and GRU: size checks, ``lengths`` in ``forward``, ``from_config``.
 
     Mixed in before the torch class, so ``super()`` reaches torch.nn.LSTM / torch.nn.GRU.
@@ -73,6 +74,15 @@ class _TorchRecurrent:
 
 class LSTM(_TorchRecurrent, nn.LSTM):
     """``torch.nn.LSTM`` with ``forward(input, hx=None, *, lengths=None) -> (output, (h_n, c_n))``."""
+
+    def init_gate_biases_(self):
+        """Forget-gate biases start at 1 (Gers et al. 2000; Jozefowicz et al. 2015), so the cell state carries
+        information across steps from the start instead of decaying by half each step."""
+        hidden = self.hidden_size
+        with torch.no_grad():
+            for name, param in self.named_parameters():
+                if name.startswith("bias_ih"):
+                    param[hidden : 2 * hidden].fill_(1.0)  # gate order i, f, g, o
 
 
 class GRU(_TorchRecurrent, nn.GRU):

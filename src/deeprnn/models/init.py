@@ -7,9 +7,13 @@ re-initialises a model by parameter role:
 - recurrent matrices: every matrix on the path h_{t-1} -> h_t, i.e. ``weight_hh*`` (torch cores; the W_l
   of a deep transition) and ``weight_shortcut`` (the S_l of a DT(S)-RNN);
 - other weight matrices: input-to-hidden ``weight_ih*`` and the heads' linear maps;
-- biases (``bias*``): zero, for every scheme except "torch", but LSTM forget gates start open (bias 1);
+- biases (``bias*``): zero, for every scheme except "torch", then each core sets its gates
+  (``init_gate_biases_``: LSTM forget gates start open, bias 1);
 - embeddings: U(-0.1, 0.1);
 - L_p units keep their own initialisation (centres 0, p = 2).
+
+A core's parameters take the role the core gives them (``parameter_roles``, the core protocol in
+``deeprnn.models.sequence``); the names above are the roles' defaults, which the heads' parameters follow.
 
 A bidirectional core's reverse direction (``*_reverse``, a DTRNN's ``layers_reverse``) has the same names,
 so the same roles.
@@ -60,7 +64,6 @@ from torch import nn
 from deeprnn.models.checks import check_choice, check_positive
 from deeprnn.models.dtrnn import DTRNN
 from deeprnn.models.heads import SequenceModel
-from deeprnn.models.rnn import StackedRNN
 
 INIT_SCHEMES = ("orthogonal", "sparse", "groundhog", "torch")
 # The default of ``transition_gain`` for new models (build_model, model.transition_gain); chosen by validation
@@ -123,24 +126,45 @@ def init_weights(model: nn.Module, scheme: str = "orthogonal", sparse_nonzeros: 
 
 
 def _each_parameter_once(model: nn.Module):
-    """(module, name, parameter) of every parameter; a tied weight once, from the module that registers it
-    first (the embedding)."""
-    done = set()
+    """(module, role, parameter) of every parameter; a tied weight once, from the module that registers it
+    first (the embedding). The role is the one its core gives it (``parameter_roles``), else by its name:
+    "embedding", "bias", "recurrent", "input" (another matrix) or "own" (kept)."""
+    done, roles = set(), _core_roles(model)
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
             if id(param) not in done:
                 done.add(id(param))
-                yield module, name, param
+                yield module, roles.get(id(param)) or _role_by_name(module, name, param), param
+
+
+def _core_roles(model: nn.Module) -> dict[int, str]:
+    """The role of each core parameter, by its identity, as its core gives it (``parameter_roles``)."""
+    roles = {}
+    for module in model.modules():
+        if hasattr(module, "parameter_roles"):
+            params = dict(module.named_parameters())
+            roles.update({id(params[name]): role for name, role in module.parameter_roles().items()})
+    return roles
+
+
+def _role_by_name(module: nn.Module, name: str, param: nn.Parameter) -> str:
+    if isinstance(module, nn.Embedding):
+        return "embedding"
+    if name.startswith("bias"):
+        return "bias"
+    if name.startswith(RECURRENT):
+        return "recurrent"
+    return "input" if name.startswith("weight") and param.dim() == 2 else "own"
 
 
 def _orthogonal_or_sparse_(model: nn.Module, scheme: str, sparse_nonzeros: int, spectral_radius: float) -> None:
-    for module, name, param in _each_parameter_once(model):
+    for _, role, param in _each_parameter_once(model):
         with torch.no_grad():
-            if isinstance(module, nn.Embedding):
+            if role == "embedding":
                 nn.init.uniform_(param, -0.1, 0.1)
-            elif name.startswith("bias"):
+            elif role == "bias":
                 nn.init.zeros_(param)
-            elif name.startswith(RECURRENT):
+            elif role == "recurrent":
                 for block in _blocks(param):
                     if scheme == "orthogonal":
                         nn.init.orthogonal_(block)
@@ -148,14 +172,14 @@ def _orthogonal_or_sparse_(model: nn.Module, scheme: str, sparse_nonzeros: int, 
                             block.mul_(spectral_radius)
                     else:
                         rescale_spectral_radius_(sparse_(block, sparse_nonzeros), spectral_radius)
-            elif name.startswith("weight") and param.dim() == 2:
+            elif role == "input":
                 if scheme == "orthogonal":
                     nn.init.xavier_uniform_(param)
                 else:
                     sparse_(param, sparse_nonzeros)
     for module in model.modules():  # after every matrix is set: a parent is visited before its layers
         _balance_shortcut(module)
-        _open_forget_gates(module)
+        _init_gate_biases(module)
 
 
 def groundhog_sample_weights_(weight: torch.Tensor, nonzeros: int, scale: float) -> torch.Tensor:
@@ -198,21 +222,21 @@ def groundhog_sample_weights_classic_(weight: torch.Tensor, nonzeros: int, std: 
 
 def groundhog_(model: nn.Module, sparse_nonzeros: int, spectral_radius: float) -> None:
     """``init="groundhog"``: the module docstring's rules, parameter by parameter."""
-    for module, name, param in _each_parameter_once(model):
+    for _, role, param in _each_parameter_once(model):
         with torch.no_grad():
-            if isinstance(module, nn.Embedding):
+            if role == "embedding":
                 nn.init.normal_(param, 0.0, GROUNDHOG_INPUT_STD)
-            elif name.startswith("bias"):
+            elif role == "bias":
                 nn.init.zeros_(param)
-            elif name.startswith(RECURRENT):
+            elif role == "recurrent":
                 for block in _blocks(param):
                     groundhog_sample_weights_(block, sparse_nonzeros, spectral_radius)
-            elif name.startswith("weight") and param.dim() == 2:
+            elif role == "input":
                 nn.init.normal_(param, 0.0, GROUNDHOG_INPUT_STD)
     for module in model.modules():
         if isinstance(module, SequenceModel):
             _groundhog_deep_output(module, sparse_nonzeros)
-        _open_forget_gates(module)
+        _init_gate_biases(module)
 
 
 def _groundhog_deep_output(head: SequenceModel, nonzeros: int) -> None:
@@ -229,13 +253,11 @@ def _groundhog_deep_output(head: SequenceModel, nonzeros: int) -> None:
 
 
 def _step_function(core: nn.Module, direction: int = 0):
-    """h_{t-1}, x_t -> h_t for a core with a single-tensor state and one step function (of ``direction``, for a
-    bidirectional DTRNN); None otherwise."""
-    if isinstance(core, DTRNN):
-        return lambda x_t, h_prev: core.cell(x_t, h_prev, direction=direction)
-    if isinstance(core, StackedRNN) and core.num_layers == 1 and not getattr(core, "bidirectional", False):
-        return lambda x_t, h_prev: core.cell(0, x_t, h_prev)
-    return None
+    """h_{t-1}, x_t -> h_t for a core with a single-tensor state and one step function (the core protocol's
+    ``step``, of ``direction`` for a bidirectional core that has one); None otherwise."""
+    if not getattr(core, "has_step", False):
+        return None
+    return lambda x_t, h_prev: core.step(x_t, h_prev, direction=direction)
 
 
 def step_gain(core: nn.Module, direction: int = 0) -> float | None:
@@ -307,12 +329,7 @@ def _balance_shortcut(module: nn.Module) -> None:
                     weight.mul_(len(shortcuts) ** (-1 / 3))
 
 
-def _open_forget_gates(module: nn.Module) -> None:
-    """LSTM forget-gate biases start at 1 (Gers et al. 2000; Jozefowicz et al. 2015), so the cell state
-    carries information across steps from the start instead of decaying by half each step."""
-    if isinstance(module, nn.LSTM):
-        hidden = module.hidden_size
-        with torch.no_grad():
-            for name, param in module.named_parameters():
-                if name.startswith("bias_ih"):
-                    param[hidden : 2 * hidden].fill_(1.0)  # gate order i, f, g, o
+def _init_gate_biases(module: nn.Module) -> None:
+    """The core's own gate biases (the core protocol's ``init_gate_biases_``), after the scheme."""
+    if hasattr(module, "init_gate_biases_"):
+        module.init_gate_biases_()

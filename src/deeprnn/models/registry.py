@@ -1,31 +1,23 @@
 """Build a task head around a core, by architecture name.
 
-Adding an architecture: write its core in one file (an ``nn.Module`` with ``from_config(input_size,
-config)``, ``hidden_size`` and ``batch_first``) and add one line to ``ARCHITECTURES``.
+What each name is (its core class, the options it reads, their defaults and checks) is described once, torch-free,
+in ``deeprnn.architectures``; this module imports the core classes it names and builds heads around them.
+Adding a core: CONTRIBUTING.md, "Adding a core".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from dataclasses import asdict, dataclass, fields
 
 from torch import nn
 
+from deeprnn import architectures
+from deeprnn.architectures import ARCHITECTURES, MODEL_NAMES, Architecture
 from deeprnn.models.config import ModelConfig
-from deeprnn.models.dtrnn import DTRNN
-from deeprnn.models.gated import GRU, LSTM
 from deeprnn.models.heads import LanguageModel, MusicModel, Tagger, WordFeatures
 from deeprnn.models.init import init_weights
-from deeprnn.models.rnn import RNN, StackedRNN
-
-
-@dataclass(frozen=True)
-class Architecture:
-    core: Callable  # from_config(input_size, CoreConfig) -> core module
-    shortcut: bool | None = None  # default of the shortcut option; None: the core has no such option
-    output_depth: int = 0  # default output_depth; where it is >= 1 (DOT models), 0 is refused
-    num_layers: int = 1  # default number of layers
-    stackable: bool = False  # whether num_layers > 1 is allowed
+from deeprnn.options import ConfigError, check_option
 
 
 @dataclass(frozen=True)
@@ -44,18 +36,14 @@ class CoreConfig:
     bidirectional: bool = False
 
 
-ARCHITECTURES = {
-    "rnn": Architecture(RNN.from_config),
-    "dt-rnn": Architecture(DTRNN.from_config, shortcut=False),
-    "dts-rnn": Architecture(DTRNN.from_config, shortcut=True),
-    "dot-rnn": Architecture(DTRNN.from_config, shortcut=False, output_depth=1),
-    "dots-rnn": Architecture(DTRNN.from_config, shortcut=True, output_depth=1),
-    "srnn": Architecture(StackedRNN.from_config, num_layers=2, stackable=True),
-    "lstm": Architecture(LSTM.from_config, stackable=True),
-    "gru": Architecture(GRU.from_config, stackable=True),
-}
-MODEL_NAMES = tuple(ARCHITECTURES)
 TASKS = ("music", "lm", "tagging")
+__all__ = ["ARCHITECTURES", "MODEL_NAMES", "TASKS", "build_from_config", "build_model", "core_class"]
+
+
+def core_class(name: str) -> type[nn.Module]:
+    """The core class of the architecture called ``name`` (imported from its ``module:Class`` path)."""
+    module, _, cls = architectures.architecture(name).core.partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 # Read by the trainer, which has the data (the read-out bias); not part of the architecture.
@@ -86,6 +74,9 @@ def build_model(name, task="music", *, input_size=88, vocab_size=None, num_tags=
     unknown = sorted(set(options) - {f.name for f in fields(ModelConfig)})
     if unknown:
         raise TypeError(f"build_model() got unexpected keyword arguments {', '.join(unknown)}")
+    if name in ARCHITECTURES:
+        defaults = {f.name: f.default for f in fields(ModelConfig)}
+        architectures.refuse_inapplicable(name, options, defaults, source="build_model: ")
     return build_from_config(ModelConfig(name=name, **options), task, input_size=input_size, vocab_size=vocab_size,
                              num_tags=num_tags, feature_vocab_size=feature_vocab_size)
 
@@ -96,12 +87,10 @@ def build_from_config(config: ModelConfig, task: str = "music", *, input_size: i
     ``vocab_size`` (text), ``num_tags`` and ``feature_vocab_size`` (tagging). See ``build_model``."""
     sizes = dict(input_size=input_size, vocab_size=vocab_size, num_tags=num_tags, feature_vocab_size=feature_vocab_size)
     architecture = _check(config, task)
-    num_layers = architecture.num_layers if config.num_layers is None else config.num_layers
-    if num_layers != 1 and not architecture.stackable:
-        raise ValueError(f"{config.name} has a single recurrent layer; num_layers must be 1, got {num_layers}")
-    output_depth = architecture.output_depth if config.output_depth is None else config.output_depth
-    if architecture.output_depth and output_depth < 1:
-        raise ValueError(f"{config.name} has a deep output: output_depth must be >= 1, got {output_depth}")
+    for option in architecture.checks:
+        _resolved(config, architecture, option)
+    num_layers = _resolved(config, architecture, "num_layers")
+    output_depth = _resolved(config, architecture, "output_depth")
     # The deep output's width defaults to hidden_size, not to the width of o^0 (which is hidden + input size
     # with output_from_input): otherwise reading x_t would silently widen every deep-output layer and the read-out.
     output_size = config.hidden_size if config.output_size is None else config.output_size
@@ -117,8 +106,7 @@ def build_from_config(config: ModelConfig, task: str = "music", *, input_size: i
 def _check(config: ModelConfig, task: str) -> Architecture:
     """The architecture of ``config.name``, once the options that do not fit it or the task are refused."""
     name = config.name
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+    architectures.architecture(name)  # refuses an unknown name
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
     if config.bidirectional and task != "tagging":
@@ -127,18 +115,27 @@ def _check(config: ModelConfig, task: str) -> Architecture:
     if config.word_features is not None and task != "tagging":
         raise ValueError(f"word_features are for tagging only, not task {task!r}")
     architecture = ARCHITECTURES[name]
-    deep_transition_only = config.shortcut or config.input_to != "first" or config.transition_dropout is not None
-    if architecture.shortcut is None and deep_transition_only:
-        raise ValueError(f"shortcut, input_to and transition_dropout apply to deep-transition models only, "
-                         f"not {name}")
+    architectures.refuse_always_checked(name, asdict(config))
     return architecture
+
+
+def _resolved(config: ModelConfig, architecture: Architecture, option: str):
+    """``config``'s value of ``option``, its ``None`` resolved to the architecture's default, checked against
+    the architecture's rule for it."""
+    value = getattr(config, option)
+    value = architecture.defaults.get(option) if value is None else value
+    try:
+        check_option(option, architecture.checks.get(option), value, source=architecture.name)
+    except ConfigError as error:
+        raise ValueError(str(error)) from None
+    return value
 
 
 def _core_config(config: ModelConfig, architecture: Architecture, num_layers: int) -> CoreConfig:
     dropout = config.dropout if config.transition_dropout is None else config.transition_dropout
     return CoreConfig(hidden_size=config.hidden_size, num_layers=num_layers, transition_depth=config.transition_depth,
                       transition_size=config.transition_size,
-                      shortcut=architecture.shortcut if config.shortcut is None else config.shortcut,
+                      shortcut=_resolved(config, architecture, "shortcut") or False,
                       activation=config.activation, pool_size=config.pool_size, dropout=dropout,
                       input_to=config.input_to, bidirectional=config.bidirectional)
 
@@ -146,12 +143,12 @@ def _core_config(config: ModelConfig, architecture: Architecture, num_layers: in
 def _head(config: ModelConfig, task: str, architecture: Architecture, core_config: CoreConfig, output: dict, *,
           input_size: int, vocab_size: int | None, num_tags: int | None, feature_vocab_size: int | None) -> nn.Module:
     if task == "music":
-        return MusicModel(architecture.core(input_size, core_config), num_keys=input_size, **output)
+        return MusicModel(core_class(config.name).from_config(input_size, core_config), num_keys=input_size, **output)
     if vocab_size is None:
         raise ValueError(f"task {task!r} needs vocab_size")
     embedding_size = config.hidden_size if config.embedding_size is None else config.embedding_size
     if task == "lm":
-        core = architecture.core(embedding_size, core_config)
+        core = core_class(config.name).from_config(embedding_size, core_config)
         return LanguageModel(core, vocab_size, embedding_size, tie_weights=config.tie_weights, **output)
     if num_tags is None:
         raise ValueError("task 'tagging' needs num_tags")
@@ -160,7 +157,7 @@ def _head(config: ModelConfig, task: str, architecture: Architecture, core_confi
         if feature_vocab_size is None:
             raise ValueError(f"word_features={config.word_features!r} needs feature_vocab_size")
         features = WordFeatures(config.word_features, feature_vocab_size, config.feature_size)
-    core = architecture.core(embedding_size + (features.size if features else 0), core_config)
+    core = core_class(config.name).from_config(embedding_size + (features.size if features else 0), core_config)
     return Tagger(core, vocab_size, num_tags, embedding_size, word_features=features, **output)
 
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from deeprnn.models import fast
 from deeprnn.models.checks import check_choice, check_positive, check_probability
-from deeprnn.models.sequence import RecurrentCore, run_directions, scan
+from deeprnn.models.sequence import RecurrentCore, run_directions, scan, select_impl
 
 
 class StackedRNN(RecurrentCore):
@@ -79,8 +79,24 @@ class StackedRNN(RecurrentCore):
         pre_activation = F.linear(x_t, weight_ih, bias_ih) + F.linear(h_prev, weight_hh, bias_hh)
         return torch.tanh(pre_activation) if self.nonlinearity == "tanh" else torch.relu(pre_activation)
 
+    @property
+    def output_units(self):
+        return self.nonlinearity
+
+    @property
+    def has_step(self):
+        return self.num_layers == 1 and not self.bidirectional
+
+    def step(self, x_t, h, direction=0):
+        return self.cell(0, x_t, h, direction=direction)
+
+    def fast_parameters(self):
+        """Every tensor ``run_layer_fast`` hands to the fused op, over layers and directions."""
+        return [p for k in range(self.num_layers) for d in range(self.num_directions)
+                for p in self.layer_parameters(k, d) if p is not None]
+
     def run(self, x, hx, mask):
-        on_fast_path = fast.selected_impl(self) == "fast"
+        on_fast_path = select_impl(self, self.fast_parameters()) == "fast"
         layer_input, final_states, directions = x, [], self.num_directions
         for k in range(self.num_layers):
             if k > 0:

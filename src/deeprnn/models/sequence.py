@@ -7,9 +7,13 @@ step mask; this module converts to that form and back.
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from deeprnn.models import fast
 
 
 def check_input_size(input, input_size: int, owner: str) -> None:
@@ -107,7 +111,69 @@ def run_directions(run_direction, x, h0s, mask):
     return (outputs[0] if len(outputs) == 1 else torch.cat(outputs, -1)), finals
 
 
-class RecurrentCore(nn.Module):
+ROLES = ("recurrent", "input", "bias", "own")  # what init_weights does with a core parameter (CoreProtocol)
+
+
+class CoreProtocol:
+    """What the tools read of a core instead of its class or its parameter names (init, diagnose, gradflow).
+
+    - ``output_units``: the nonlinearity that produces h_t ("tanh", "relu", "sigmoid", ...; diagnose measures
+      its saturation);
+    - ``parameter_roles()``: each parameter (by its name in the core) with its role for ``init_weights``:
+      "recurrent" (a matrix on the path h_{t-1} -> h_t, set block by block), "input" (any other matrix), "bias"
+      (zero) or "own" (kept as built); the defaults follow torch.nn.RNN's names;
+    - ``init_gate_biases_()``: called by ``init_weights`` after a scheme has set every parameter (gates that
+      start open or closed: LSTM forget gates, RHN transform gates);
+    - ``has_step`` and ``step(x_t, h, direction=0)``: one step of a core with a single state tensor;
+    - ``parameter_layer(name)``: the layer a parameter belongs to (gradflow's per-layer norms).
+    """
+
+    output_units = "tanh"
+    has_step = False
+
+    def parameter_roles(self) -> dict[str, str]:
+        return {name: _torch_role(name) for name, _ in self.named_parameters()}
+
+    def init_gate_biases_(self) -> None:
+        return None
+
+    def step(self, x_t, h, direction=0):
+        raise NotImplementedError(f"{type(self).__name__} has no single step on one state tensor")
+
+    def parameter_layer(self, name: str) -> int:
+        """``…_l{k}``: layer k, as torch.nn.RNN names it."""
+        found = re.search(r"_l(\d+)$", name)
+        return int(found.group(1)) if found else 0
+
+
+def _torch_role(name: str) -> str:
+    leaf = name.rpartition(".")[2]
+    if leaf.startswith("bias"):
+        return "bias"
+    if leaf.startswith(("weight_hh", "weight_shortcut")):
+        return "recurrent"
+    return "input" if leaf.startswith("weight") else "own"
+
+
+def unseen_by_fast_path(core: nn.Module, handed) -> list[str]:
+    """The names of ``core``'s parameters that are not among the tensors ``handed`` to the fused op."""
+    seen = {id(tensor) for tensor in handed}
+    return [name for name, param in core.named_parameters() if id(param) not in seen]
+
+
+def select_impl(core: nn.Module, handed) -> str:
+    """``fast.selected_impl(core)``, once the fast path is shown to see every parameter of ``core``: with one
+    it does not see, "auto" runs the reference path and "fast" is an error."""
+    unseen = unseen_by_fast_path(core, handed)
+    if unseen and getattr(core, "impl", "auto") != "reference":
+        if core.impl == "fast":
+            raise ValueError(f"{type(core).__name__}: impl='fast' is not available: the fused op does not see "
+                             f"{', '.join(unseen)}")
+        return "reference"
+    return fast.selected_impl(core)
+
+
+class RecurrentCore(CoreProtocol, nn.Module):
     """Base class of the loop-based cores: ``forward(input, hx=None, *, lengths=None) -> (output, h_n)``.
 
     Subclasses set ``input_size``, ``hidden_size``, ``num_layers``, ``batch_first`` and ``bidirectional``

@@ -15,13 +15,14 @@ from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator
 
+from deeprnn.metric_keys import ACCURACY, FRAME_ACCURACY
 from deeprnn.reports.plotting import plt, save_figure
 from deeprnn.reports.runs import Run, RunSet, default_metric, larger_is_better, metric_value
 from deeprnn.reports.tables import column_order, format_value, sort_key
 
 # The first key found in a run's records is plotted (music validation reports nll, text ones loss).
 LOSS_KEYS = ("nll", "loss")
-ACCURACY_KEYS = ("frame_acc", "acc")
+ACCURACY_KEYS = (FRAME_ACCURACY, ACCURACY)
 
 
 def series(run: Run, split: str, keys: tuple[str, ...]) -> tuple[str | None, list[int], list[float]]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deeprnn import architectures
 from deeprnn.reports.published import QUOTED, SOURCES, get_published
 from deeprnn.reports.results_figures import grid_figure, recipe_figure
 from deeprnn.reports.runs import Run, RunSet, larger_is_better, load_run, metric_value
@@ -28,8 +29,8 @@ BASELINE_FILE = "baseline.json"  # results/<table>/baseline.json: a baseline's m
 FIGURES = "figures"  # under results/: the figures of RESULTS.md
 NOT_RUN = "not run yet"
 
-LABELS = {"rnn": "RNN", "dt-rnn": "DT-RNN", "dts-rnn": "DT(S)-RNN", "dot-rnn": "DOT-RNN", "dots-rnn": "DOT(S)-RNN",
-          "dots-rnn-star": "DOT(S)-RNN*", "srnn": "sRNN", "lstm": "LSTM", "gru": "GRU", "tcn": "TCN"}
+LABELS = {**architectures.labels(), "dots-rnn-star": "DOT(S)-RNN*", "tcn": "TCN",  # and recipes' own names
+          "rnn-matched": "RNN (parameter-matched)", "dots-rnn-nodrop": "DOT(S)-RNN, no dropout"}
 UNITS = {"nll": "NLL, nats per frame", "bce_mean": "mean per-key BCE", "ppl": "perplexity",
          "bpc": "bits per character", "acc": "accuracy", "frame_acc": "frame accuracy", "loss": "loss, nats"}
 DECIMALS = {"nll": 3, "bce_mean": 4, "ppl": 1, "bpc": 3, "loss": 3}
@@ -405,7 +406,7 @@ def stopped_by_budget(cut: list[str], valid_metric: str) -> list[str]:
 
 
 # The paper's deep RNNs (and our DOT(S)-RNN*, its L_p variant): the models its claim is about.
-DEEP_RNNS = ("dt-rnn", "dts-rnn", "dot-rnn", "dots-rnn", "dots-rnn-star", "srnn")
+DEEP_RNNS = (*architectures.in_claim(), "dots-rnn-star")
 CLAIM = "at least one deep RNN beats the regular RNN"
 
 

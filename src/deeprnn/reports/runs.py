@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deeprnn import metric_keys
 from deeprnn.files import read_records
 
 # Config keys that say where or how a run was executed, not what was trained: never treated as swept.
@@ -230,4 +231,4 @@ def default_metric(runs: list[Run]) -> str:
 
 
 def larger_is_better(metric: str) -> bool:
-    return metric.rpartition(".")[2] in ("acc", "frame_acc")
+    return metric_keys.larger_is_better(metric)

@@ -13,11 +13,12 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from deeprnn import architectures
 from deeprnn.reports.published import QUOTED, SOURCES, PublishedSet
 from deeprnn.reports.runs import RunSet, diverged, larger_is_better, metric_value
 
 # Column order of the paper's tables; models not listed here follow, alphabetically.
-MODEL_ORDER = ("rnn", "dt-rnn", "dts-rnn", "dot-rnn", "dots-rnn", "srnn", "lstm", "gru")
+MODEL_ORDER = architectures.MODEL_NAMES
 PUBLISHED_MARK = "†"
 MISSING = "–"
 

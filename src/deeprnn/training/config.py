@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
-from deeprnn import presets
+from deeprnn import architectures, presets
 from deeprnn.models.config import ModelConfig
 from deeprnn.options import ABSENT_MEANS, ROLE, ROLES, ConfigError, budget, check_option, checks, execution, semantic
 
@@ -331,11 +331,27 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 
 def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> Config:
+    """``key=value`` overrides in order (user input: a model option the model does not read is refused)."""
+    given = []
     for text in overrides:
         key, value = parse_override(text)
         set_value(config, key, value)
+        given.append(key)
     validate(config)
+    _refuse_inapplicable(config, [key.partition(".")[2] for key in given if key.startswith("model.")])
     return config
+
+
+def _refuse_inapplicable(config: Config, options: list[str]) -> None:
+    """Refuse a model option given with --set that the model does not read (deeprnn.architectures)."""
+    if not options or config.model.name not in architectures.ARCHITECTURES:
+        return
+    defaults = {f.name: f.default for f in fields(ModelConfig)}
+    try:
+        architectures.refuse_inapplicable(config.model.name, {key: getattr(config.model, key) for key in options},
+                                          defaults, source="--set model.")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def validate(config: Config) -> None:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deeprnn import data
+from deeprnn.metric_keys import ACCURACY, FRAME_ACCURACY
 from deeprnn.models import TASKS, detach_hidden
 from deeprnn.training.config import Config, ConfigError
 from deeprnn.training.metrics import MusicMetrics, TaggingMetrics, TokenMetrics
@@ -84,7 +85,7 @@ class Task:
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         raise NotImplementedError
 
-    accuracy_key = "acc"  # what the training accuracy is called in metrics.jsonl
+    accuracy_key = ACCURACY  # what the training accuracy is called in metrics.jsonl
     loss_key = "loss"  # the validation loss in nats that the trainer's divergence check watches
 
     def trivial_losses(self) -> dict[str, float]:
@@ -176,7 +177,7 @@ class MusicWindow(NamedTuple):
 class MusicTask(SequenceBatchTask):
     name = "music"
     unit = "frames"
-    accuracy_key = "frame_acc"
+    accuracy_key = FRAME_ACCURACY
 
     def __init__(self, config: Config, device: torch.device):
         self.config, self.device = config, device

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from deeprnn import __version__
 from deeprnn.data import resolve_data_dir
 from deeprnn.files import append_record, read_records, remove_stale_temporaries
+from deeprnn.metric_keys import SHOWN
 from deeprnn.models import count_parameters
 from deeprnn.runlock import run_lock
 from deeprnn.training.checkpoint import (
@@ -296,7 +297,7 @@ def _is_better(value: float, best: float | None, larger_is_better: bool) -> bool
 
 
 def _format_metrics(values: dict[str, float]) -> str:
-    shown = [k for k in ("nll", "frame_acc", "ppl", "bpc", "loss", "acc") if k in values]
+    shown = [k for k in SHOWN if k in values]
     return " ".join(f"{k} {values[k]:.4f}" for k in shown)
 
 
@@ -606,7 +607,7 @@ def finish(run_dir: Path, task: Task, model, state: TrainingState, params: int, 
 
 
 def summary_table(summary: dict[str, Any]) -> str:
-    keys = [k for k in ("nll", "frame_acc", "bce_mean", "ppl", "bpc", "loss", "acc") if k in summary["valid"]]
+    keys = [k for k in SHOWN if k in summary["valid"]]
     cells = {split: [f"{summary[split][k]:.4f}" for k in keys] for split in ("valid", "test")}
     # at least two spaces between columns, however wide a (diverged) value is
     widths = [max(11, *(len(cells[split][i]) + 2 for split in cells)) for i in range(len(keys))]
