@@ -75,8 +75,9 @@ def test_the_committed_results_are_adopted_by_their_tables(table, tmp_path, monk
     were made with ``--set train.threads=1`` and their recipes leave threads unset: threads is execution, so the
     same run (before issue 29, reproduce refused them while resume accepted the change)."""
     monkeypatch.chdir(ROOT)
-    points = table_points(load_tables()[table], tmp_path)
-    assert adopt(points, [ROOT / "results" / table], log=lambda message: None) == len(points)
+    # the points of rows added since (not run yet) have no committed run to adopt
+    points = [p for p in table_points(load_tables()[table], tmp_path) if (ROOT / "results" / table / p.label).is_dir()]
+    assert len(points) >= 18 and adopt(points, [ROOT / "results" / table], log=lambda message: None) == len(points)
 
 
 def test_every_option_declares_its_role():
