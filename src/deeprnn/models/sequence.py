@@ -24,9 +24,20 @@ def check_lengths(lengths, batch_size: int, max_length: int) -> torch.Tensor:
     lengths = torch.as_tensor(lengths).to("cpu", torch.int64).reshape(-1)
     if lengths.numel() != batch_size:
         raise ValueError(f"lengths has {lengths.numel()} entries for a batch of {batch_size}")
-    if lengths.numel() and (lengths.min() < 1 or lengths.max() > max_length):
+    # a check of the values: data-dependent, so skipped while torch.compile or torch.export traces
+    if lengths.numel() and not torch.compiler.is_compiling() and (lengths.min() < 1 or lengths.max() > max_length):
         raise ValueError(f"lengths must lie in [1, {max_length}], got {lengths.tolist()}")
     return lengths
+
+
+def check_dtype(x, module) -> None:
+    """torch.nn.RNN's check: a floating input of another dtype than the weights is an error, except inside an
+    autocast region (where the fused path runs in the weights' dtype: docs/pytorch.md)."""
+    weight = next(module.parameters(), None)
+    if weight is None or x.dtype == weight.dtype or torch.is_autocast_enabled(x.device.type):
+        return
+    raise ValueError(f"{type(module).__name__} input dtype ({x.dtype}) does not match weight dtype ({weight.dtype}). "
+                     f"Convert input: input.to({weight.dtype}), or convert model: model.to({x.dtype})")
 
 
 def to_time_major(input, batch_first: bool, lengths):
@@ -125,7 +136,10 @@ class RecurrentCore(nn.Module):
 
     def forward(self, input, hx=None, *, lengths=None):
         check_input_size(input, self.input_size, type(self).__name__)
+        if not isinstance(input, PackedSequence) and input.dim() == 2:
+            return self.forward_unbatched(input, hx, lengths)
         x, lengths = to_time_major(input, self.batch_first, lengths)
+        check_dtype(x, self)
         state_shape = (self.num_layers * self.num_directions, x.shape[1], self.hidden_size)
         if hx is None:
             hx = x.new_zeros(state_shape)
@@ -134,6 +148,16 @@ class RecurrentCore(nn.Module):
                              f"got {tuple(hx.shape)}")
         output, h_n = self.run(x, hx, step_mask(lengths, x.shape[0], x.device))
         return from_time_major(output, input, lengths, self.batch_first), h_n
+
+    def forward_unbatched(self, input, hx, lengths):
+        """A 2-D (T, features) input, as torch.nn.RNN takes it: a batch of one (``batch_first`` is ignored);
+        ``hx`` then is (num_layers * num_directions, hidden_size), and so is h_n."""
+        if hx is not None and hx.dim() != 2:
+            raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got {hx.dim()}-D tensor")
+        batch_dim = 0 if self.batch_first else 1
+        output, h_n = self.forward(input.unsqueeze(batch_dim), None if hx is None else hx.unsqueeze(1),
+                                   lengths=lengths)
+        return output.squeeze(batch_dim), h_n.squeeze(1)
 
     def run(self, x, hx, mask):
         raise NotImplementedError
