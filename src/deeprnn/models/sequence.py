@@ -76,8 +76,11 @@ def scan(cell, x, h0, mask):
     """Run ``h_t = cell(x_t, h_{t-1})`` over t = 1..T from ``h0``: returns (outputs (T, B, H), h_T).
 
     Past a sequence's length (``mask`` False) its state stops updating, so h_T is the state at its last
-    valid step, and its output is zero.
+    valid step, and its output is zero. While torch.export traces, the loop is torch's scan (one node for any
+    T, so the exported program keeps a dynamic sequence length); otherwise a Python loop.
     """
+    if torch.compiler.is_exporting():
+        return scan_op(cell, x, h0, mask)
     h, outputs = h0, []
     for t in range(x.shape[0]):
         h_new = cell(x[t], h)
@@ -87,6 +90,22 @@ def scan(cell, x, h0, mask):
             h = h_new
         outputs.append(h_new)
     return torch.stack(outputs), h
+
+
+def scan_op(cell, x, h0, mask):
+    """``scan`` as torch's scan operator (``torch._higher_order_ops.scan``): the same steps and results."""
+    from torch._higher_order_ops.scan import scan as torch_scan
+
+    def step(h, inputs):
+        x_t, m_t = inputs
+        h_new = cell(x_t, h)
+        if mask is None:
+            return h_new, h_new.clone()  # a scan's output may not alias its carry
+        return torch.where(m_t, h_new, h), torch.where(m_t, h_new, 0.0)
+
+    steps = mask if mask is not None else torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    h, outputs = torch_scan(step, h0, (x, steps))
+    return outputs, h
 
 
 def reverse_within_lengths(x, mask):
