@@ -447,13 +447,55 @@ deep_transition_op.register_autograd(_backward, setup_context=_setup_context)
 deep_transition_backward_op.register_autograd(_refuse_double_backward, setup_context=lambda ctx, inputs, output: None)
 
 
+class FusedFunction(torch.autograd.Function):
+    """The same operator for torch.func transforms (``grad``, ``vjp``), which need an autograd.Function with
+    ``setup_context``: the ones of a torch.library operator do not have one. Its backward calls the backward
+    operator without recording it, so second-order gradients of a torch.func transform are not available here
+    either (``impl="reference"``)."""
+
+    @staticmethod
+    def forward(x, h0, step_mask, dropout_masks, layout, *params):
+        output, h_n, z, states, pooled = deep_transition_op(x, h0, step_mask, list(dropout_masks), list(params),
+                                                            *_op_layout(layout))
+        return output, h_n, z, states, *pooled
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, h0, step_mask, dropout_masks, layout, *params = inputs
+        ctx.mark_non_differentiable(*output[2:])
+        ctx.set_materialize_grads(False)
+        ctx.layout, ctx.dropout_masks, ctx.step_mask = layout, dropout_masks, step_mask
+        states = output[3] if step_mask is not None else output[0]
+        ctx.save_for_backward(x, h0, output[2], states, *output[4:], *params)
+
+    @staticmethod
+    def backward(ctx, grad_output, grad_hn, *unused):
+        x, h0, z, states, *rest = ctx.saved_tensors
+        num_pooled = len(ctx.layout.pooled)
+        pooled, params = rest[:num_pooled], rest[num_pooled:]
+        grad_output = torch.zeros_like(states) if grad_output is None else grad_output
+        grad_hn = torch.zeros_like(h0) if grad_hn is None else grad_hn
+        need_x, need_h0 = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        with torch.no_grad():
+            grad_x, grad_h0, grads = deep_transition_backward_op(
+                grad_output, grad_hn, x, h0, z, states, list(pooled), ctx.step_mask, list(ctx.dropout_masks),
+                list(params), *_op_layout(ctx.layout), need_x, need_h0)
+        return grad_x if need_x else None, grad_h0 if need_h0 else None, None, None, None, *grads
+
+
+def _op_layout(layout):
+    return list(layout.activations), layout.shortcut, layout.input_to_all, layout.has_bias, layout.pool_size
+
+
 def fused_apply(x, h0, step_mask, dropout_masks, layout, *params):
-    """(output (T, B, S_L), h_T (B, S_L)) of one deep-transition layer on the fused path (the registered
-    operator ``torch.ops.deeprnn.deep_transition``); ``dropout_masks`` None or one (B, S_l) mask per
-    intermediate block."""
-    output, h_n, *_ = deep_transition_op(x, h0, step_mask, list(dropout_masks or ()), list(params),
-                                         list(layout.activations), layout.shortcut, layout.input_to_all,
-                                         layout.has_bias, layout.pool_size)
+    """(output (T, B, S_L), h_T (B, S_L)) of one deep-transition layer on the fused path: the registered
+    operator ``torch.ops.deeprnn.deep_transition`` (under torch.func transforms, ``FusedFunction``);
+    ``dropout_masks`` None or one (B, S_l) mask per intermediate block."""
+    dropout_masks = list(dropout_masks or ())
+    if torch._C._are_functorch_transforms_active():
+        output, h_n, *_ = FusedFunction.apply(x, h0, step_mask, dropout_masks, layout, *params)
+    else:
+        output, h_n, *_ = deep_transition_op(x, h0, step_mask, dropout_masks, list(params), *_op_layout(layout))
     return output, h_n
 
 

@@ -49,7 +49,8 @@ def _scan_direction(module, k, d, x, state, mask):
     (``torch._VF.lstm_cell`` / ``gru_cell``: torch.nn.LSTMCell's and GRUCell's arithmetic): (output, state).
     Past a sequence's length its state is carried and its output is zero, as with packing."""
     suffix = "_reverse" if d else ""
-    weights = [getattr(module, f"{name}_l{k}{suffix}", None) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    weights = [getattr(module, f"{name}_l{k}{suffix}", None) for name in names]
     cell = torch._VF.lstm_cell if isinstance(module, nn.LSTM) else torch._VF.gru_cell
 
     def step(carry, inputs):
@@ -76,16 +77,16 @@ def _scan_forward(module, input, hx, lengths):
     states = list(zip(*hx)) if lstm else [(h,) for h in hx]
     mask = step_mask(lengths, T, x.device)
     mask = torch.ones(T, B, 1, dtype=torch.bool, device=x.device) if mask is None else mask
-    finals = []
+    finals, directions = [], 2 if module.bidirectional else 1
     for k in range(module.num_layers):
         if k:
             x = F.dropout(x, module.dropout, module.training)
         outputs = []
-        for d in range(len(states) // module.num_layers):
-            output, state = _scan_direction(module, k, d, x, states[len(outputs) + k * (2 if module.bidirectional else 1)], mask)
+        for d in range(directions):
+            output, state = _scan_direction(module, k, d, x, states[k * directions + d], mask)
             outputs.append(output)
             finals.append(state)
-        x = torch.cat(outputs, -1) if len(outputs) > 1 else outputs[0]
+        x = torch.cat(outputs, -1) if directions > 1 else outputs[0]
     h_n = [torch.stack(parts) for parts in zip(*finals)]
     output = x.transpose(0, 1) if module.batch_first else x
     return output, (tuple(h_n) if lstm else h_n[0])
