@@ -104,7 +104,7 @@ def test_the_operator_passes_torch_library_opcheck():
     params = [*(l.weight_hh for l in layers), *(l.weight_shortcut for l in layers[1:]), layers[0].weight_ih,
               *(l.bias for l in layers), layers[0].activation.centres, layers[0].activation.rho]
     for mask in (None, step_mask):
-        args = (x, h0, mask, masks, params, core.activations, True, False, True, 2)
+        args = (x, h0, mask, masks, params, ",".join(core.activations), True, False, True, 2)
         torch.library.opcheck(torch.ops.deeprnn.deep_transition.default, args,
                               test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
 
@@ -262,3 +262,19 @@ def test_onnx_program_serves_unseen_lengths(name, tmp_path):
             expected = torch.utils._pytree.tree_leaves(model(y))
         for a, b in zip(got, expected, strict=True):
             torch.testing.assert_close(torch.from_numpy(a), b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["dots-rnn", "srnn", "gru"])
+def test_torchscript_trace_serves_unseen_lengths(name, tmp_path):
+    """torch.jit.trace records the fused operator (LSTM/GRU: torch's), not the steps, so the traced (and saved,
+    reloaded) module answers any length; torch.jit.script is not supported (docs/pytorch.md)."""
+    model = make(name).eval()
+    with pytest.warns(torch.jit.TracerWarning):  # the Python-side checks of the input, recorded as constants
+        traced = torch.jit.trace(model, (randn(2, 7, D, seed=2),))
+    traced.save(tmp_path / "model.pt")
+    loaded = torch.jit.load(tmp_path / "model.pt")
+    for length in (1, 13, 30):
+        y = randn(2, length, D, seed=length)
+        for a, b in zip(torch.utils._pytree.tree_leaves(loaded(y)), torch.utils._pytree.tree_leaves(model(y)),
+                        strict=True):
+            torch.testing.assert_close(a, b, **TOL)

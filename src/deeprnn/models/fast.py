@@ -24,7 +24,10 @@ Each function here runs one direction of one layer; a bidirectional core's rever
 function on its sequences reversed within their lengths (``deeprnn.models.sequence.run_directions``).
 As in fla's ops, everything here takes tensors and names, never modules: the cores gather their own weights
 and units (``DTRNN.run_fast``, ``StackedRNN.run_layer_fast``), so a change of their modules is made there.
-Not supported (use ``impl="reference"``): double backward, forward-mode AD and torch.func transforms.
+The layer is a registered operator, ``torch.ops.deeprnn.deep_transition`` (``deep_transition_op``), with a
+fake implementation and its backward as a second operator, so torch.compile (fullgraph) and torch.export keep
+it as one node; torch.func.grad/vjp go through ``FusedFunction``. Not supported (use ``impl="reference"``):
+double backward (a one-line error says so), forward-mode AD (jvp) and vmap. docs/pytorch.md has the details.
 Which configurations take which path: ``selected_impl`` and docs/performance.md.
 """
 
@@ -339,14 +342,16 @@ def fused_backward(grad_output, grad_hn, x, h0, z, states, pooled, step_mask, dr
 # itself an operator, so a compiled training step keeps the hand-written backward too. The kernels are the
 # functions above, so eager results are those of the autograd.Function this replaced, bit for bit.
 
-LAYOUT_SCHEMA = "str[] activations, bool shortcut, bool input_to_all, bool has_bias, int pool_size"
+LAYOUT_SCHEMA = "str activations, bool shortcut, bool input_to_all, bool has_bias, int pool_size"
 DOUBLE_BACKWARD = ("the fused recurrence (deeprnn.models.fast) has no double backward: build the model with "
                    "impl=\"reference\" (or deeprnn.models.fast.set_impl(model, \"reference\")) for "
                    "second-order gradients")
 
 
 def _layout(activations, shortcut, input_to_all, has_bias, pool_size):
-    return Layout(tuple(activations), shortcut, input_to_all, has_bias, pool_size)
+    """The ``Layout`` from the operators' arguments (the units' names joined by commas: one string, which
+    TorchScript's tracer can record, unlike a list of strings)."""
+    return Layout(tuple(activations.split(",")), shortcut, input_to_all, has_bias, pool_size)
 
 
 def _without_autocast(device_type):
@@ -484,7 +489,7 @@ class FusedFunction(torch.autograd.Function):
 
 
 def _op_layout(layout):
-    return list(layout.activations), layout.shortcut, layout.input_to_all, layout.has_bias, layout.pool_size
+    return ",".join(layout.activations), layout.shortcut, layout.input_to_all, layout.has_bias, layout.pool_size
 
 
 def fused_apply(x, h0, step_mask, dropout_masks, layout, *params):
