@@ -107,6 +107,10 @@ def test_the_operator_passes_torch_library_opcheck():
         args = (x, h0, mask, masks, params, ",".join(core.activations), True, False, True, 2)
         torch.library.opcheck(torch.ops.deeprnn.deep_transition.default, args,
                               test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+    output = torch.ops.deeprnn.deep_transition(*args)[0]
+    (grad,) = torch.autograd.grad(output.square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="impl=.reference."):  # the operator's backward is once-differentiable
+        grad.sum().backward()
 
 
 @pytest.mark.parametrize("lengths", [None, LENGTHS], ids=["full", "lengths"])
