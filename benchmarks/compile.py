@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -31,30 +32,32 @@ from cells import models, training_step  # noqa: E402 -- the benchmark's models 
 DEFAULT_MODELS = "rnn,srnn-2,dts-rnn-2,dots-rnn"
 
 
-def one_step_difference(make, compiled_backend, T, H):
-    """max |compiled - eager| over the output and every parameter's gradient after one forward + backward."""
-    results = []
-    for backend in (None, compiled_backend):
-        torch.manual_seed(0)
-        model = make()
-        run = model if backend is None else torch.compile(model, fullgraph=True, backend=backend)
-        x = torch.randn(T, 32, H, generator=torch.Generator().manual_seed(1))
-        output, _ = run(x)
-        (output * torch.randn(output.shape, generator=torch.Generator().manual_seed(2))).sum().backward()
-        results.append([output.detach(), *(p.grad for p in model.parameters())])
-    return max((a - b).abs().max().item() for a, b in zip(*results))
+def first_step(model, run, T, H):
+    """One forward + backward of ``run`` (``model`` or its compiled form) on a fixed batch: (seconds, [output,
+    every parameter's gradient]); the gradients are then cleared."""
+    x = torch.randn(T, 32, H, generator=torch.Generator().manual_seed(1))
+    weight = torch.randn(T, 32, H, generator=torch.Generator().manual_seed(2))
+    start = time.perf_counter()
+    output, _ = run(x)
+    (output * weight).sum().backward()
+    seconds = time.perf_counter() - start
+    results = [output.detach(), *(p.grad.clone() for p in model.parameters())]
+    model.zero_grad(set_to_none=True)
+    return seconds, results
 
 
 def measure(name, make, T, H, backend, reps):
-    """One model: compile time, eager and compiled medians (ms) over ``reps`` interleaved rounds."""
-    difference = one_step_difference(make, backend, T, H)
+    """One model: compile time (the first compiled step), max |compiled - eager| after that step from the same
+    parameters, and the eager and compiled medians (ms) over ``reps`` interleaved training steps."""
     torch.manual_seed(0)
-    eager = training_step(make(), T, H, "cpu")
-    compiled_model = torch.compile(make(), fullgraph=True, backend=backend)
-    compiled = training_step(compiled_model, T, H, "cpu")
-    start = time.perf_counter()
-    compiled()
-    compile_seconds = time.perf_counter() - start
+    eager_model = make()
+    torch.manual_seed(0)
+    model = make()
+    compiled_model = torch.compile(model, fullgraph=True, backend=backend)
+    compile_seconds, compiled_results = first_step(model, compiled_model, T, H)
+    _, eager_results = first_step(eager_model, eager_model, T, H)
+    difference = max((a - b).abs().max().item() for a, b in zip(compiled_results, eager_results))
+    eager, compiled = training_step(eager_model, T, H, "cpu"), training_step(compiled_model, T, H, "cpu")
     eager()  # warm-up
     compiled()
     times = {"eager": [], "compiled": []}
@@ -66,7 +69,8 @@ def measure(name, make, T, H, backend, reps):
     eager_ms, compiled_ms = (1e3 * statistics.median(times[label]) for label in ("eager", "compiled"))
     return dict(model=name, T=T, H=H, batch=32, threads=torch.get_num_threads(), backend=backend,
                 compile_s=compile_seconds, eager_ms=eager_ms, compiled_ms=compiled_ms,
-                compiled_over_eager=compiled_ms / eager_ms, max_abs_diff=difference, reps=reps)
+                compiled_over_eager=compiled_ms / eager_ms, max_abs_diff=difference, reps=reps,
+                load=os.getloadavg()[0])
 
 
 def main(argv=None):
@@ -91,10 +95,11 @@ def main(argv=None):
         return
     print(f"torch {torch.__version__}, CPU, {args.threads} thread(s), T={args.length}, H={args.hidden}, batch 32, "
           f"backend {args.backend}, median of {args.reps} interleaved rounds")
-    print(f"{'model':<12} {'compile s':>9} {'eager ms':>9} {'compiled ms':>11} {'ratio':>6} {'max |diff|':>10}")
+    print(f"{'model':<12} {'compile s':>9} {'eager ms':>9} {'compiled ms':>11} {'ratio':>6} {'max |diff|':>10} "
+          f"{'load':>5}")
     for row in rows:
         print(f"{row['model']:<12} {row['compile_s']:>9.1f} {row['eager_ms']:>9.1f} {row['compiled_ms']:>11.1f} "
-              f"{row['compiled_over_eager']:>6.3f} {row['max_abs_diff']:>10.2e}")
+              f"{row['compiled_over_eager']:>6.3f} {row['max_abs_diff']:>10.2e} {row['load']:>5.1f}")
 
 
 if __name__ == "__main__":

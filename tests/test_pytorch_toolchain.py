@@ -97,7 +97,8 @@ def test_compiled_training_step_keeps_the_hand_written_backward():
 def test_the_operator_passes_torch_library_opcheck():
     """Schema, fake implementation, autograd registration and AOT dispatch of the fused operator."""
     core = DTRNN(D, H, transition_depth=3, shortcut=True, activation=["lp", "relu"], dropout=0.3).double().train()
-    x, h0 = randn(T, B, D, seed=2).requires_grad_(), randn(B, H, seed=3).requires_grad_()
+    x = randn(B, T, D, seed=2).transpose(0, 1).requires_grad_()  # time-major view of a batch-first input
+    h0 = randn(B, H, seed=3).requires_grad_()
     step_mask = (torch.arange(T)[:, None] < LENGTHS[None, :]).unsqueeze(-1)
     masks = core.dropout_masks(B, x)
     layers = core.layers
@@ -107,6 +108,11 @@ def test_the_operator_passes_torch_library_opcheck():
         args = (x, h0, mask, masks, params, ",".join(core.activations), True, False, True, 2)
         torch.library.opcheck(torch.ops.deeprnn.deep_transition.default, args,
                               test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+        output, h_n, z, states, pooled = torch.ops.deeprnn.deep_transition(*args)
+        backward_args = (torch.ones_like(output), torch.ones_like(h_n), x, h0, z,
+                         states if mask is not None else output, pooled, mask, masks, params, *args[5:], True, True)
+        torch.library.opcheck(torch.ops.deeprnn.deep_transition_backward.default, backward_args,
+                              test_utils=("test_schema", "test_faketensor"))
     output = torch.ops.deeprnn.deep_transition(*args)[0]
     (grad,) = torch.autograd.grad(output.square().sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="impl=.reference."):  # the operator's backward is once-differentiable

@@ -414,8 +414,9 @@ def deep_transition_backward_op(grad_output, grad_hn, x, h0, z, states, pooled, 
 @deep_transition_backward_op.register_fake
 def _(grad_output, grad_hn, x, h0, z, states, pooled, step_mask, dropout_masks, params, activations, shortcut,
       input_to_all, has_bias, pool_size, need_x, need_h0):
-    return (torch.empty_like(x) if need_x else x.new_empty(0), torch.empty_like(h0) if need_h0 else h0.new_empty(0),
-            [torch.empty_like(p) for p in params])
+    # contiguous, as the kernel's results, whatever the strides of x, h0 and the parameters
+    return (x.new_empty(x.shape if need_x else 0), h0.new_empty(h0.shape if need_h0 else 0),
+            [p.new_empty(p.shape) for p in params])
 
 
 def _setup_context(ctx, inputs, output):
