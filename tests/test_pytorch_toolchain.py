@@ -288,3 +288,29 @@ def test_torchscript_trace_serves_unseen_lengths(name, tmp_path):
         for a, b in zip(torch.utils._pytree.tree_leaves(loaded(y)), torch.utils._pytree.tree_leaves(model(y)),
                         strict=True):
             torch.testing.assert_close(a, b, **TOL)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["dots-rnn", "srnn", "lstm"])
+def test_on_cuda_compile_export_and_autocast(name):
+    """benchmarks/gpu_checks.sh: compiled == eager (training, float64), one exported program at unseen lengths,
+    and autocast float16 keeping the fused recurrence in float32."""
+    model = make(name).cuda().train()
+    x, lengths = randn(B, T, D, seed=2).cuda(), None if name in GATED else LENGTHS
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(allow_rnn=True):
+        compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+        for a, b in zip(outputs_and_gradients(compiled, x, lengths), outputs_and_gradients(model, x, lengths),
+                        strict=True):
+            torch.testing.assert_close(a, b, **TOL)
+    model.eval()
+    program = torch.export.export(model, (x,), dynamic_shapes={"input": {1: Dim("T", min=1, max=4096)}})
+    for length in (1, 17, 40):
+        y = randn(B, length, D, seed=length).cuda()
+        torch.testing.assert_close(program.module()(y)[0], model(y)[0], **TOL)
+    if name not in GATED:
+        model.float()
+        with torch.autocast("cuda", dtype=torch.float16):
+            output = model.core(x.float())[0]
+        assert output.dtype == torch.float32
+        torch.testing.assert_close(output, model.core(x.float())[0], rtol=0, atol=0)
