@@ -11,7 +11,8 @@ eager kernel's. "compile s" is the wall time of the first compiled step (dynamo,
 generation and C++ build), with inductor's caches disabled unless --warm-cache. Then eager and compiled steps
 are timed in interleaved rounds and the medians reported, so load from other processes hits both alike.
 "max |diff|" is the largest difference between the compiled and the eager model's outputs and gradients after
-one step from the same parameters (float32).
+one step from the same parameters (float32), "rel" the largest of those differences relative to the largest
+entry of its tensor.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def measure(name, make, T, H, backend, reps):
     compile_seconds, compiled_results = first_step(model, compiled_model, T, H)
     _, eager_results = first_step(eager_model, eager_model, T, H)
     difference = max((a - b).abs().max().item() for a, b in zip(compiled_results, eager_results))
+    relative = max(((a - b).abs().max() / b.abs().max()).item() for a, b in zip(compiled_results, eager_results))
     eager, compiled = training_step(eager_model, T, H, "cpu"), training_step(compiled_model, T, H, "cpu")
     eager()  # warm-up
     compiled()
@@ -69,7 +71,7 @@ def measure(name, make, T, H, backend, reps):
     eager_ms, compiled_ms = (1e3 * statistics.median(times[label]) for label in ("eager", "compiled"))
     return dict(model=name, T=T, H=H, batch=32, threads=torch.get_num_threads(), backend=backend,
                 compile_s=compile_seconds, eager_ms=eager_ms, compiled_ms=compiled_ms,
-                compiled_over_eager=compiled_ms / eager_ms, max_abs_diff=difference, reps=reps,
+                compiled_over_eager=compiled_ms / eager_ms, max_abs_diff=difference, max_rel_diff=relative, reps=reps,
                 load=os.getloadavg()[0])
 
 
@@ -96,10 +98,11 @@ def main(argv=None):
     print(f"torch {torch.__version__}, CPU, {args.threads} thread(s), T={args.length}, H={args.hidden}, batch 32, "
           f"backend {args.backend}, median of {args.reps} interleaved rounds")
     print(f"{'model':<12} {'compile s':>9} {'eager ms':>9} {'compiled ms':>11} {'ratio':>6} {'max |diff|':>10} "
-          f"{'load':>5}")
+          f"{'rel':>8} {'load':>5}")
     for row in rows:
         print(f"{row['model']:<12} {row['compile_s']:>9.1f} {row['eager_ms']:>9.1f} {row['compiled_ms']:>11.1f} "
-              f"{row['compiled_over_eager']:>6.3f} {row['max_abs_diff']:>10.2e} {row['load']:>5.1f}")
+              f"{row['compiled_over_eager']:>6.3f} {row['max_abs_diff']:>10.2e} "
+              f"{row['max_rel_diff']:>8.1e} {row['load']:>5.1f}")
 
 
 if __name__ == "__main__":

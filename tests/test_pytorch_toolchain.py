@@ -250,6 +250,17 @@ def test_one_exported_program_serves_unseen_lengths(name):
             torch.testing.assert_close(a, b, **TOL)
 
 
+@pytest.mark.parametrize("name", ["dots-rnn", "srnn"])
+def test_one_exported_program_with_lengths_serves_unseen_lengths(name):
+    model = make(name).eval()
+    program = torch.export.export(model, (randn(3, 9, D, seed=2),), {"lengths": torch.tensor([9, 4, 6])},
+                                  dynamic_shapes={"input": {1: Dim("T", min=1, max=4096)}, "lengths": None})
+    for length in (2, 17, 40):
+        y, lengths = randn(3, length, D, seed=length), torch.tensor([length, 1, length - 1])
+        for a, b in zip(program.module()(y, lengths=lengths), model(y, lengths=lengths), strict=True):
+            torch.testing.assert_close(a, b, **TOL)
+
+
 ONNX_NAMES = ("dots-rnn", "srnn", "lstm")  # one per kind of core: DTRNN + deep output, StackedRNN, torch's gated
 
 
