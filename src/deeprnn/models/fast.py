@@ -25,8 +25,9 @@ function on its sequences reversed within their lengths (``deeprnn.models.sequen
 As in fla's ops, everything here takes tensors and names, never modules: the cores gather their own weights
 and units (``DTRNN.run_fast``, ``StackedRNN.run_layer_fast``), so a change of their modules is made there.
 The layer is a registered operator, ``torch.ops.deeprnn.deep_transition`` (``deep_transition_op``), with a
-fake implementation and its backward as a second operator, so torch.compile (fullgraph) and torch.export keep
-it as one node; torch.func.grad/vjp go through ``FusedFunction``. Not supported (use ``impl="reference"``):
+fake implementation and its backward as a second operator, so torch.compile (fullgraph), torch.export and
+torch.jit.trace keep it as one node; eager calls (torch.func.grad/vjp included) run the same kernels through
+``FusedFunction``. Not supported (use ``impl="reference"``):
 double backward (a one-line error says so), forward-mode AD (jvp) and vmap. docs/pytorch.md has the details.
 Which configurations take which path: ``selected_impl`` and docs/performance.md.
 """
@@ -337,10 +338,10 @@ def fused_backward(grad_output, grad_hn, x, h0, z, states, pooled, step_mask, dr
 
 
 # --- the fused layer as a registered operator ---------------------------------------------------------------
-# torch.library custom ops: torch.compile and torch.export see one node per layer and direction (its fake
-# implementation gives the output shapes, symbolic in T), autograd and torch.func use the registered backward,
-# itself an operator, so a compiled training step keeps the hand-written backward too. The kernels are the
-# functions above, so eager results are those of the autograd.Function this replaced, bit for bit.
+# torch.library custom ops: torch.compile, torch.export and torch.jit.trace see one node per layer and direction
+# (its fake implementation gives the output shapes, symbolic in T) and, for the backward, a second operator, so a
+# compiled training step keeps the hand-written backward too. Eager calls take ``FusedFunction``. Both run the
+# functions above, so results are those of the autograd.Function this replaced, bit for bit.
 
 LAYOUT_SCHEMA = "str activations, bool shortcut, bool input_to_all, bool has_bias, int pool_size"
 DOUBLE_BACKWARD = ("the fused recurrence (deeprnn.models.fast) has no double backward: build the model with "
