@@ -48,7 +48,8 @@ def to_time_major(input, batch_first: bool, lengths):
         return pad_packed_sequence(input)  # batch in the caller's original order
     if input.dim() != 3:
         layout = "(B, T, features)" if batch_first else "(T, B, features)"
-        raise ValueError(f"expected a 3-D input {layout}, got shape {tuple(input.shape)}")
+        raise ValueError(f"expected a 3-D input {layout} or a 2-D unbatched one (T, features), "
+                         f"got shape {tuple(input.shape)}")
     x = input.transpose(0, 1) if batch_first else input
     if lengths is not None:
         lengths = check_lengths(lengths, x.shape[1], x.shape[0])
