@@ -3,9 +3,10 @@
 #   1. the CUDA-only tests (fast path on CUDA against the CPU reference; train.cuda_graph's recorded step
 #      against the eager one; a CUDA run evaluated and resumed on CPU);
 #   2. train.cuda_graph: benchmarks/epoch.py on the lm datasets with and without --cuda-graph;
-#   3. train.prefetch: benchmarks/epoch.py with and without --prefetch.
+#   3. train.prefetch: benchmarks/epoch.py with and without --prefetch;
+#   4. the PyTorch toolchain on CUDA (docs/pytorch.md): compile, export and autocast of the fused path.
 # Every step has its own time limit and the script goes on after a failure, so one broken step still leaves
-# the others' numbers; each step's output is kept in OUT_DIR/<step>.log. The limits add up to 490 s, inside
+# the others' numbers; each step's output is kept in OUT_DIR/<step>.log. The limits add up to 550 s, inside
 # the device tool's 10 minutes a call. Not run on a GPU yet.
 #
 #   bash benchmarks/gpu_checks.sh OUT_DIR DATA_DIR [WHEEL_DIR]
@@ -49,3 +50,4 @@ step epoch_cuda_graph 110 python benchmarks/epoch.py --device cuda --cuda-graph 
 music=(--datasets jsb,nottingham,brown --models rnn,lstm --batches 10)
 step epoch_no_prefetch 45 python benchmarks/epoch.py --device cuda "${music[@]}"
 step epoch_prefetch 45 python benchmarks/epoch.py --device cuda --prefetch "${music[@]}"
+step toolchain_cuda 60 python -m pytest -q -p no:cacheprovider tests/test_pytorch_toolchain.py -k cuda

@@ -10,7 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from deeprnn.architectures import applies
 from deeprnn.models import DTRNN, RNN, StackedRNN, build_model, fast
-from deeprnn.models.fast import DeepTransitionFunction, Layout, selected_impl, set_impl
+from deeprnn.models.fast import Layout, selected_impl, set_impl
 
 T, B, D, H = 5, 3, 3, 4
 LENGTHS = torch.tensor([5, 2, 4])
@@ -228,7 +228,7 @@ def test_gradcheck_of_the_function():
                for s in sizes[:-1]]
 
     def function(x, h0, *params):
-        return DeepTransitionFunction.apply(x, h0, step_mask, dropout, layout, *params)
+        return fast.fused_apply(x, h0, step_mask, dropout, layout, *params)
     assert gradcheck(function, (x, h0, *params), eps=1e-6, atol=1e-6, rtol=1e-5)
 
 
@@ -265,8 +265,8 @@ def test_impl_errors():
 
 def test_run_routes_through_the_selected_path(monkeypatch):
     calls = []
-    original = DeepTransitionFunction.apply
-    monkeypatch.setattr(fast.DeepTransitionFunction, "apply", lambda *a: calls.append(1) or original(*a))
+    original = fast.fused_apply
+    monkeypatch.setattr(fast, "fused_apply", lambda *a: calls.append(1) or original(*a))
     x = torch.randn(T, B, D)
     DTRNN(D, H)(x)
     StackedRNN(D, H, num_layers=2)(x)

@@ -251,7 +251,7 @@ def test_other_errors():
     assert "lengths" in error(core, torch.zeros(5, 2, 3), lengths=[6, 1])
     assert "lengths" in error(core, torch.zeros(5, 2, 3), lengths=[3])
     assert "hx" in error(core, torch.zeros(5, 2, 3), torch.zeros(1, 3, 4))
-    assert "3-D" in error(core, torch.zeros(5, 3))
+    assert "3-D" in error(core, torch.zeros(5, 2, 1, 3))  # 2-D is unbatched input, as in torch.nn.RNN
     assert "dropout" in error(DTRNN, 3, 4, dropout=1.0)
     assert "input_to" in error(DTRNN, 3, 4, input_to="last")
 

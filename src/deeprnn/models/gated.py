@@ -9,11 +9,20 @@ torch.nn.GRU documentation.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch._higher_order_ops.scan import scan
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from deeprnn.models.checks import check_positive, check_probability
-from deeprnn.models.sequence import CoreProtocol, check_input_size, check_lengths
+from deeprnn.models.sequence import (
+    CoreProtocol,
+    check_input_size,
+    check_lengths,
+    reverse_within_lengths,
+    step_mask,
+    to_time_major,
+)
 
 
 def _check_sizes(input_size, hidden_size, num_layers, dropout):
@@ -42,6 +51,54 @@ def _forward_with_lengths(module, torch_forward, input, hx, lengths):
     return output, h_n
 
 
+def _scan_direction(module, k, d, x, state, mask):
+    """One direction d of layer k over x (T, B, features) as torch's scan of torch's own cell
+    (``torch._VF.lstm_cell`` / ``gru_cell``: torch.nn.LSTMCell's and GRUCell's arithmetic): (output, state).
+    Past a sequence's length its state is carried and its output is zero, as with packing."""
+    suffix = "_reverse" if d else ""
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    weights = [getattr(module, f"{name}_l{k}{suffix}", None) for name in names]
+    cell = torch._VF.lstm_cell if isinstance(module, nn.LSTM) else torch._VF.gru_cell
+
+    def step(carry, inputs):
+        x_t, m_t = inputs
+        new = cell(x_t, carry, *weights) if len(carry) == 2 else (cell(x_t, carry[0], *weights),)
+        new = tuple(torch.where(m_t, n, old) for n, old in zip(new, carry))
+        return new, torch.where(m_t, new[0], 0.0)
+
+    seq = x if d == 0 else reverse_within_lengths(x, mask)
+    state, output = scan(step, state, (seq, mask))
+    return (output if d == 0 else reverse_within_lengths(output, mask)), state
+
+
+def _scan_forward(module, input, hx, lengths):
+    """torch.nn.LSTM / GRU's forward as a scan over the steps, for torch.compile and torch.export: torch's fused
+    RNN kernels are opaque to dynamo and fix the sequence length when exported; a scan is one graph node
+    whatever T. Same results as torch's kernels to rounding; ``lengths`` as packing gives them."""
+    lstm = isinstance(module, nn.LSTM)
+    x, lengths = to_time_major(input, module.batch_first, lengths)
+    T, B = x.shape[:2]
+    shape = (module.num_layers * (2 if module.bidirectional else 1), B, module.hidden_size)
+    if hx is None:
+        hx = (x.new_zeros(shape), x.new_zeros(shape)) if lstm else x.new_zeros(shape)
+    states = list(zip(*hx)) if lstm else [(h,) for h in hx]
+    mask = step_mask(lengths, T, x.device)
+    mask = torch.ones(T, B, 1, dtype=torch.bool, device=x.device) if mask is None else mask
+    finals, directions = [], 2 if module.bidirectional else 1
+    for k in range(module.num_layers):
+        if k:
+            x = F.dropout(x, module.dropout, module.training)
+        outputs = []
+        for d in range(directions):
+            output, state = _scan_direction(module, k, d, x, states[k * directions + d], mask)
+            outputs.append(output)
+            finals.append(state)
+        x = torch.cat(outputs, -1) if directions > 1 else outputs[0]
+    h_n = [torch.stack(parts) for parts in zip(*finals)]
+    output = x.transpose(0, 1) if module.batch_first else x
+    return output, (tuple(h_n) if lstm else h_n[0])
+
+
 def _from_config(cls, input_size, config):
     if config.activation != "tanh":
         raise ValueError(f"{cls.__name__} has fixed gate nonlinearities: activation must be 'tanh', "
@@ -65,6 +122,10 @@ class _TorchRecurrent(CoreProtocol):
                          dropout=dropout, bidirectional=bool(bidirectional))
 
     def forward(self, input, hx=None, *, lengths=None):
+        traced = torch.compiler.is_compiling() and not isinstance(input, PackedSequence) and input.dim() == 3
+        if traced:  # torch.compile / torch.export: a scan, one graph for any T (eager: torch's kernels)
+            check_input_size(input, self.input_size, type(self).__name__)
+            return _scan_forward(self, input, hx, lengths)
         return _forward_with_lengths(self, super().forward, input, hx, lengths)
 
     @classmethod

@@ -28,9 +28,20 @@ def check_lengths(lengths, batch_size: int, max_length: int) -> torch.Tensor:
     lengths = torch.as_tensor(lengths).to("cpu", torch.int64).reshape(-1)
     if lengths.numel() != batch_size:
         raise ValueError(f"lengths has {lengths.numel()} entries for a batch of {batch_size}")
-    if lengths.numel() and (lengths.min() < 1 or lengths.max() > max_length):
+    # a check of the values: data-dependent, so skipped while torch.compile or torch.export traces
+    if lengths.numel() and not torch.compiler.is_compiling() and (lengths.min() < 1 or lengths.max() > max_length):
         raise ValueError(f"lengths must lie in [1, {max_length}], got {lengths.tolist()}")
     return lengths
+
+
+def check_dtype(x, module) -> None:
+    """torch.nn.RNN's check: a floating input of another dtype than the weights is an error, except inside an
+    autocast region (where the fused path runs in the weights' dtype: docs/pytorch.md)."""
+    weight = next(module.parameters(), None)
+    if weight is None or x.dtype == weight.dtype or torch.is_autocast_enabled(x.device.type):
+        return
+    raise ValueError(f"{type(module).__name__} input dtype ({x.dtype}) does not match weight dtype ({weight.dtype}). "
+                     f"Convert input: input.to({weight.dtype}), or convert model: model.to({x.dtype})")
 
 
 def to_time_major(input, batch_first: bool, lengths):
@@ -41,7 +52,8 @@ def to_time_major(input, batch_first: bool, lengths):
         return pad_packed_sequence(input)  # batch in the caller's original order
     if input.dim() != 3:
         layout = "(B, T, features)" if batch_first else "(T, B, features)"
-        raise ValueError(f"expected a 3-D input {layout}, got shape {tuple(input.shape)}")
+        raise ValueError(f"expected a 3-D input {layout} or a 2-D unbatched one (T, features), "
+                         f"got shape {tuple(input.shape)}")
     x = input.transpose(0, 1) if batch_first else input
     if lengths is not None:
         lengths = check_lengths(lengths, x.shape[1], x.shape[0])
@@ -69,8 +81,11 @@ def scan(cell, x, h0, mask):
     """Run ``h_t = cell(x_t, h_{t-1})`` over t = 1..T from ``h0``: returns (outputs (T, B, H), h_T).
 
     Past a sequence's length (``mask`` False) its state stops updating, so h_T is the state at its last
-    valid step, and its output is zero.
+    valid step, and its output is zero. While torch.export traces, the loop is torch's scan (one node for any
+    T, so the exported program keeps a dynamic sequence length); otherwise a Python loop.
     """
+    if torch.compiler.is_exporting():
+        return scan_op(cell, x, h0, mask)
     h, outputs = h0, []
     for t in range(x.shape[0]):
         h_new = cell(x[t], h)
@@ -80,6 +95,22 @@ def scan(cell, x, h0, mask):
             h = h_new
         outputs.append(h_new)
     return torch.stack(outputs), h
+
+
+def scan_op(cell, x, h0, mask):
+    """``scan`` as torch's scan operator (``torch._higher_order_ops.scan``): the same steps and results."""
+    from torch._higher_order_ops.scan import scan as torch_scan
+
+    def step(h, inputs):
+        x_t, m_t = inputs
+        h_new = cell(x_t, h)
+        if mask is None:
+            return h_new, h_new.clone()  # a scan's output may not alias its carry
+        return torch.where(m_t, h_new, h), torch.where(m_t, h_new, 0.0)
+
+    steps = mask if mask is not None else torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    h, outputs = torch_scan(step, h0, (x, steps))
+    return outputs, h
 
 
 def reverse_within_lengths(x, mask):
@@ -191,7 +222,10 @@ class RecurrentCore(CoreProtocol, nn.Module):
 
     def forward(self, input, hx=None, *, lengths=None):
         check_input_size(input, self.input_size, type(self).__name__)
+        if not isinstance(input, PackedSequence) and input.dim() == 2:
+            return self.forward_unbatched(input, hx, lengths)
         x, lengths = to_time_major(input, self.batch_first, lengths)
+        check_dtype(x, self)
         state_shape = (self.num_layers * self.num_directions, x.shape[1], self.hidden_size)
         if hx is None:
             hx = x.new_zeros(state_shape)
@@ -200,6 +234,16 @@ class RecurrentCore(CoreProtocol, nn.Module):
                              f"got {tuple(hx.shape)}")
         output, h_n = self.run(x, hx, step_mask(lengths, x.shape[0], x.device))
         return from_time_major(output, input, lengths, self.batch_first), h_n
+
+    def forward_unbatched(self, input, hx, lengths):
+        """A 2-D (T, features) input, as torch.nn.RNN takes it: a batch of one (``batch_first`` is ignored);
+        ``hx`` then is (num_layers * num_directions, hidden_size), and so is h_n."""
+        if hx is not None and hx.dim() != 2:
+            raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got {hx.dim()}-D tensor")
+        batch_dim = 0 if self.batch_first else 1
+        output, h_n = self.forward(input.unsqueeze(batch_dim), None if hx is None else hx.unsqueeze(1),
+                                   lengths=lengths)
+        return output.squeeze(batch_dim), h_n.squeeze(1)
 
     def run(self, x, hx, mask):
         raise NotImplementedError
