@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 from pathlib import Path
@@ -41,3 +42,25 @@ def load_script():
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+class DiskFull:
+    """A file handle whose writes stop part-way with ENOSPC, as on a full disk (tests import it from conftest)."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def write(self, data):
+        data = data if isinstance(data, str) else bytes(data)
+        self.handle.write(data[: len(data) // 2])
+        self.handle.flush()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()

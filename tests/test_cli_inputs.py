@@ -5,7 +5,6 @@ line saying why it stopped."""
 from __future__ import annotations
 
 import builtins
-import errno
 import json
 import os
 import signal
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DiskFull
 from deeprnn.cli.main import main
 from deeprnn.training import load_config, train
 
@@ -88,26 +88,6 @@ def test_the_extreme_tempos_a_midi_file_can_state_are_written(music_run, tmp_pat
         assert stated == [mido.bpm2tempo(float(tempo))]
 
 
-class _DiskFull:
-    """A file handle whose writes stop part-way with ENOSPC, as on a full disk."""
-
-    def __init__(self, handle):
-        self.handle = handle
-
-    def write(self, data):
-        data = data if isinstance(data, str) else bytes(data)
-        self.handle.write(data[: len(data) // 2])
-        self.handle.flush()
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __getattr__(self, name):
-        return getattr(self.handle, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.close()
 
 
 def test_a_full_disk_while_sampling_names_the_file_and_leaves_no_torn_one(music_run, tmp_path, monkeypatch, capsys):
@@ -116,10 +96,10 @@ def test_a_full_disk_while_sampling_names_the_file_and_leaves_no_torn_one(music_
 
     def open_on_a_full_disk(path, mode="r", *args, **kwargs):
         handle = real_open(path, mode, *args, **kwargs)
-        return _DiskFull(handle) if str(path).startswith(str(out)) and "w" in mode else handle
+        return DiskFull(handle) if str(path).startswith(str(out)) and "w" in mode else handle
 
     monkeypatch.setattr(builtins, "open", open_on_a_full_disk)
-    monkeypatch.setattr(os, "fdopen", lambda fd, *args, **kwargs: _DiskFull(real_fdopen(fd, *args, **kwargs)))
+    monkeypatch.setattr(os, "fdopen", lambda fd, *args, **kwargs: DiskFull(real_fdopen(fd, *args, **kwargs)))
     assert main(["sample", str(music_run), "--steps", "4", "--out", str(out), "--no-progress"]) == 2
     monkeypatch.undo()
     err = one_error_line(capsys)

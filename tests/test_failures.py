@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import DiskFull
 from deeprnn import files
 from deeprnn.cli.main import main
 from deeprnn.training import TrainingDiverged, evaluate_run, load_config, load_run, train, trainer
@@ -94,26 +95,6 @@ def test_a_resume_removes_the_temporary_files_of_interrupted_writes(tmp_path):
     assert sum("left by an interrupted write" in line for line in logged) == 2
 
 
-class _DiskFull:
-    """A file handle whose writes stop part-way with ENOSPC, as on a full disk."""
-
-    def __init__(self, handle):
-        self.handle = handle
-
-    def write(self, data):
-        data = data if isinstance(data, str) else bytes(data)
-        self.handle.write(data[: len(data) // 2])
-        self.handle.flush()
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __getattr__(self, name):
-        return getattr(self.handle, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.close()
 
 
 def _fill_the_disk_at_append(monkeypatch, number: int) -> None:
@@ -127,7 +108,7 @@ def _fill_the_disk_at_append(monkeypatch, number: int) -> None:
         if str(path).endswith("metrics.jsonl") and "a" in mode:
             appends.append(path)
             if len(appends) == number:
-                return _DiskFull(handle)
+                return DiskFull(handle)
         return handle
 
     monkeypatch.setattr(builtins, "open", open_filling_the_disk)
@@ -157,7 +138,7 @@ def test_a_full_disk_during_the_checkpoint_save_keeps_the_last_good_checkpoint(t
 
     def fdopen_filling_the_disk_when_armed(fd, *args, **kwargs):
         handle = real_fdopen(fd, *args, **kwargs)
-        return _DiskFull(handle) if armed and armed[0] else handle
+        return DiskFull(handle) if armed and armed[0] else handle
 
     monkeypatch.setattr(trainer, "save_checkpoint", save_noting_which)
     monkeypatch.setattr(os, "fdopen", fdopen_filling_the_disk_when_armed)

@@ -100,3 +100,14 @@ def read_records(path: Path, warn: Callable[[str], None] | None = None) -> list[
             raise ValueError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
         records.append(record)
     return records
+
+
+def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested JSON object as one level of dotted keys: {"valid": {"nll": 8.4}} -> {"valid.nll": 8.4}."""
+    flat = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

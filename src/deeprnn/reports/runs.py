@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from deeprnn import metric_keys
-from deeprnn.files import read_records
+from deeprnn.files import flatten, read_records
 
 # Config keys that say where or how a run was executed, not what was trained: never treated as swept.
 BOOKKEEPING_KEYS = ("data.data_dir", "train.device", "train.threads", "train.deterministic")
@@ -94,15 +94,6 @@ class RunSet:
     swept: list[str]
     title: str
 
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def read_json(path: Path) -> Any:

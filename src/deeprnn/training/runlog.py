@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from deeprnn.files import atomic_write_text, read_records
+from deeprnn.files import atomic_write_text, flatten, read_records
 from deeprnn.options import ConfigError
 
 STEP_LOSS_EVERY = 10  # optimiser steps per point of step/train_loss
@@ -29,7 +29,7 @@ TENSORBOARD_DIR = "tensorboard"
 
 def metrics_csv(records: list[dict[str, Any]]) -> str:
     """The records of metrics.jsonl as CSV: the columns of every record, in the order they first appear."""
-    rows = [_flat(record) for record in records]
+    rows = [flatten(record) for record in records]
     columns = list(dict.fromkeys(key for row in rows for key in row))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
@@ -43,15 +43,6 @@ def write_metrics_csv(run_dir: Path) -> None:
     records = read_records(Path(run_dir) / "metrics.jsonl", warn=lambda *_: None)
     atomic_write_text(Path(run_dir) / "metrics.csv", metrics_csv(records))
 
-
-def _flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 class TensorBoardLog:
