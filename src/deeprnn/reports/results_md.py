@@ -44,6 +44,7 @@ from deeprnn.reports.results_sections import (
 )
 from deeprnn.reports.runs import larger_is_better, metric_value
 from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableSpec, table_from_json
+from deeprnn.reports.tuning import tuning_lines
 
 __all__ = ["code_versions", "mean_std", "render", "render_all", "write_results_md"]  # the first two: old home
 
@@ -120,6 +121,8 @@ def page_text(bench: Benchmark, result: RecipeResult | None, results_dir: Path, 
     contents = ([f"[{bench.recipe.title}: recipes](#{anchor(bench.recipe.title + ': recipes')})"] if result else [])
     contents += [f"[{short_title(grid, bench)}](#{anchor(grid.title)})" for grid in bench.grids]
     lines += [f"- {entry}" for entry in contents] + [""]
+    if result is not None:  # a recipe table's searches (the replication's grids vary every model alike)
+        lines += tuning_lines(results_dir, [grid.name for grid in bench.grids])
     if result is not None:
         section = recipe_section(result, results_dir, page_dir if figure_dir is not None else None)
         lines += [f"## {bench.recipe.title}: recipes", *section[1:]]

@@ -1,0 +1,71 @@
+"""Tuning effort on equal terms: which settings a benchmark's searches varied for each model, and which of those
+varied for a deep model were never varied for the RNN or the sRNN. Read from the committed search runs
+(results/<benchmark>-search*/<run>/config.json), so it reports what was run, not what was planned.
+
+A dimension is a semantic setting of the model, data or optimiser sections (the training section holds the
+budget and the seed, which are not tuned); a model searched it when its runs in the benchmark's searches took more
+than one value of it. A model option that a baseline does not read (a deep transition's gain) is no gap for it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from deeprnn import architectures
+from deeprnn.files import flatten
+
+SECTIONS = ("model.", "data.", "optim.")
+NOT_TUNED = ("data.data_dir", "data.name", "data.task", "model.name")
+DEEP_ARCHITECTURE = ("model.activation", "model.output_activation", "model.output_depth", "model.output_from_input",
+                     "model.output_size", "model.pool_size", "model.shortcut", "model.input_to")
+DEEP = ("dts-rnn", "dots-rnn")
+BASELINES = ("rnn", "srnn")
+
+
+def searched(results_dir: Path, search_tables: list[str]) -> dict[str, set[str]]:
+    """model name -> the settings its runs in these searches took more than one value of."""
+    values: dict[str, dict[str, set[str]]] = {}
+    for table in search_tables:
+        for config_file in sorted((Path(results_dir) / table).glob("*/config.json")):
+            flat = flatten(json.loads(config_file.read_text()))
+            per_key = values.setdefault(flat["model.name"], {})
+            for key, value in flat.items():
+                if key.startswith(SECTIONS) and key not in NOT_TUNED:
+                    per_key.setdefault(key, set()).add(json.dumps(value))
+    return {model: {key for key, seen in per_key.items() if len(seen) > 1} for model, per_key in values.items()}
+
+
+def gaps(results_dir: Path, search_tables: list[str]) -> dict[str, list[str]]:
+    """baseline -> the settings searched for a deep model and never for it (empty lists: equal terms)."""
+    by_model = searched(results_dir, search_tables)
+    deep = set().union(*(by_model.get(name, set()) for name in DEEP))
+    return {name: sorted(key for key in deep - by_model.get(name, set()) if _tunes(name, key)) for name in BASELINES}
+
+
+def _tunes(name: str, key: str) -> bool:
+    """Whether ``key`` is a setting model ``name`` could have been tuned on (see the module's docstring)."""
+    if not key.startswith("model."):
+        return True
+    return key not in DEEP_ARCHITECTURE and architectures.applies(name, key.partition(".")[2])
+
+
+def tuning_lines(results_dir: Path, search_tables: list[str]) -> list[str]:
+    """A benchmark page's paragraph on tuning effort, or none without searches."""
+    by_model = searched(results_dir, search_tables)
+    if not by_model:
+        return []
+    labels = architectures.labels()
+    lines = ["## Tuning effort", "", "Settings each model's validation-only searches varied (below):", ""]
+    for name in sorted(by_model, key=lambda n: list(labels).index(n) if n in labels else len(labels)):
+        lines.append(f"- {labels.get(name, name)}: {', '.join(sorted(by_model[name])) or 'none'}")
+    missing = {name: keys for name, keys in gaps(results_dir, search_tables).items() if keys}
+    lines.append("")
+    if missing:
+        lines.append("Varied for DT(S)- or DOT(S)-RNN but not for the baseline: " + "; ".join(
+            f"{labels[name]}: {', '.join(keys)}" for name, keys in missing.items()) + ".")
+    else:
+        lines.append("Every setting varied for DT(S)- or DOT(S)-RNN was varied for the RNN and the sRNN too.")
+    lines += ["", "Not counted as gaps: options the baselines do not read (a deep transition's gain, depth and "
+              "dropout) and those that make a deep model what it is (its deep output and units)."]
+    return lines + [""]
