@@ -271,7 +271,7 @@ def test_one_exported_program_with_lengths_serves_unseen_lengths(name):
             torch.testing.assert_close(a, b, **TOL)
 
 
-ONNX_NAMES = ("dots-rnn", "srnn", "lstm")  # one per kind of core: DTRNN + deep output, StackedRNN, torch's gated
+ONNX_NAMES = MODEL_NAMES  # every registered core: one ONNX program each
 
 
 @pytest.mark.parametrize("name", ONNX_NAMES)
