@@ -103,8 +103,8 @@ def recipe_text(dataset: str, key: str, points: list[tuple[float, dict, dict, Pa
     lines = [f"# {DATASETS.get(dataset, dataset)}, {TITLES[key]}: recipe of RESULTS.md, run by "
              f"`deeprnn reproduce {dataset} --only {key}`.",
              f"# CPU-hours: {summary['wall_time_s'] / 3600:.3f} per seed (1 thread; the search run of this point).",
-             f"# Chosen on validation NLL only ({best_valid:.3f}, the best of {len(points)} points; the test set was not "
-             f"used) in {searches}",
+             f"# Chosen on validation NLL only ({best_valid:.3f}, the best of {len(points)} points; "
+             f"the test set was not used) in {searches}",
              f"# by scripts/recipes_from_search.py; docs/results/{dataset}.md shows every point.",
              f'extends = "../../music/{dataset}.toml"']
     for section in config:
