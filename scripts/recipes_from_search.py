@@ -2,7 +2,8 @@
 
 For each model of the table, the point with the lowest validation NLL over all the given search directories
 becomes the recipe: only the settings that differ from the dataset's base config are written, with a header
-that states where the choice came from and every point's validation NLL. The test set is never read. Each
+of four lines: what it is, the command that runs it, its cost and where the choice came from (every point's
+validation NLL is on the benchmark's results page). The test set is never read. Each
 written recipe is checked to resolve to exactly the chosen run's config, so `deeprnn reproduce <dataset>
 --reuse <search dir>` adopts that run as seed 0 instead of training it again.
 
@@ -98,19 +99,14 @@ def best_first(points: list[tuple[float, dict, dict, Path]]) -> list[tuple[float
 
 def recipe_text(dataset: str, key: str, points: list[tuple[float, dict, dict, Path]], base: dict) -> str:
     best_valid, config, summary, run_dir = points[0]
-    scored = "; ".join(f"{describe(c)}: {v:.3f}" for v, c, _, _ in points)
     searches = ", ".join(sorted({f"results/{d.parent.name}/" for _, _, _, d in points}))
-    lines = [f"# {DATASETS.get(dataset, dataset)}, {TITLES[key]}: recipe of RESULTS.md (deeprnn reproduce {dataset}).",
+    lines = [f"# {DATASETS.get(dataset, dataset)}, {TITLES[key]}: recipe of RESULTS.md, run by "
+             f"`deeprnn reproduce {dataset} --only {key}`.",
              f"# CPU-hours: {summary['wall_time_s'] / 3600:.3f} per seed (1 thread; the search run of this point).",
-             f"# Chosen on validation NLL only, in the searches kept in {searches}",
-             "# (written by scripts/recipes_from_search.py); valid NLL of each point, best first:"]
-    line = "#"
-    for part in scored.split("; "):
-        if line != "#" and len(line) + len(part) > 114:  # a point longer than a line keeps a line of its own
-            lines.append(line + ";")
-            line = "#"
-        line += (" " if line == "#" else "; ") + part
-    lines += [line + ".", "# The test set was not used.", f'extends = "../../music/{dataset}.toml"']
+             f"# Chosen on validation NLL only ({best_valid:.3f}, the best of {len(points)} points; "
+             f"the test set was not used) in {searches}",
+             f"# by scripts/recipes_from_search.py; docs/results/{dataset}.md shows every point.",
+             f'extends = "../../music/{dataset}.toml"']
     for section in config:
         names = KEYS.get(section, []) + [name for name in config[section] if name not in KEYS.get(section, [])
                                          and (section, name) not in PER_RUN]
@@ -196,6 +192,8 @@ def main() -> None:
         if not path.is_file() or path.read_text() != text:  # unchanged files stay untouched for running readers
             path.write_text(text)
         print(f"{key}: {points[0][0]:.3f} from {points[0][3].name} -> {path.relative_to(ROOT)} (adoptable)")
+        for valid, config, _, _ in points:  # the search log, best first (the results pages show every point too)
+            print(f"  {describe(config)}: {valid:.3f}")
         if args.drop_stale_runs:
             drop_stale_runs(args.drop_stale_runs, args.dataset, key, path)
 

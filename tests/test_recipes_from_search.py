@@ -33,10 +33,10 @@ def test_recipe_is_the_best_validation_point_and_resolves_to_its_config(tmp_path
     best_valid, best = points[0][0], points[0][1]
     assert script.resolves_to(recipe, best)
     assert not script.resolves_to(recipe, points[-1][1])  # a worse point's config is not what it builds
-    listed = text.split("best first:")[1].split("The test set")[0]
-    scores = [float(value) for value in re.findall(r": (\d+\.\d{3})[;.]", listed)]
-    assert scores == sorted(scores) and scores[0] == round(best_valid, 3) and len(scores) == len(points)
-    assert "The test set was not used." in text and '"test"' not in text
+    header = text.split("extends")[0].splitlines()
+    assert 2 <= len(header) <= 4 and "`deeprnn reproduce jsb --only gru`" in header[0]
+    assert f"({best_valid:.3f}, the best of {len(points)} points; the test set was not used)" in header[2]
+    assert re.search(r"CPU-hours: [0-9.]+", header[1]) and '"test"' not in text
     # a recipe changed by hand no longer resolves to the run, so --drop-stale-runs would drop that run
     recipe.write_text(text.replace(f"hidden_size = {best['model']['hidden_size']}", "hidden_size = 17"))
     assert not script.resolves_to(recipe, best)
@@ -56,7 +56,8 @@ def test_every_setting_of_the_chosen_run_is_written_and_a_recipe_that_misses_one
     text = script.recipe_text("jsb", "gru", [point], base)
     recipe = tmp_path / "configs" / "recipes" / "jsb" / "gru.toml"
     recipe.parent.mkdir(parents=True)
-    assert "ema_decay = 0.999" in text and "weight_decay = 1e-05" in text and "weights averaged (0.999)" in text
+    assert "ema_decay = 0.999" in text and "weight_decay = 1e-05" in text
+    assert "weights averaged (0.999)" in script.describe(config)
     script.check_resolves(text, recipe, config)  # resolves: no error
     with pytest.raises(SystemExit, match=r"optim\.ema_decay: run 0\.999, recipe None"):
         script.check_resolves(text.replace("ema_decay = 0.999\n", ""), recipe, config)
@@ -64,7 +65,7 @@ def test_every_setting_of_the_chosen_run_is_written_and_a_recipe_that_misses_one
 
 
 def test_points_that_differ_only_in_depth_layers_or_budget_are_told_apart(load_script):
-    """Every jsb-search7 point is described differently from its model's recipe point (the header lists both)."""
+    """Every jsb-search7 point is described differently from its model's recipe point (the script's log lists both)."""
     script = load_script("scripts/recipes_from_search.py")
     summaries = sorted((REPO / "results" / "jsb-search7").glob("*/summary.json"))
     assert len(summaries) == 7
