@@ -39,6 +39,7 @@ import time
 import torch
 
 from deeprnn.models import DTRNN, DeepOutput, StackedRNN
+from deeprnn.models.rhn import RHN
 
 BATCH = 32
 FORMULA = "GFLOP per iteration = 3 (forward + backward) x T x sum over linear maps of 2 * B * in * out"
@@ -78,6 +79,10 @@ def models(H):
         "dts-rnn-3": dt(3, True),
         "dot-rnn": dt(2, False, deep_output=True),
         "dots-rnn": dt(2, True, deep_output=True),
+        # RHN (reference loop only): per highway layer a (2H, H) map from the state (h and the transform gate),
+        # the first layer another from x_t; all inside the recurrence but the input's
+        "rhn-2": (lambda: RHN(H, H, transition_depth=2), 2 + 2 * 2, 2 * 2),
+        "rhn-3": (lambda: RHN(H, H, transition_depth=3), 2 + 2 * 3, 2 * 3),
     }
 
 

@@ -16,13 +16,14 @@ def cells(load_script):
 def test_counted_maps_are_the_models_weight_matrices(cells):
     for name, (make, maps, recurrent) in cells.models(H).items():
         weights = {n: p for n, p in make().named_parameters() if p.dim() == 2}
-        assert all(p.shape == (H, H) for p in weights.values()), name  # the FLOP formula assumes H x H maps
-        assert len(weights) == maps, name
+        # the FLOP formula counts H x H maps: a (k H, H) matrix is k of them (RHN's h and transform gate)
+        assert all(p.shape[1] == H and p.shape[0] % H == 0 for p in weights.values()), name
+        assert sum(p.shape[0] // H for p in weights.values()) == maps, name
         # inside the recurrence: the maps fed by h_{t-1} (W_hh, W_1, the shortcuts) or by a block of the same
-        # step (W_2..W_L); torch.nn.RNN and StackedRNN call theirs weight_hh_l{k}, DTRNN's blocks weight_hh /
-        # weight_shortcut
-        inside = [n for n in weights if "weight_hh" in n or "weight_shortcut" in n]
-        assert len(inside) == recurrent, name
+        # step (W_2..W_L); torch.nn.RNN and StackedRNN call theirs weight_hh_l{k}, DTRNN's blocks and RHN's
+        # highway layers weight_hh / weight_shortcut
+        inside = [p for n, p in weights.items() if "weight_hh" in n or "weight_shortcut" in n]
+        assert sum(p.shape[0] // H for p in inside) == recurrent, name
 
 
 def test_least_seconds_by_hand(cells):

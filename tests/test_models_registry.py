@@ -8,12 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from deeprnn.architectures import TASK_ONLY
 from deeprnn.models import (
     DTRNN,
     GRU,
     LSTM,
     MODEL_NAMES,
     RNN,
+    TASKS,
     LanguageModel,
     MusicModel,
     StackedRNN,
@@ -132,6 +134,17 @@ def test_build_model_tasks_and_options():
     assert isinstance(tagger, Tagger) and tagger.core.num_layers == 3
     assert build_model("dt-rnn", shortcut=True, hidden_size=4).core.shortcut  # explicit beats the name
     assert build_model("lstm", output_depth=1, hidden_size=4).output.hidden  # any core takes a deep output
+
+
+@pytest.mark.parametrize("option", sorted(TASK_ONLY))
+def test_task_only_options_are_refused_for_every_other_task(option):
+    """Walks architectures.TASK_ONLY: each option, set, is refused for every other task, for every model."""
+    only, _ = TASK_ONLY[option]
+    value = {"bidirectional": True, "word_features": "affix"}[option]
+    for task in (t for t in TASKS if t != only):
+        for name in MODEL_NAMES:
+            with pytest.raises(ValueError, match=f"{option}.* for {only} only"):
+                build_model(name, task, vocab_size=20, hidden_size=4, **{option: value})
 
 
 # ---------------------------------------------------------------- initialisation

@@ -53,16 +53,17 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def imported(path: Path, names: dict[str, Path]) -> set[str]:
+def imported(path: Path, names: dict[str, Path], typing: bool = False) -> set[str]:
     """The deeprnn modules ``path`` imports anywhere in it (function-level imports too: a cycle through a
-    deferred import is still a cycle; those under ``if TYPE_CHECKING:`` never run)."""
+    deferred import is still a cycle). Those under ``if TYPE_CHECKING:`` never run; ``typing=True`` counts them
+    too (a type-only import is a dependency all the same: the two modules cannot be read apart)."""
     out = set()
     tree = ast.parse(path.read_text())
-    typing_only = {id(inner) for node in ast.walk(tree)  # never run, so they close no cycle
+    typing_only = {id(inner) for node in ast.walk(tree)
                    if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
                    for inner in ast.walk(node)}
     for node in ast.walk(tree):
-        if id(node) in typing_only:
+        if id(node) in typing_only and not typing:
             continue
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             for alias in node.names:  # "from deeprnn.data import custom" imports the module deeprnn.data.custom
@@ -73,11 +74,12 @@ def imported(path: Path, names: dict[str, Path]) -> set[str]:
     return {name for name in out if name in names}
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(typing: bool = False) -> dict[str, set[str]]:
     """Module -> the modules it imports, without the edges to its own enclosing packages (importing a module
-    runs its package's __init__ first anyway, so those edges close no cycle of their own)."""
+    runs its package's __init__ first anyway, so those edges close no cycle of their own); ``typing``: see
+    ``imported``."""
     names = modules()
-    return {module: {other for other in imported(path, names)
+    return {module: {other for other in imported(path, names, typing)
                      if other != module and not module.startswith(other + ".")}
             for module, path in names.items()}
 
@@ -117,7 +119,8 @@ def test_sub_packages_import_only_lower_layers():
 
 
 def test_no_import_cycle_between_modules():
-    graph, state, cycles = import_graph(), {}, []
+    """Imports under ``if TYPE_CHECKING:`` included."""
+    graph, state, cycles = import_graph(typing=True), {}, []
 
     def visit(module: str, path: list[str]) -> None:
         state[module] = "open"

@@ -97,9 +97,9 @@ def test_refuses_to_mix_runs_and_checks_resume_config(tmp_path):
 
 def test_resuming_under_other_code_is_recorded_once_in_env_json(tmp_path, monkeypatch):
     from deeprnn.reports.results_md import code_versions
-    from deeprnn.training import trainer
+    from deeprnn.training import provenance
 
-    monkeypatch.setattr(trainer, "_git_state", lambda: ("c" * 40, False))  # a clean checkout, whatever ours is
+    monkeypatch.setattr(provenance, "git_state", lambda: ("c" * 40, False))  # a clean checkout, whatever ours is
     run = tmp_path / "run"
     train(tiny_config("model.name=rnn"), run, progress=False, log=lambda *_: None)
     env = json.loads((run / "env.json").read_text())
@@ -119,9 +119,9 @@ def test_resuming_under_other_code_is_recorded_once_in_env_json(tmp_path, monkey
 
 def test_runs_of_edited_code_say_so_and_every_resume_is_recorded(tmp_path, monkeypatch):
     from deeprnn.reports.results_md import code_versions
-    from deeprnn.training import trainer
+    from deeprnn.training import provenance
 
-    monkeypatch.setattr(trainer, "_git_state", lambda: ("d" * 40, True))  # src/deeprnn has uncommitted edits
+    monkeypatch.setattr(provenance, "git_state", lambda: ("d" * 40, True))  # src/deeprnn has uncommitted edits
     run = tmp_path / "run"
     train(tiny_config("model.name=rnn", "train.epochs=1"), run, progress=False, log=lambda *_: None)
     assert json.loads((run / "env.json").read_text())["source_modified"] is True

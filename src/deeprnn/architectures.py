@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # What every model reads: the head's options (embedding, deep output, read-out), the initialisation and the
-# tagging-only options (bidirectional, word_features; build_from_config refuses them for other tasks).
+# tagging-only options (bidirectional, word_features: TASK_ONLY).
 COMMON = ("name", "hidden_size", "output_depth", "output_size", "output_activation", "pool_size", "dropout",
           "embedding_size", "tie_weights", "output_from_input", "init", "output_bias_from_data", "sparse_nonzeros",
           "spectral_radius", "bidirectional", "word_features", "feature_size")
@@ -30,6 +30,15 @@ ALWAYS_CHECKED = {"shortcut": (None, False), "input_to": ("first",), "transition
 _DEEP_ONLY = "shortcut, input_to and transition_dropout apply to deep-transition models only, not {name}"
 ALWAYS_CHECKED_MESSAGE = {"shortcut": _DEEP_ONLY, "input_to": _DEEP_ONLY, "transition_dropout": _DEEP_ONLY,
                           "num_layers": "{name} has a single recurrent layer; num_layers must be 1, got {value}"}
+# Model options that apply to one task only, whatever the model, refused for another task at any value but those
+# listed (build_from_config, and a run's config through deeprnn.training.tasks).
+TASK_ONLY = {"bidirectional": ("tagging", (None, False)), "word_features": ("tagging", (None,))}
+TASK_ONLY_MESSAGE = {
+    # a bidirectional core reads the future: what the language and music models predict
+    "bidirectional": "a bidirectional core reads the future, which task {task!r} predicts; "
+                     "bidirectional is for tagging only",
+    "word_features": "word_features are for tagging only, not task {task!r}",
+}
 FAMILIES = {
     "shallow": "one nonlinear step from h_{t-1} to h_t: the paper's baseline",
     "deep": "one of the paper's deep RNNs: its claim is that one of them beats the RNN",
@@ -132,6 +141,17 @@ def refuse_always_checked(name: str, values: dict[str, Any]) -> None:
     for option, allowed in ALWAYS_CHECKED.items():
         if not applies(name, option) and not _is_neutral(values.get(option), allowed + (None,)):
             raise ValueError(ALWAYS_CHECKED_MESSAGE[option].format(name=name, value=values[option]))
+
+
+def task_only_given(task: str, values: dict[str, Any]) -> list[str]:
+    """The options of ``values`` that apply to another task than ``task`` only (``TASK_ONLY``) and are set."""
+    return [option for option, (only, unset) in TASK_ONLY.items() if task != only and values.get(option) not in unset]
+
+
+def refuse_for_task(task: str, values: dict[str, Any]) -> None:
+    """Refuse, in one line, a model option of ``values`` that applies to another task only (``TASK_ONLY``)."""
+    for option in task_only_given(task, values):
+        raise ValueError(TASK_ONLY_MESSAGE[option].format(task=task))
 
 
 def _is_neutral(value: Any, allowed: tuple[Any, ...]) -> bool:

@@ -1,6 +1,7 @@
 """Every metric a run records, declared once: its key in metrics.jsonl and summary.json, label, unit, decimals
-in tables and direction. A torch-free leaf read by training (logs, summary table, the accuracy key), diagnose
-and the reports (direction, curves)."""
+in tables, direction, whether it is an accuracy (a fraction, which reports show as a percentage) and whether logs
+show it. A torch-free leaf read by training (the keys it writes, logs, summary table), diagnose and the reports
+(units, decimals, direction, curves)."""
 
 from __future__ import annotations
 
@@ -12,27 +13,54 @@ class Metric:
     key: str
     label: str
     unit: str
-    decimals: int
+    decimals: int  # a loss's in reports (an accuracy is a percentage there, with PERCENT_DECIMALS)
     larger_is_better: bool = False
+    accuracy: bool = False  # a fraction of frames, tokens or words predicted
+    shown: bool = True  # in log lines, the summary table and diagnose's output
 
+
+# The keys training writes (training/metrics.py, training/baselines.py; their definitions: docs/metrics.md).
+NLL = "nll"  # music: nats per frame, summed over the keys
+FRAME_ACCURACY = "frame_acc"  # music: frames predicted exactly
+BCE_MEAN = "bce_mean"  # music: nll / 88
+PERPLEXITY = "ppl"  # word-level language models
+BPC = "bpc"  # character-level language models
+LOSS = "loss"  # text: cross-entropy in nats per token
+ACCURACY = "acc"  # text: tokens or tags predicted
+ACCURACY_KNOWN = "acc_known"  # tagging: on the words whose form occurs in the training split
+ACCURACY_UNKNOWN = "acc_unknown"  # tagging: on the others
+# Counts recorded beside the metrics (no unit, direction or decimals: not metrics).
+FRAMES, TOKENS, UNKNOWN_TOKENS = "frames", "tokens", "unknown_tokens"
+
+PERCENT_DECIMALS = 2  # an accuracy in reports: 100 x the fraction, this many decimals, and "%"
 
 # In the order logs and tables show them.
 METRICS = {m.key: m for m in (
-    Metric("nll", "NLL", "NLL, nats per frame", 3),
-    Metric("frame_acc", "frame accuracy", "frame accuracy", 4, larger_is_better=True),
-    Metric("bce_mean", "mean BCE", "mean per-key BCE", 4),
-    Metric("ppl", "perplexity", "perplexity", 1),
-    Metric("bpc", "BPC", "bits per character", 3),
-    Metric("loss", "loss", "loss, nats", 3),
-    Metric("acc", "accuracy", "accuracy", 4, larger_is_better=True),
+    Metric(NLL, "NLL", "NLL, nats per frame", 3),
+    Metric(FRAME_ACCURACY, "frame accuracy", "frame accuracy", 4, larger_is_better=True, accuracy=True),
+    Metric(BCE_MEAN, "mean BCE", "mean per-key BCE", 4),
+    Metric(PERPLEXITY, "perplexity", "perplexity", 1),
+    Metric(BPC, "BPC", "bits per character", 3),
+    Metric(LOSS, "loss", "loss, nats", 3),
+    Metric(ACCURACY, "accuracy", "accuracy", 4, larger_is_better=True, accuracy=True),
+    Metric(ACCURACY_KNOWN, "known-word accuracy", "accuracy on known words", 4, larger_is_better=True,
+           accuracy=True, shown=False),
+    Metric(ACCURACY_UNKNOWN, "unknown-word accuracy", "accuracy on unknown words", 4, larger_is_better=True,
+           accuracy=True, shown=False),
 )}
-SHOWN = tuple(METRICS)  # the metrics a log line or summary table shows, in order
-FRAME_ACCURACY = "frame_acc"  # music: frames predicted exactly (docs/metrics.md)
-ACCURACY = "acc"  # text: tokens or tags predicted
-ACCURACY_KEYS = tuple(m.key for m in METRICS.values() if m.larger_is_better)
+SHOWN = tuple(m.key for m in METRICS.values() if m.shown)  # the metrics a log line or summary table shows, in order
+ACCURACY_KEYS = tuple(m.key for m in METRICS.values() if m.accuracy)
+UNITS = {m.key: m.unit for m in METRICS.values()}
+DECIMALS = {m.key: m.decimals for m in METRICS.values()}
 
 
 def larger_is_better(metric: str) -> bool:
     """For a metric key, or a dotted one ("valid.frame_acc"); unknown metrics are losses."""
     found = METRICS.get(metric.rpartition(".")[2])
     return bool(found and found.larger_is_better)
+
+
+def is_accuracy(metric: str) -> bool:
+    """For a metric key, or a dotted one ("test.acc_known"): a fraction, shown in reports as a percentage."""
+    found = METRICS.get(metric.rpartition(".")[2])
+    return bool(found and found.accuracy)

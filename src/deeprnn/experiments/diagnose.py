@@ -26,7 +26,8 @@ from deeprnn.metric_keys import SHOWN
 from deeprnn.models import step_gain
 from deeprnn.training.config import Config
 from deeprnn.training.metrics import SELECTION_METRIC
-from deeprnn.training.state import StepResult, TrainingState
+from deeprnn.training.state import TrainingState
+from deeprnn.training.step import StepResult
 from deeprnn.training.trainer import run_epoch, setup
 
 SATURATED = 0.99  # |h| (tanh) or |2h - 1| (sigmoid) above this: the unit's slope is below 2% of its maximum

@@ -109,11 +109,7 @@ def _check(config: ModelConfig, task: str) -> Architecture:
     architectures.architecture(name)  # refuses an unknown name
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
-    if config.bidirectional and task != "tagging":
-        raise ValueError(f"a bidirectional core reads the future, which task {task!r} predicts; "
-                         "bidirectional is for tagging only")
-    if config.word_features is not None and task != "tagging":
-        raise ValueError(f"word_features are for tagging only, not task {task!r}")
+    architectures.refuse_for_task(task, asdict(config))
     architecture = ARCHITECTURES[name]
     architectures.refuse_always_checked(name, asdict(config))
     return architecture

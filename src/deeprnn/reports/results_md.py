@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deeprnn.files import atomic_write_text
+from deeprnn.metric_keys import UNITS
 from deeprnn.reports.published import SOURCE_TAGS, SOURCES, Quote, get_published
 from deeprnn.reports.results_figures import Panel, headline_figure
 from deeprnn.reports.results_index import write_index
@@ -26,7 +27,6 @@ from deeprnn.reports.results_sections import (
     FIGURES,
     LABELS,
     NOT_RUN,
-    UNITS,
     RecipeResult,
     claim,
     claim_lines,

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deeprnn import architectures
+from deeprnn import architectures, metric_keys
+from deeprnn.metric_keys import DECIMALS, UNITS, is_accuracy
 from deeprnn.reports.published import QUOTED, SOURCES, get_published
 from deeprnn.reports.results_figures import grid_figure, recipe_figure
 from deeprnn.reports.runs import Run, RunSet, larger_is_better, load_run, metric_value
@@ -31,23 +32,15 @@ NOT_RUN = "not run yet"
 
 LABELS = {**architectures.labels(), "dots-rnn-star": "DOT(S)-RNN*", "tcn": "TCN",  # and recipes' own names
           "rnn-matched": "RNN (parameter-matched)", "dots-rnn-nodrop": "DOT(S)-RNN, no dropout"}
-UNITS = {"nll": "NLL, nats per frame", "bce_mean": "mean per-key BCE", "ppl": "perplexity",
-         "bpc": "bits per character", "acc": "accuracy", "frame_acc": "frame accuracy", "loss": "loss, nats"}
-DECIMALS = {"nll": 3, "bce_mean": 4, "ppl": 1, "bpc": 3, "loss": 3}
 
 
 def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
-def is_accuracy(metric: str) -> bool:
-    name = metric.rpartition(".")[2]
-    return name in ("acc", "frame_acc") or name.startswith("acc_")
-
-
 def fmt(metric: str, value: float) -> str:
     if is_accuracy(metric):
-        return f"{100 * value:.2f}%"
+        return f"{100 * value:.{metric_keys.PERCENT_DECIMALS}f}%"
     return f"{value:.{DECIMALS.get(metric.rpartition('.')[2], 3)}f}"
 
 

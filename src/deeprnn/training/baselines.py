@@ -12,6 +12,7 @@ import math
 from collections import Counter, defaultdict
 
 from deeprnn import data
+from deeprnn import metric_keys as keys
 
 BASELINE = "most-frequent-tag"
 
@@ -50,8 +51,8 @@ def score_most_frequent_tag(train: list[list[tuple[str, str]]], sentences: list[
     def accuracy(kind: str) -> float:
         return hits[kind] / counts[kind] if counts[kind] else math.nan
 
-    return {"acc": (hits["known"] + hits["unknown"]) / tokens, "acc_known": accuracy("known"),
-            "acc_unknown": accuracy("unknown"), "tokens": tokens, "unknown_tokens": counts["unknown"]}
+    return {keys.ACCURACY: (hits["known"] + hits["unknown"]) / tokens, keys.ACCURACY_KNOWN: accuracy("known"),
+            keys.ACCURACY_UNKNOWN: accuracy("unknown"), keys.TOKENS: tokens, keys.UNKNOWN_TOKENS: counts["unknown"]}
 
 
 def tagging_baseline(name: str, data_dir=None) -> dict:

@@ -33,7 +33,7 @@ import torch
 
 from deeprnn.models import detach_hidden
 from deeprnn.training.config import Config, ConfigError
-from deeprnn.training.state import StepResult
+from deeprnn.training.step import StepResult
 from deeprnn.training.tasks import LanguageModelTask, Task, token_loss_terms
 
 Outputs = tuple[Any, ...]

@@ -23,6 +23,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from deeprnn import metric_keys as keys
+
 
 class MusicMetrics:
     """Accumulates NLL (nats per frame, summed over keys), frame accuracy and mean per-key BCE."""
@@ -55,10 +57,10 @@ class MusicMetrics:
         nll = self.nll_sum / self.frames
         denominator = self.true_pos + self.false_pos + self.false_neg
         return {
-            "nll": nll,
-            "frame_acc": self.true_pos / denominator if denominator else 0.0,
-            "bce_mean": nll / self.keys,
-            "frames": self.frames,
+            keys.NLL: nll,
+            keys.FRAME_ACCURACY: self.true_pos / denominator if denominator else 0.0,
+            keys.BCE_MEAN: nll / self.keys,
+            keys.FRAMES: self.frames,
         }
 
 
@@ -87,11 +89,11 @@ class TokenMetrics:
         if self.tokens == 0:
             raise ValueError("no tokens were scored")
         loss = self.loss_sum / self.tokens
-        result = {"loss": loss, "acc": self.correct / self.tokens, "tokens": self.tokens}
+        result = {keys.LOSS: loss, keys.ACCURACY: self.correct / self.tokens, keys.TOKENS: self.tokens}
         if self.level == "word":
-            result["ppl"] = math.exp(loss)
+            result[keys.PERPLEXITY] = math.exp(loss)
         elif self.level == "char":
-            result["bpc"] = loss / math.log(2)
+            result[keys.BPC] = loss / math.log(2)
         return result
 
 
@@ -116,11 +118,13 @@ class TaggingMetrics(TokenMetrics):
 
     def compute(self) -> dict[str, float]:
         result = super().compute()
-        result["acc_known"] = self.known_correct / self.known_tokens if self.known_tokens else float("nan")
-        result["acc_unknown"] = self.unknown_correct / self.unknown_tokens if self.unknown_tokens else float("nan")
-        result["unknown_tokens"] = self.unknown_tokens
+        nan = float("nan")
+        result[keys.ACCURACY_KNOWN] = self.known_correct / self.known_tokens if self.known_tokens else nan
+        result[keys.ACCURACY_UNKNOWN] = self.unknown_correct / self.unknown_tokens if self.unknown_tokens else nan
+        result[keys.UNKNOWN_TOKENS] = self.unknown_tokens
         return result
 
 
 # The metric that picks the best epoch, and whether larger is better, per task.
-SELECTION_METRIC = {"music": ("nll", False), "lm": ("loss", False), "tagging": ("acc", True)}
+SELECTION_METRIC = {task: (key, keys.larger_is_better(key))
+                    for task, key in {"music": keys.NLL, "lm": keys.LOSS, "tagging": keys.ACCURACY}.items()}

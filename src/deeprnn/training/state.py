@@ -1,5 +1,6 @@
-"""A run's state: the trainer's counters (``TrainingState``), the objects it trains (``RunObjects``), what one
-training step returns (``StepResult``), and the one place that writes and reads a checkpoint's contents.
+"""The checkpoint format: what a checkpoint holds, the one place that writes and reads its contents
+(``payload``, ``restore``), the trainer's counters it stores (``TrainingState``) and the part inference reads
+(``SavedModel``). The live objects a run trains are ``run_objects.RunObjects``.
 
 A checkpoint (format version 1; ``checkpoint.save_checkpoint`` adds ``format_version``) is a plain dict:
 
@@ -12,9 +13,11 @@ A checkpoint (format version 1; ``checkpoint.save_checkpoint`` adds ``format_ver
     trained_model, average_updates  with optim.ema_decay only: the raw weights training goes on from, and the
                                   average's update count
 
-``RunObjects.payload`` writes it and ``RunObjects.restore`` reads it back to resume; inference reads its model
-part through ``SavedModel``. The keys and values are those the trainer wrote before this module existed
-(tests/fixtures/run-v1 is such a run), so a change here must keep old run directories loading and resuming.
+``payload`` writes it from a run's objects and ``restore`` reads it back into them to resume (``RunObjects``
+calls both); inference reads its model part through ``SavedModel``. The keys and values are those the trainer
+wrote before this module existed (tests/fixtures/run-v1 is such a run), so a change here must keep old run
+directories loading and resuming. What this module reads of a run is declared by ``Checkpointed``, so it
+imports none of the trainer's modules.
 """
 
 from __future__ import annotations
@@ -22,30 +25,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, Protocol
 
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-if TYPE_CHECKING:  # types only: checkpoint.py imports this module and must not pull in the tasks' data code
-    from deeprnn.training.config import Config
-    from deeprnn.training.graphed import GraphedLMStep
-    from deeprnn.training.tasks import Task
-
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, unreadable, or does not match the run's config or format."""
-
-
-class StepResult(NamedTuple):
-    """One optimiser step (``trainer.training_step``, ``GraphedLMStep.step``)."""
-
-    loss: float  # the step's mean loss per unit
-    units: int  # frames, tokens or words scored
-    state: Any  # the hidden state to carry into the next window (lm); meaningless when not finite
-    norm_before: float  # gradient norm before clipping (nan when the loss was not finite)
-    norm_after: float  # after clipping
-    finite: bool  # False: the loss or gradients were not finite and the step was skipped
 
 
 @dataclass
@@ -90,57 +77,68 @@ class SavedModel:
                    payload.get("feature_vocab"))
 
 
-@dataclass
-class RunObjects:
-    """What a run trains and with what, built by ``trainer.setup``: the same for ``train`` and ``deeprnn
-    diagnose``. ``payload`` and ``restore`` are its checkpoint (see the module docstring)."""
+
+class _TaskFacts(Protocol):
+    """What the format stores of a task: its name, the sizes that rebuild the model, its vocabularies."""
+
+    name: str
+
+    def model_kwargs(self) -> dict[str, Any]: ...
+
+    def extras(self) -> dict[str, Any]: ...
+
+
+class _ConfigFacts(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class Checkpointed(Protocol):
+    """The objects of a run that its checkpoint saves and restores (``run_objects.RunObjects`` is one)."""
 
     device: torch.device
-    task: Task
+    task: _TaskFacts
     model: torch.nn.Module  # the weights the optimiser steps
     optimizer: torch.optim.Optimizer
-    graphed: GraphedLMStep | None  # train.cuda_graph's recorded step
-    average: AveragedModel | None  # optim.ema_decay's weight average
+    average: AveragedModel | None
     decay: torch.optim.lr_scheduler.ExponentialLR
     plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None
-    divergence_bound: float  # validation loss above which the run has diverged (trainer.divergence_bound)
 
     @property
-    def evaluated(self) -> torch.nn.Module:
-        """The model that is validated and checkpointed as "model": the average with optim.ema_decay."""
-        return self.average.module if self.average is not None else self.model
+    def evaluated(self) -> torch.nn.Module: ...
 
-    def payload(self, config: Config, state: TrainingState) -> dict[str, Any]:
-        """The checkpoint of the run as it is now (the RNG states included: take it after the epoch's last draw)."""
-        payload = {
-            "config": config.to_dict(), "task": self.task.name, "model_kwargs": self.task.model_kwargs(),
-            "model": self.evaluated.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "lr_decay": self.decay.state_dict(),
-            "plateau": self.plateau.state_dict() if self.plateau is not None else None,
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
-            "trainer": state.to_dict(), **self.task.extras(),
-        }  # fmt: skip
-        if self.average is not None:
-            payload.update(trained_model=self.model.state_dict(), average_updates=int(self.average.n_averaged))
-        return payload
 
-    def restore(self, payload: dict[str, Any], source: str | Path) -> TrainingState:
-        """Put back what ``payload`` saved (weights, average, optimiser, schedulers, RNG states) and return its
-        counters; ``source`` names the checkpoint in errors."""
-        try:
-            # "model" holds what is evaluated: with averaging the average, and the raw weights are "trained_model"
-            self.model.load_state_dict(payload["trained_model"] if self.average is not None else payload["model"])
-            if self.average is not None:
-                self.average.module.load_state_dict(payload["model"])
-                self.average.n_averaged.fill_(payload["average_updates"])
-        except RuntimeError as exc:
-            raise CheckpointError(f"checkpoint {source} does not fit the model of this config: {exc}") from None
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.decay.load_state_dict(payload["lr_decay"])
-        if self.plateau is not None and payload.get("plateau"):
-            self.plateau.load_state_dict(payload["plateau"])
-        torch.set_rng_state(payload["rng_cpu"].cpu())
-        if self.device.type == "cuda" and payload.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(payload["rng_cuda"].cpu(), self.device)
-        return TrainingState.from_dict(payload["trainer"])
+def payload(run: Checkpointed, config: _ConfigFacts, state: TrainingState) -> dict[str, Any]:
+    """The checkpoint of ``run`` as it is now (the RNG states included: take it after the epoch's last draw)."""
+    saved = {
+        "config": config.to_dict(), "task": run.task.name, "model_kwargs": run.task.model_kwargs(),
+        "model": run.evaluated.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "lr_decay": run.decay.state_dict(),
+        "plateau": run.plateau.state_dict() if run.plateau is not None else None,
+        "rng_cpu": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state(run.device) if run.device.type == "cuda" else None,
+        "trainer": state.to_dict(), **run.task.extras(),
+    }  # fmt: skip
+    if run.average is not None:
+        saved.update(trained_model=run.model.state_dict(), average_updates=int(run.average.n_averaged))
+    return saved
+
+
+def restore(run: Checkpointed, saved: dict[str, Any], source: str | Path) -> TrainingState:
+    """Put back into ``run`` what ``saved`` holds (weights, average, optimiser, schedulers, RNG states) and return
+    its counters; ``source`` names the checkpoint in errors."""
+    try:
+        # "model" holds what is evaluated: with averaging the average, and the raw weights are "trained_model"
+        run.model.load_state_dict(saved["trained_model"] if run.average is not None else saved["model"])
+        if run.average is not None:
+            run.average.module.load_state_dict(saved["model"])
+            run.average.n_averaged.fill_(saved["average_updates"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {source} does not fit the model of this config: {exc}") from None
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.decay.load_state_dict(saved["lr_decay"])
+    if run.plateau is not None and saved.get("plateau"):
+        run.plateau.load_state_dict(saved["plateau"])
+    torch.set_rng_state(saved["rng_cpu"].cpu())
+    if run.device.type == "cuda" and saved.get("rng_cuda") is not None:
+        torch.cuda.set_rng_state(saved["rng_cuda"].cpu(), run.device)
+    return TrainingState.from_dict(saved["trainer"])

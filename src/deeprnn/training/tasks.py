@@ -16,13 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deeprnn import data
+from deeprnn import architectures, data
 from deeprnn.metric_keys import ACCURACY, FRAME_ACCURACY
 from deeprnn.models import TASKS, detach_hidden
 from deeprnn.training.config import Config, ConfigError
 from deeprnn.training.metrics import MusicMetrics, TaggingMetrics, TokenMetrics
 
-TAGGING_ONLY = ("model.word_features", "data.tagging_lowercase", "data.tagging_max_words", "data.tagging_min_count")
+TAGGING_DATA_ONLY = ("tagging_lowercase", "tagging_max_words", "tagging_min_count")  # the data options of tagging
 
 
 def resolve_task(config: Config) -> str:
@@ -39,16 +39,23 @@ def resolve_task(config: Config) -> str:
         for key in ("music_bptt", "music_transpose"):
             if getattr(config.data, key):
                 raise ConfigError(f"'data.{key}' applies to music only, not to task '{task}'")
-    if task != "tagging":
-        if config.model.bidirectional:
-            raise ConfigError(f"'model.bidirectional' is for tagging only: a bidirectional core reads the future, "
-                              f"which task '{task}' predicts")
-        defaults = Config()
-        for key in TAGGING_ONLY:
-            section, name = key.split(".")
-            if getattr(getattr(config, section), name) != getattr(getattr(defaults, section), name):
-                raise ConfigError(f"'{key}' applies to tagging only, not to task '{task}'")
+    _refuse_other_tasks_options(config, task)
     return task
+
+
+def _refuse_other_tasks_options(config: Config, task: str) -> None:
+    """The model options of another task only (``architectures.TASK_ONLY``) and the tagging data options."""
+    given = architectures.task_only_given(task, {name: getattr(config.model, name) for name in architectures.TASK_ONLY})
+    if "bidirectional" in given:
+        raise ConfigError(f"'model.bidirectional' is for tagging only: a bidirectional core reads the future, "
+                          f"which task '{task}' predicts")
+    for name in given:
+        raise ConfigError(f"'model.{name}' applies to {architectures.TASK_ONLY[name][0]} only, not to task '{task}'")
+    if task != "tagging":
+        defaults = Config().data
+        for name in TAGGING_DATA_ONLY:
+            if getattr(config.data, name) != getattr(defaults, name):
+                raise ConfigError(f"'data.{name}' applies to tagging only, not to task '{task}'")
 
 
 def token_loss_terms(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor):

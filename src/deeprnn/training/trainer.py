@@ -11,9 +11,12 @@ Run directory (see docs/training.md):
 
 Reporting rule: test metrics are those of the best-validation checkpoint.
 Resume: checkpoints are written at the end of every epoch with the model, optimiser, schedulers, RNG
-state and data cursor (their format: deeprnn.training.state); the batch order of an epoch is a function of
-(seed, epoch), so a resumed run replays the interrupted epoch exactly and ends with the same metrics as an
-uninterrupted one.
+state and data cursor (their format: deeprnn.training.state; env.json's provenance: deeprnn.training.provenance);
+the batch order of an epoch is a function of (seed, epoch), so a resumed run replays the interrupted epoch
+exactly and ends with the same metrics as an uninterrupted one.
+
+The functions below come in the order a run calls them: ``train``, the run directory, ``setup``, the resume,
+``run_epoch`` and its steps, the stop rules, the checkpoints, ``finish``.
 """
 
 from __future__ import annotations
@@ -21,9 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import time
 from contextlib import closing, nullcontext
@@ -34,8 +35,6 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
-from deeprnn import __version__
-from deeprnn.data import resolve_data_dir
 from deeprnn.files import append_record, read_records, remove_stale_temporaries
 from deeprnn.metric_keys import SHOWN
 from deeprnn.models import count_parameters
@@ -54,8 +53,11 @@ from deeprnn.training.graphed import GraphedLMStep, graphed_step
 from deeprnn.training.metrics import SELECTION_METRIC
 from deeprnn.training.optimizers import ClippedMomentumSGD
 from deeprnn.training.prefetch import prefetch
+from deeprnn.training.provenance import write_environment
+from deeprnn.training.run_objects import RunObjects
 from deeprnn.training.runlog import TENSORBOARD_DIR, TensorBoardLog, write_metrics_csv
-from deeprnn.training.state import RunObjects, SavedModel, StepResult, TrainingState
+from deeprnn.training.state import SavedModel, TrainingState
+from deeprnn.training.step import StepResult
 from deeprnn.training.tasks import Task, build_task
 
 RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "summary.json", "checkpoint_last.pt", "checkpoint_best.pt",
@@ -75,97 +77,47 @@ class TrainingDiverged(RuntimeError):
 DIVERGENCE_FACTOR = 2.0
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("train.device is 'cuda' but no CUDA device is available (use --device cpu)")
-    return torch.device(name)
+def train(
+    config: Config | None,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    log=print,
+) -> dict[str, Any]:
+    """Train (or resume) a run and return its summary (also written to ``summary.json``)."""
+    run_dir = Path(run_dir)
+    with run_lock(run_dir):  # one writer per run directory (deeprnn.runlock)
+        return _train_locked(config, run_dir, resume, overwrite, progress, log)
 
 
-def _git_state() -> tuple[str | None, bool | None]:
-    """(HEAD commit, whether src/deeprnn has uncommitted edits); (None, None) outside a git checkout."""
-    package = Path(__file__).resolve().parents[1]  # src/deeprnn
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=package
-        ).stdout.strip() or None
-        if commit is None:
-            return None, None
-        # The commit alone does not name the code when the package has uncommitted edits (configs are
-        # recorded in config.json; only the package's own files count here).
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
-                                capture_output=True, text=True, timeout=5, cwd=package).stdout
-        return commit, bool(status.strip())
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-
-
-def environment(config: Config, device: torch.device) -> dict[str, Any]:
-    import numpy
-
-    commit, modified = _git_state()
-    return {
-        "deeprnn": __version__,
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
-        "cuda_device": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "seed": config.train.seed,
-        "deterministic": config.train.deterministic,
-        "git_commit": commit,
-        "source_modified": modified,  # uncommitted changes to src/deeprnn when the run started (None: no git)
-        # where this machine keeps the data (absolute): later commands on the run read it there when neither
-        # --data-dir nor $DEEPRNN_DATA says otherwise. Not part of the run's identity; never copied to results/.
-        "data_dir": os.path.abspath(resolve_data_dir(config.data.data_dir)),
-    }
-
-
-def threads_hint(config: Config, device: torch.device) -> str:
-    """A word about train.threads when torch picks the CPU threads: on a shared machine its default can make
-    small models many times slower (the demo: 306 s with 2 threads, 29 s with 1, on a busy 2-core machine)."""
-    if device.type != "cpu" or config.train.threads is not None or torch.get_num_threads() == 1:
-        return ""
-    return (f", {torch.get_num_threads()} torch threads (on a shared machine or for a small model, "
-            "--set train.threads=1 is often much faster)")
-
-
-RESUME_KEYS = ("git_commit", "deeprnn", "torch", "device")  # what decides the numbers a resumed run goes on with
-
-
-def _record_resume(env_path: Path, current: dict[str, Any], after_epoch: int) -> None:
-    """A run resumed under other code, torch or device than it was running under appends that to env.json's
-    ``resumed_under`` list, so its provenance is whole (reports list every commit a run trained under)."""
-    env = read_json(env_path)
-    moved = env.get("data_dir") != current["data_dir"]
-    env["data_dir"] = current["data_dir"]  # where it trained last: what later commands read
-    latest = (env.get("resumed_under") or [env])[-1]
-    modified = bool(current.get("source_modified"))  # edited code may differ from one resume to the next
-    if not modified and all(latest.get(key) == current.get(key) for key in RESUME_KEYS):
-        if moved:
-            atomic_write_text(env_path, json.dumps(env, indent=2) + "\n")
-        return
-    entry = {"after_epoch": after_epoch, **{key: current.get(key) for key in RESUME_KEYS}}
-    if modified:
-        entry["source_modified"] = True
-    env["resumed_under"] = [*env.get("resumed_under", []), entry]
-    atomic_write_text(env_path, json.dumps(env, indent=2) + "\n")
-
-
-def _check_resumable(stored: Config, given: Config | None) -> Config:
-    if given is None:
-        return stored
-    changed = config_differences(stored, given, ignore=RESUMABLE)  # what a resumed run computes may not change
-    if changed:
-        diffs = ", ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in changed)
-        allowed = ", ".join(RESUMABLE_CHANGES)
-        raise ConfigError(f"cannot resume with a different config ({diffs}); only {allowed} may change")
-    return given
+def _train_locked(config: Config | None, run_dir: Path, resume: bool, overwrite: bool, progress, log) -> dict:
+    config = prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
+    run = setup(config)  # the model and data load: only now may an old run be replaced
+    if overwrite and not resume:
+        discard_old_run(run_dir)
+    atomic_write_text(run_dir / "config.json", config.to_json() + "\n")
+    state = _resume(run, config, run_dir, log) if resume else TrainingState()
+    write_environment(run_dir, config, run.device, state.epoch, resumed=resume)
+    params = count_parameters(run.model)
+    if state.epoch == 0:
+        log(f"{config.model.name} on {config.data.name} ({run.task.name}): {params:,} parameters, device "
+            f"{run.device}" + threads_hint(config, run.device))
+    write_metrics_csv(run_dir)
+    board = TensorBoardLog(run_dir, config.to_json(), state.step) if config.train.tensorboard else None
+    on_step = (lambda index, result: board.after_step(state.step, result.loss, result.units)) if board else None
+    with closing(board) if board else nullcontext():
+        while state.stopped is None and state.epoch < config.train.epochs:
+            record = run_epoch(run, config, state, progress, on_step)  # train, validate, keep the best, decide to stop
+            # the record before the checkpoint: a resume drops the records after its checkpoint's epoch, replays them
+            append_record(run_dir / "metrics.jsonl", record)
+            write_metrics_csv(run_dir)
+            _save_checkpoints(run_dir, run.payload(config, state), improved=record["best"])
+            if board:
+                board.after_epoch(record)
+            log(_epoch_line(record, config.train.epochs))
+    return finish(run_dir, run.task, run.model, state, params, run.device, log)
 
 
 def prepare_run_dir(run_dir: Path, config: Config | None, *, resume: bool, overwrite: bool) -> Config:
@@ -191,18 +143,59 @@ def prepare_run_dir(run_dir: Path, config: Config | None, *, resume: bool, overw
     return config  # the directory is made with config.json, once the model and data are known to load
 
 
-def discard_old_run(run_dir: Path) -> None:
-    """Remove the run that ``--overwrite`` replaces: called only once the new run has loaded its model and data,
-    so a new run that cannot start leaves the old one intact. Its files are first moved into one hidden folder
-    (each move atomic), then that folder is deleted; a kill in between leaves the folder, which the next run in
-    the directory deletes."""
-    aside = run_dir / f".replaced-{os.getpid()}"
-    for name in RUN_FILES + RUN_FOLDERS:
-        if (run_dir / name).exists():
-            aside.mkdir(exist_ok=True)
-            os.replace(run_dir / name, aside / name)
-    for stale in run_dir.glob(".replaced-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+def _check_resumable(stored: Config, given: Config | None) -> Config:
+    if given is None:
+        return stored
+    changed = config_differences(stored, given, ignore=RESUMABLE)  # what a resumed run computes may not change
+    if changed:
+        diffs = ", ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in changed)
+        allowed = ", ".join(RESUMABLE_CHANGES)
+        raise ConfigError(f"cannot resume with a different config ({diffs}); only {allowed} may change")
+    return given
+
+
+def setup(config: Config) -> RunObjects:
+    """Threads, determinism, device and seed, then the task, the initialised model (with the read-out bias from
+    the data), the optimiser and the schedulers, in the order that makes a run's numbers."""
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    if config.train.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    device = resolve_device(config.train.device)
+    torch.manual_seed(config.train.seed)
+
+    task = build_task(config, device)
+    model = model_from_config(config, task.name, **task.model_kwargs())
+    if config.model.output_bias_from_data:
+        bias = task.output_bias()
+        if bias is not None:
+            with torch.no_grad():
+                model.output.readout.bias.copy_(bias)
+    model = model.to(device)
+    optimizer = _make_optimizer(config, model)
+    graphed = graphed_step(config, task, model, device)  # recorded at its first batch, replayed in every epoch
+    average = weight_average(model, config.optim.ema_decay) if config.optim.ema_decay else None
+    decay = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.optim.lr_decay)
+    plateau = None
+    if config.optim.plateau_patience is not None:
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="max" if SELECTION_METRIC[task.name][1] else "min",
+            factor=config.optim.plateau_factor,
+            patience=config.optim.plateau_patience,
+            threshold=config.optim.plateau_threshold,
+        )
+    return RunObjects(device=device, task=task, model=model, optimizer=optimizer, graphed=graphed, average=average,
+                      decay=decay, plateau=plateau, divergence_bound=divergence_bound(task, config))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but no CUDA device is available (use --device cpu)")
+    return torch.device(name)
 
 
 def _make_optimizer(config: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -247,137 +240,27 @@ def weight_average(model: torch.nn.Module, decay: float) -> AveragedModel:
     return average
 
 
-def training_step(model, task: Task, batch, state, optimizer, clip_norm: float | None, weight_noise: float = 0.0,
-                  noise_biases: bool = True) -> StepResult:
-    """One optimiser step. Order matters and is tested: forward, backward, clip, step.
-
-    Returns the loss value, units, new state, grad norm before clipping, after clipping and whether it was finite.
-    Non-finite loss or gradients skip the step (the optimiser state is untouched). ``weight_noise`` perturbs
-    the weights for this step's forward and backward (Graves 2011); ``noise_biases=False`` leaves the biases
-    out, as GroundHog's ``no_noise_bias`` does.
-    """
-    optimizer.zero_grad(set_to_none=True)
-    noisy, noise = [], []
-    if weight_noise > 0:  # nothing to walk on the hot path without noise
-        noisy = [p for name, p in model.named_parameters()
-                 if noise_biases or not name.rsplit(".", 1)[-1].startswith("bias")]
-        with torch.no_grad():
-            for p in noisy:
-                n = torch.randn_like(p) * weight_noise
-                p.add_(n)
-                noise.append(n)
-    loss, units, state = task.train_loss(model, batch, state)
-    finite = bool(torch.isfinite(loss))
-    norm_before = norm_after = float("nan")
-    if finite:
-        loss.backward()
-    if noise:
-        with torch.no_grad():
-            for p, n in zip(noisy, noise):
-                p.sub_(n)
-    if finite:
-        params = [p for p in model.parameters() if p.grad is not None]
-        max_norm = clip_norm if clip_norm else float("inf")
-        norm_before = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        finite = math.isfinite(norm_before)
-        norm_after = min(norm_before, max_norm) if finite else norm_before
-    if finite:
-        optimizer.step()
-    else:
-        optimizer.zero_grad(set_to_none=True)
-    return StepResult(float(loss.detach()), units, state, norm_before, norm_after, finite)
+def divergence_bound(task: Task, config: Config) -> float:
+    """The validation loss above which a run has diverged: DIVERGENCE_FACTOR times that of the trivial model the
+    run starts from, the training frequencies with ``model.output_bias_from_data`` (Task.trivial_losses), else
+    the worse of those and all-zero logits (88 ln 2 = 61 nats per frame for music)."""
+    losses = task.trivial_losses()
+    start = losses["unigram"] if config.model.output_bias_from_data else max(losses.values())
+    return DIVERGENCE_FACTOR * start
 
 
-def _is_better(value: float, best: float | None, larger_is_better: bool) -> bool:
-    if not math.isfinite(value):
-        return False  # a NaN checkpoint is never marked best
-    if best is None:
-        return True
-    return value > best if larger_is_better else value < best
-
-
-def _format_metrics(values: dict[str, float]) -> str:
-    shown = [k for k in SHOWN if k in values]
-    return " ".join(f"{k} {values[k]:.4f}" for k in shown)
-
-
-def setup(config: Config) -> RunObjects:
-    """Threads, determinism, device and seed, then the task, the initialised model (with the read-out bias from
-    the data), the optimiser and the schedulers, in the order that makes a run's numbers."""
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
-    if config.train.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-    device = resolve_device(config.train.device)
-    torch.manual_seed(config.train.seed)
-
-    task = build_task(config, device)
-    model = model_from_config(config, task.name, **task.model_kwargs())
-    if config.model.output_bias_from_data:
-        bias = task.output_bias()
-        if bias is not None:
-            with torch.no_grad():
-                model.output.readout.bias.copy_(bias)
-    model = model.to(device)
-    optimizer = _make_optimizer(config, model)
-    graphed = graphed_step(config, task, model, device)  # recorded at its first batch, replayed in every epoch
-    average = weight_average(model, config.optim.ema_decay) if config.optim.ema_decay else None
-    decay = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.optim.lr_decay)
-    plateau = None
-    if config.optim.plateau_patience is not None:
-        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer,
-            mode="max" if SELECTION_METRIC[task.name][1] else "min",
-            factor=config.optim.plateau_factor,
-            patience=config.optim.plateau_patience,
-            threshold=config.optim.plateau_threshold,
-        )
-    return RunObjects(device=device, task=task, model=model, optimizer=optimizer, graphed=graphed, average=average,
-                      decay=decay, plateau=plateau, divergence_bound=divergence_bound(task, config))
-
-
-def train(
-    config: Config | None,
-    run_dir: str | Path,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    progress: bool | None = None,
-    log=print,
-) -> dict[str, Any]:
-    """Train (or resume) a run and return its summary (also written to ``summary.json``)."""
-    run_dir = Path(run_dir)
-    with run_lock(run_dir):  # one writer per run directory (deeprnn.runlock)
-        return _train_locked(config, run_dir, resume, overwrite, progress, log)
-
-
-def _train_locked(config: Config | None, run_dir: Path, resume: bool, overwrite: bool, progress, log) -> dict:
-    config = prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
-    run = setup(config)  # the model and data load: only now may an old run be replaced
-    if overwrite and not resume:
-        discard_old_run(run_dir)
-    atomic_write_text(run_dir / "config.json", config.to_json() + "\n")
-    state = _resume(run, config, run_dir, log) if resume else TrainingState()
-    _write_environment(run_dir, config, run.device, state.epoch, resumed=resume)
-    params = count_parameters(run.model)
-    if state.epoch == 0:
-        log(f"{config.model.name} on {config.data.name} ({run.task.name}): {params:,} parameters, device "
-            f"{run.device}" + threads_hint(config, run.device))
-    write_metrics_csv(run_dir)
-    board = TensorBoardLog(run_dir, config.to_json(), state.step) if config.train.tensorboard else None
-    on_step = (lambda index, result: board.after_step(state.step, result.loss, result.units)) if board else None
-    with closing(board) if board else nullcontext():
-        while state.stopped is None and state.epoch < config.train.epochs:
-            record = run_epoch(run, config, state, progress, on_step)  # train, validate, keep the best, decide to stop
-            # the record before the checkpoint: a resume drops the records after its checkpoint's epoch, replays them
-            append_record(run_dir / "metrics.jsonl", record)
-            write_metrics_csv(run_dir)
-            _save_checkpoints(run_dir, run.payload(config, state), improved=record["best"])
-            if board:
-                board.after_epoch(record)
-            log(_epoch_line(record, config.train.epochs))
-    return finish(run_dir, run.task, run.model, state, params, run.device, log)
+def discard_old_run(run_dir: Path) -> None:
+    """Remove the run that ``--overwrite`` replaces: called only once the new run has loaded its model and data,
+    so a new run that cannot start leaves the old one intact. Its files are first moved into one hidden folder
+    (each move atomic), then that folder is deleted; a kill in between leaves the folder, which the next run in
+    the directory deletes."""
+    aside = run_dir / f".replaced-{os.getpid()}"
+    for name in RUN_FILES + RUN_FOLDERS:
+        if (run_dir / name).exists():
+            aside.mkdir(exist_ok=True)
+            os.replace(run_dir / name, aside / name)
+    for stale in run_dir.glob(".replaced-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _resume(run: RunObjects, config: Config, run_dir: Path, log) -> TrainingState:
@@ -396,27 +279,24 @@ def _resume(run: RunObjects, config: Config, run_dir: Path, log) -> TrainingStat
     return state
 
 
-def _write_environment(run_dir: Path, config: Config, device: torch.device, after_epoch: int, resumed: bool) -> None:
-    """env.json for a new run; a resumed one keeps its own and records what it is resumed under."""
-    env_path, current = run_dir / "env.json", environment(config, device)
-    if resumed and env_path.is_file():
-        _record_resume(env_path, current, after_epoch)
-    else:
-        atomic_write_text(env_path, json.dumps(current, indent=2) + "\n")
+def _clear_interrupted_writes(run_dir: Path, last_epoch: int, log) -> None:
+    """Before a resume: delete the temporary files of interrupted writes, and drop the metric records after the
+    last checkpoint (their epochs are replayed), a torn last record included."""
+    for tmp in remove_stale_temporaries(run_dir, RUN_FILES):
+        log(f"removed {tmp}, left by an interrupted write")
+    path = run_dir / "metrics.jsonl"
+    if path.is_file():
+        kept = [record for record in read_records(path, warn=log) if record["epoch"] <= last_epoch]
+        atomic_write_text(path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
-def _save_checkpoints(run_dir: Path, payload: dict[str, Any], improved: bool) -> None:
-    # Best before last: a kill between the two replays this epoch on resume, which rewrites the
-    # same best; the other order could leave 'last' pointing at a best that was never written.
-    if improved:
-        save_checkpoint(checkpoint_path(run_dir, "best"), payload)
-    save_checkpoint(checkpoint_path(run_dir, "last"), payload)
-
-
-def _epoch_line(record: dict[str, Any], epochs: int) -> str:
-    return (f"epoch {record['epoch']}/{epochs}  train {_format_metrics(record['train'])}  "
-            f"valid {_format_metrics(record['valid'])}  lr {record['lr']:.3g}  {record['wall_time_s']:.1f}s"
-            + ("  *" if record["best"] else ""))
+def threads_hint(config: Config, device: torch.device) -> str:
+    """A word about train.threads when torch picks the CPU threads: on a shared machine its default can make
+    small models many times slower (the demo: 306 s with 2 threads, 29 s with 1, on a busy 2-core machine)."""
+    if device.type != "cpu" or config.train.threads is not None or torch.get_num_threads() == 1:
+        return ""
+    return (f", {torch.get_num_threads()} torch threads (on a shared machine or for a small model, "
+            "--set train.threads=1 is often much faster)")
 
 
 def run_epoch(run: RunObjects, config: Config, state: TrainingState, progress, on_step=None) -> dict[str, Any]:
@@ -449,52 +329,6 @@ def run_epoch(run: RunObjects, config: Config, state: TrainingState, progress, o
         "epoch": epoch, "step": state.step, "lr": lr, "train": train_metrics, "valid": valid,
         "wall_time_s": round(elapsed, 3), "best": improved,
     }  # fmt: skip
-
-
-def _stop_reason(config: Config, state: TrainingState, lr: float) -> str | None:
-    """Why the run stops after this epoch (the last rule that applies), or None to go on."""
-    reason = None
-    if config.train.patience is not None and state.bad_epochs >= config.train.patience:
-        reason = f"early stopping: no validation improvement for {config.train.patience} epochs"
-    if config.train.max_steps is not None and state.step >= config.train.max_steps:
-        reason = f"reached train.max_steps={config.train.max_steps}"
-    if config.train.min_lr is not None and lr < config.train.min_lr:
-        reason = f"learning rate {lr:.3g} below train.min_lr={config.train.min_lr:g}"
-    return reason
-
-
-class _EpochTotals:
-    """The sums behind an epoch's training metrics, over its finite steps."""
-
-    def __init__(self):
-        self.loss_sum = self.units_sum = 0.0
-        self.norms_before, self.norms_after = [], []
-        self.started = time.perf_counter()
-
-    def add(self, result: StepResult) -> None:
-        self.loss_sum += result.loss * result.units
-        self.units_sum += result.units
-        self.norms_before.append(result.norm_before)
-        self.norms_after.append(result.norm_after)
-
-    def progress(self, unit: str) -> dict[str, str]:
-        """The progress bar's postfix: the mean loss so far and the throughput."""
-        rate = self.units_sum / max(time.perf_counter() - self.started, 1e-9)
-        return {"loss": f"{self.loss_sum / self.units_sum:.4f}", f"{unit}/s": f"{rate:.0f}"}
-
-    def metrics(self, task: Task, skipped_steps: int) -> dict[str, float]:
-        """The epoch's ``train`` record in metrics.jsonl."""
-        elapsed = time.perf_counter() - self.started
-        before, after = self.norms_before, self.norms_after
-        return {
-            "loss": self.loss_sum / self.units_sum if self.units_sum else float("nan"),
-            **task.train_accuracy(),
-            "grad_norm_before_clip": sum(before) / len(before) if before else float("nan"),
-            "grad_norm_after_clip": sum(after) / len(after) if after else float("nan"),
-            "grad_norm_max": max(before) if before else float("nan"),
-            "skipped_steps": skipped_steps,
-            f"{task.unit}_per_s": self.units_sum / elapsed if elapsed > 0 else 0.0,
-        }
 
 
 def _train_epoch(model, task: Task, optimizer, config: Config, epoch: int, state: TrainingState, progress,
@@ -547,13 +381,87 @@ def _step(model, task: Task, batch, carried, optimizer, config: Config, graphed:
                          config.optim.weight_noise, config.optim.weight_noise_biases)
 
 
-def divergence_bound(task: Task, config: Config) -> float:
-    """The validation loss above which a run has diverged: DIVERGENCE_FACTOR times that of the trivial model the
-    run starts from, the training frequencies with ``model.output_bias_from_data`` (Task.trivial_losses), else
-    the worse of those and all-zero logits (88 ln 2 = 61 nats per frame for music)."""
-    losses = task.trivial_losses()
-    start = losses["unigram"] if config.model.output_bias_from_data else max(losses.values())
-    return DIVERGENCE_FACTOR * start
+def training_step(model, task: Task, batch, state, optimizer, clip_norm: float | None, weight_noise: float = 0.0,
+                  noise_biases: bool = True) -> StepResult:
+    """One optimiser step. Order matters and is tested: forward, backward, clip, step.
+
+    Returns the loss value, units, new state, grad norm before clipping, after clipping and whether it was finite.
+    Non-finite loss or gradients skip the step (the optimiser state is untouched). ``weight_noise`` perturbs
+    the weights for this step's forward and backward (Graves 2011); ``noise_biases=False`` leaves the biases
+    out, as GroundHog's ``no_noise_bias`` does.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    noisy, noise = [], []
+    if weight_noise > 0:  # nothing to walk on the hot path without noise
+        noisy = [p for name, p in model.named_parameters()
+                 if noise_biases or not name.rsplit(".", 1)[-1].startswith("bias")]
+        with torch.no_grad():
+            for p in noisy:
+                n = torch.randn_like(p) * weight_noise
+                p.add_(n)
+                noise.append(n)
+    loss, units, state = task.train_loss(model, batch, state)
+    finite = bool(torch.isfinite(loss))
+    norm_before = norm_after = float("nan")
+    if finite:
+        loss.backward()
+    if noise:
+        with torch.no_grad():
+            for p, n in zip(noisy, noise):
+                p.sub_(n)
+    if finite:
+        params = [p for p in model.parameters() if p.grad is not None]
+        max_norm = clip_norm if clip_norm else float("inf")
+        norm_before = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        finite = math.isfinite(norm_before)
+        norm_after = min(norm_before, max_norm) if finite else norm_before
+    if finite:
+        optimizer.step()
+    else:
+        optimizer.zero_grad(set_to_none=True)
+    return StepResult(float(loss.detach()), units, state, norm_before, norm_after, finite)
+
+
+class _EpochTotals:
+    """The sums behind an epoch's training metrics, over its finite steps."""
+
+    def __init__(self):
+        self.loss_sum = self.units_sum = 0.0
+        self.norms_before, self.norms_after = [], []
+        self.started = time.perf_counter()
+
+    def add(self, result: StepResult) -> None:
+        self.loss_sum += result.loss * result.units
+        self.units_sum += result.units
+        self.norms_before.append(result.norm_before)
+        self.norms_after.append(result.norm_after)
+
+    def progress(self, unit: str) -> dict[str, str]:
+        """The progress bar's postfix: the mean loss so far and the throughput."""
+        rate = self.units_sum / max(time.perf_counter() - self.started, 1e-9)
+        return {"loss": f"{self.loss_sum / self.units_sum:.4f}", f"{unit}/s": f"{rate:.0f}"}
+
+    def metrics(self, task: Task, skipped_steps: int) -> dict[str, float]:
+        """The epoch's ``train`` record in metrics.jsonl."""
+        elapsed = time.perf_counter() - self.started
+        before, after = self.norms_before, self.norms_after
+        return {
+            "loss": self.loss_sum / self.units_sum if self.units_sum else float("nan"),
+            **task.train_accuracy(),
+            "grad_norm_before_clip": sum(before) / len(before) if before else float("nan"),
+            "grad_norm_after_clip": sum(after) / len(after) if after else float("nan"),
+            "grad_norm_max": max(before) if before else float("nan"),
+            "skipped_steps": skipped_steps,
+            f"{task.unit}_per_s": self.units_sum / elapsed if elapsed > 0 else 0.0,
+        }
+
+
+def _is_better(value: float, best: float | None, larger_is_better: bool) -> bool:
+    if not math.isfinite(value):
+        return False  # a NaN checkpoint is never marked best
+    if best is None:
+        return True
+    return value > best if larger_is_better else value < best
 
 
 def _diverged(valid: dict[str, float], key: str, bound: float) -> str | None:
@@ -567,15 +475,35 @@ def _diverged(valid: dict[str, float], key: str, bound: float) -> str | None:
     return None
 
 
-def _clear_interrupted_writes(run_dir: Path, last_epoch: int, log) -> None:
-    """Before a resume: delete the temporary files of interrupted writes, and drop the metric records after the
-    last checkpoint (their epochs are replayed), a torn last record included."""
-    for tmp in remove_stale_temporaries(run_dir, RUN_FILES):
-        log(f"removed {tmp}, left by an interrupted write")
-    path = run_dir / "metrics.jsonl"
-    if path.is_file():
-        kept = [record for record in read_records(path, warn=log) if record["epoch"] <= last_epoch]
-        atomic_write_text(path, "".join(json.dumps(record) + "\n" for record in kept))
+def _stop_reason(config: Config, state: TrainingState, lr: float) -> str | None:
+    """Why the run stops after this epoch (the last rule that applies), or None to go on."""
+    reason = None
+    if config.train.patience is not None and state.bad_epochs >= config.train.patience:
+        reason = f"early stopping: no validation improvement for {config.train.patience} epochs"
+    if config.train.max_steps is not None and state.step >= config.train.max_steps:
+        reason = f"reached train.max_steps={config.train.max_steps}"
+    if config.train.min_lr is not None and lr < config.train.min_lr:
+        reason = f"learning rate {lr:.3g} below train.min_lr={config.train.min_lr:g}"
+    return reason
+
+
+def _save_checkpoints(run_dir: Path, payload: dict[str, Any], improved: bool) -> None:
+    # Best before last: a kill between the two replays this epoch on resume, which rewrites the
+    # same best; the other order could leave 'last' pointing at a best that was never written.
+    if improved:
+        save_checkpoint(checkpoint_path(run_dir, "best"), payload)
+    save_checkpoint(checkpoint_path(run_dir, "last"), payload)
+
+
+def _epoch_line(record: dict[str, Any], epochs: int) -> str:
+    return (f"epoch {record['epoch']}/{epochs}  train {_format_metrics(record['train'])}  "
+            f"valid {_format_metrics(record['valid'])}  lr {record['lr']:.3g}  {record['wall_time_s']:.1f}s"
+            + ("  *" if record["best"] else ""))
+
+
+def _format_metrics(values: dict[str, float]) -> str:
+    shown = [k for k in SHOWN if k in values]
+    return " ".join(f"{k} {values[k]:.4f}" for k in shown)
 
 
 def finish(run_dir: Path, task: Task, model, state: TrainingState, params: int, device, log=print) -> dict[str, Any]:
