@@ -110,6 +110,7 @@ def test_a_full_disk_while_sampling_names_the_file_and_leaves_no_torn_one(music_
 # --- the reader of the output goes away -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_the_command_quietly():
     read, write = os.pipe()
     os.close(read)  # as `deeprnn data info | head -1` once head has its line
@@ -135,6 +136,7 @@ def test_the_last_line_of_a_training_run_says_why_it_stopped(tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1] == f"run written to {run}; stopped: completed all epochs"
 
 
+@pytest.mark.slow
 def test_sigterm_stops_training_as_ctrl_c_does_and_the_run_resumes(tmp_path):
     run = tmp_path / "run"
     sets = [arg for s in TINY for arg in ("--set", s)]

@@ -101,6 +101,7 @@ def test_every_default_passes_its_own_checks():
         assert set(checks) <= set(fields), f"checks for keys that do not exist: {set(checks) - set(fields)}"
 
 
+@pytest.mark.slow
 def test_every_committed_run_config_still_loads():
     """results/ holds the runs RESULTS.md is made from; each config.json must load under today's checks."""
     import json

@@ -18,6 +18,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "config-identities.json"
 
@@ -34,6 +36,7 @@ def committed_configs() -> list[str]:
     return sorted(str(path.relative_to(ROOT)) for path in (ROOT / "results").rglob("config.json"))
 
 
+@pytest.mark.slow
 def test_every_committed_config_keeps_its_identity():
     frozen = json.loads(FIXTURE.read_text())
     current = committed_configs()

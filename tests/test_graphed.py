@@ -120,6 +120,7 @@ def _logged(run) -> list[dict]:
     return lines
 
 
+@pytest.mark.slow
 def test_the_trainer_runs_the_graphed_step(tmp_path, monkeypatch):
     """The trainer's wiring, with the recording made on the CPU: the same logged numbers as without the option."""
     monkeypatch.setitem(graphed_module.CAPTURE, "cpu", eager_capture)

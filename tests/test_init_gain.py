@@ -207,6 +207,7 @@ def _committed_configs(results: Path) -> list[Config]:
             for summary in results.rglob("summary.json")]
 
 
+@pytest.mark.slow
 def test_every_committed_run_keeps_its_identity_in_reproduce():
     from deeprnn.experiments.reproduce import _budget_free, is_run_of, load_tables, table_points
 

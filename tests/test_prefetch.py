@@ -60,6 +60,7 @@ def test_depth_must_be_positive():
         next(prefetch(range(3), depth=0))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset,name", [("jsb", "dots-rnn"), ("ptb", "dts-rnn")])
 def test_a_run_trained_with_prefetch_matches_one_trained_without(tmp_path, dataset, name):
     """On the CPU, where the arithmetic is deterministic, every logged number agrees exactly: the batches are

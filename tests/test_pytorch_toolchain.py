@@ -274,6 +274,7 @@ def test_one_exported_program_with_lengths_serves_unseen_lengths(name):
 ONNX_NAMES = MODEL_NAMES  # every registered core: one ONNX program each
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ONNX_NAMES)
 def test_onnx_program_serves_unseen_lengths(name, tmp_path):
     """The dynamo exporter on the reference path (a scan while exporting), run by onnxruntime, against the eager

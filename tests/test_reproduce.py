@@ -23,6 +23,7 @@ TABLES = REPO / "configs" / "recipes" / "tables.toml"
 # --- the committed recipes and tables -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_table_and_recipe_builds(tmp_path):
     tables = load_tables(TABLES)
     assert {"jsb", "nottingham", "musedata", "pianomidi", "ptb-char", "ptb-word", "brown-lm", "brown-pos",
@@ -118,6 +119,7 @@ def run_tiny(root: Path, *extra: str) -> int:
                  "--results", str(root / "results"), "--results-md", str(root / "RESULTS.md"), *extra])
 
 
+@pytest.mark.slow
 def test_reproduce_runs_collects_and_regenerates(tiny, capsys):
     assert run_tiny(tiny, "--seeds", "1", "--only", "rnn") == 0
     assert (tiny / "results" / "tiny" / "rnn" / "seed-0" / "summary.json").is_file()
@@ -449,6 +451,7 @@ def test_code_versions_list_each_commit_once_per_version():
     assert code_versions(envs[:1]) == "deeprnn 0.1.0 at commit bbbbbbb"
 
 
+@pytest.mark.slow
 def test_a_shorter_finished_run_is_adopted_and_goes_on_to_the_longer_budget(tiny, capsys):
     """A recipe given more epochs resumes its earlier run (checkpoints kept) instead of starting again, and ends
     where a run trained straight to the new budget ends: every logged number equal (CPU, exact resume)."""

@@ -29,6 +29,7 @@ def regenerated(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_every_generated_file_regenerates_byte_for_byte(regenerated):
     pages = sorted(p.relative_to(REPO).as_posix() for p in (REPO / PAGES).glob("*.md"))
     assert pages == sorted(p.relative_to(regenerated).as_posix() for p in (regenerated / PAGES).glob("*.md"))

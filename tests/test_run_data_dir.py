@@ -42,6 +42,7 @@ def test_the_run_records_its_data_directory_in_env_json_not_in_its_config(traine
     assert json.loads((run / "config.json").read_text())["data"]["data_dir"] is None
 
 
+@pytest.mark.slow
 def test_evaluate_sample_and_gradflow_use_the_recorded_directory(trained, new_shell, tmp_path, capsys):
     run = str(trained / "run")
     assert main(["evaluate", run, "--json"]) == 0

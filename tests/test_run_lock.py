@@ -54,6 +54,7 @@ def _second_writer_is_refused(run_dir: Path, first_args: list[str], second_args:
     return first
 
 
+@pytest.mark.slow
 def test_two_resumes_at_once_one_runs_and_every_epoch_is_recorded_once(tmp_path):
     run = tmp_path / "run"
     subprocess.run(_cli("train", "configs/demo.toml", "--run-dir", str(run), *LONG, "--set", "train.epochs=1"),
@@ -66,6 +67,7 @@ def test_two_resumes_at_once_one_runs_and_every_epoch_is_recorded_once(tmp_path)
     assert json.loads((run / "summary.json").read_text())["epochs"] == 150
 
 
+@pytest.mark.slow
 def test_two_new_runs_in_one_directory_leave_the_first_whole(tmp_path):
     run = tmp_path / "run"
     new = ["train", "configs/demo.toml", "--run-dir", str(run), *LONG]

@@ -36,6 +36,7 @@ def load(out: Path, study: str) -> optuna.Study:
     return optuna.load_study(study_name=study, storage=sweep.open_storage(f"sqlite:///{out / 'study.db'}"))
 
 
+@pytest.mark.slow
 def test_killed_sweep_restarts_without_rerunning_or_duplicating(tmp_path, data_dir):
     out = tmp_path / "sweep"
     expected = sweep.build_spec(JSB, GRID, TINY, study="kill").points()

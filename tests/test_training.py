@@ -301,6 +301,7 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "deeprnn.cli.main", *args]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     config_file = tmp_path / "resume.toml"
     config_file.write_text(
@@ -345,6 +346,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     assert [m["epoch"] for m in drop_time] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_ptb_evaluation_scores_every_token_once(tmp_path):
     config = load_config(None, [*TINY, "model.name=rnn", "data.name=ptb", "train.epochs=1",
                                 "train.max_batches_per_epoch=1"])

@@ -36,6 +36,7 @@ def _searches(benchmark: str) -> list[str]:
     return sorted(path.name for path in RESULTS.iterdir() if path.name.startswith(f"{benchmark}-search"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("benchmark", sorted(PENDING))
 def test_the_committed_searches_leave_exactly_the_pending_gaps(benchmark):
     assert gaps(RESULTS, _searches(benchmark)) == PENDING[benchmark]
