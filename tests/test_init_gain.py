@@ -194,12 +194,12 @@ def test_a_stored_config_without_the_new_keys_means_the_old_initialisation():
 
 # Tables whose recipes were changed on purpose and whose committed runs are the old recipes' until rerun.
 # Tables whose recipes changed and whose committed runs are the earlier recipes' until they are rerun: PTB word and
-# char (the RNN and DOT(S)-RNN recipes; PTB word gained DT(S)-RNN), Brown and CoNLL-2000 LM (all six on the PTB char
-# protocol).
-RERUN_PENDING = {"ptb-word", "ptb-char", "conll2000-lm", "brown-lm"}
+# char (the RNN and DOT(S)-RNN recipes; PTB word gained DT(S)-RNN), Brown LM (all six on the PTB char protocol).
+RERUN_PENDING = {"ptb-word", "ptb-char", "brown-lm"}
 # Tables being run: some points not run yet, every committed run one of their points: the RNN and sRNN searches, and
-# the music tables' new rows (the parameter-matched RNN; DOT(S)-RNN without dropout on JSB and Nottingham).
-BEING_RUN: set[str] = {"jsb-search9", "musedata-search3", "jsb", "nottingham", "musedata", "pianomidi"}
+# the music tables' new rows (the parameter-matched RNN; DOT(S)-RNN without dropout on JSB and Nottingham), and the
+# CoNLL-2000 LM rerun (seed 0 of each recipe made; seeds 1 and 2 not yet).
+BEING_RUN: set[str] = {"jsb-search9", "musedata-search3", "jsb", "nottingham", "musedata", "pianomidi", "conll2000-lm"}
 
 
 def _committed_configs(results: Path) -> list[Config]:

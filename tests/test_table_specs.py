@@ -44,8 +44,9 @@ def test_a_table_read_from_the_snapshot_has_no_files():
         table_from_json({"name": "t", "kind": "recipes", "recipes": [], "metric": "test.nll", "seed": 3})
 
 
-def run(recipe: str, seed: int, test_nll: float | None, valid_nll: float, wall: float, gpu: bool = False):
-    summary = {"valid": {"nll": valid_nll}, "test": {} if test_nll is None else {"nll": test_nll},
+def run(recipe: str, seed: int, test_nll: float | None, valid_nll: float, wall: float, gpu: bool = False,
+        metric: str = "nll"):
+    summary = {"valid": {metric: valid_nll}, "test": {} if test_nll is None else {metric: test_nll},
                "wall_time_s": wall, "params": 10, "best_epoch": 1, "epochs": 2}
     path = Path(recipe) / f"seed-{seed}"
     return (path.as_posix(), Run(path, path.as_posix(), {"train.seed": seed}, summary),
@@ -92,12 +93,19 @@ def test_the_papers_claim_line_by_hand():
     [line, blank] = claim_lines(table, recipe_rows(table, runs))
     # the gap 0.2 is below the spreads 0.4 / sqrt(2) + 0.2 / sqrt(2) = 0.42; the LSTM (1.0) is no deep RNN
     assert blank == ""
-    assert "holds here but by less than the seed spread: DT(S)-RNN 8.000 against the RNN's 8.200" in line
+    assert "holds here by 0.200, less than the seed spread (0.424): DT(S)-RNN 8.000 against the RNN's 8.200" in line
     runs[2:4] = [run("dts-rnn", 0, 7.0, 8.0, 1.0), run("dts-rnn", 1, 7.2, 8.0, 1.0)]  # 7.1: gap 1.1 > 0.42
-    assert "holds here by more than the seed spread: DT(S)-RNN 7.100" in claim_lines(table, recipe_rows(table, runs))[0]
-    runs[2:4] = [run("dts-rnn", 0, 9.0, 8.0, 1.0)]  # one seed, worse than the RNN
-    assert "**does not hold** here: DT(S)-RNN 9.000 against the RNN's 8.200" in claim_lines(
+    assert "holds here by 1.100, more than the seed spread (0.424): DT(S)-RNN 7.100" in claim_lines(
         table, recipe_rows(table, runs))[0]
+    runs[2:4] = [run("dts-rnn", 0, 9.0, 8.0, 1.0)]  # one seed, worse than the RNN
+    assert "**does not hold** here (one seed): DT(S)-RNN 9.000 against the RNN's 8.200" in claim_lines(
+        table, recipe_rows(table, runs))[0]
+    runs[2:3] = [run("dts-rnn", 0, 7.5, 8.0, 1.0)]  # one seed, better by 0.7
+    assert "holds here by 0.700 (one seed): DT(S)-RNN 7.500" in claim_lines(table, recipe_rows(table, runs))[0]
+    text = RecipeTable("conll2000-lm", recipes=("conll2000-lm/rnn", "conll2000-lm/dts-rnn"), seeds=1,
+                       metric="test.ppl", beat_rnn=("dts-rnn",))  # no published numbers: ours, "beat the RNN"
+    runs = [run("rnn", 0, 150.0, 1.0, 1.0, metric="ppl"), run("dts-rnn", 0, 140.0, 1.0, 1.0, metric="ppl")]
+    assert "holds here by 10.0 (one seed)" in claim_lines(text, recipe_rows(text, runs))[0]
     assert claim_lines(RecipeTable("t", recipes=("a/rnn", "a/dts-rnn"), metric="test.nll"),
                        recipe_rows(table, runs)) == []  # no published numbers: no claim to check
 

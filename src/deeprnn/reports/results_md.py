@@ -195,6 +195,12 @@ def quotes_of(table: RecipeTable) -> tuple[Quote, ...]:
                  if published.metric == table.metric for quote in published.quotes)
 
 
+def _shown(result: RecipeResult, recipe: str) -> bool:
+    """Whether the headline has something for ``recipe`` on this benchmark: a run of ours or a quoted number."""
+    row = next((row for row in result.numbers.rows if row.recipe == recipe), None)
+    return (row is not None and row.mean is not None) or any(q.beside == recipe for q in quotes_of(result.table))
+
+
 def headline_cell(result: RecipeResult, recipe: str) -> str:
     """Ours (mean ± std, ✓/✗ for a target met or missed) and, beside it, the numbers quoted for that model."""
     row = next((row for row in result.numbers.rows if row.recipe == recipe), None)
@@ -228,7 +234,8 @@ def source_line(source: str, results: list[RecipeResult]) -> str:
 def headline_lines(results: list[RecipeResult], md_dir: Path | None, png: Path | None) -> list[str]:
     """The headline table (benchmark x model, the claim per benchmark), its legend with every source it tags,
     and the headline figure."""
-    models = list(dict.fromkeys(recipe for result in results for recipe in result.table.recipe_names))
+    models = [model for model in dict.fromkeys(recipe for result in results for recipe in result.table.recipe_names)
+              if any(_shown(result, model) for result in results)]  # a row not run anywhere yet: its sections say so
     rows = [["benchmark", "metric", *(label(model) for model in models), "the paper's claim"]]
     for result in results:
         found = claim(result.table, result.numbers)
