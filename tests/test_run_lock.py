@@ -61,6 +61,8 @@ def test_two_resumes_at_once_one_runs_and_every_epoch_is_recorded_once(tmp_path)
                    check=True, capture_output=True, timeout=120)
     resume = ["train", "--resume", str(run), "--set", "train.epochs=150", "--no-progress"]
     first = _second_writer_is_refused(run, resume, resume)
+    # the lock file names the sub-command, never its arguments (a storage URL may carry a password)
+    assert json.loads(lock_path(run).read_text())["command"] == "deeprnn train"
     assert first.wait(timeout=300) == 0, first.stderr.read()
     epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == list(range(1, 151))

@@ -1,13 +1,13 @@
 """One writer per run directory: the lock that training, resuming, ``--overwrite`` and sampling into a run take.
 
-The lock is an OS lock (``flock``) on a small file beside the run directory, ``.NAME.lock``: beside it rather
-than inside, so that it also guards a directory that does not exist yet (a new run) and one whose files are
-being replaced (``--overwrite``). The operating system releases it when its process ends in any way, a
-``kill -9`` or a crash included, so a lock is never left behind to block the next ``--resume``. The file
-itself stays (deleting a lock file races with the next process opening it); it holds the last holder's
-process id, host, start time and command, which a second writer is shown. Readers (``deeprnn report``,
-``deeprnn evaluate``) never take it. On network file systems ``flock`` is only as good as the server's lock
-support (NFSv4 passes it on; some older mounts ignore it). No torch here: the command line and reports use it.
+The lock is an OS lock (``flock``) on a small file beside the run directory, ``.NAME.lock``: beside it rather than
+inside, so that it also guards a directory that does not exist yet (a new run) and one whose files are being
+replaced (``--overwrite``). The operating system releases it when its process ends in any way, a ``kill -9`` or a
+crash included, so a lock is never left behind to block the next ``--resume``. The file itself stays (deleting a
+lock file races with the next process opening it); it holds the last holder's process id, host, start time and
+sub-command (never its arguments), which a second writer is shown. Readers (``deeprnn report``, ``deeprnn
+evaluate``) never take it. On network file systems ``flock`` is only as good as the server's lock support (NFSv4
+passes it on; some older mounts ignore it). No torch here: the command line and reports use it.
 """
 
 from __future__ import annotations
@@ -49,6 +49,13 @@ def _holder(path: Path) -> str:
             f" ({info.get('command')})")
 
 
+def _command_name() -> str:
+    """"deeprnn train", "deeprnn sweep", ...: the sub-command only, never its arguments, which may hold a secret
+    (a PostgreSQL storage URL's password) and the lock file is readable by anyone who can read the runs."""
+    words = [arg for arg in sys.argv[1:2] if arg.isidentifier()]
+    return " ".join(["deeprnn", *words])
+
+
 @contextmanager
 def run_lock(run_dir: str | Path, command: str | None = None) -> Iterator[None]:
     """Hold ``run_dir``'s lock for the block; raises ``RunInUse`` at once, naming the holder, if another process
@@ -67,7 +74,7 @@ def run_lock(run_dir: str | Path, command: str | None = None) -> Iterator[None]:
                            "then try again (nothing was written)") from None
         holder = {"pid": os.getpid(), "host": socket.gethostname(),
                   "since": datetime.now().isoformat(timespec="seconds"),
-                  "command": command or " ".join(["deeprnn", *sys.argv[1:]])}
+                  "command": command or _command_name()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
         yield
