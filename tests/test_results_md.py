@@ -74,8 +74,11 @@ def test_runs_csv_has_one_row_per_committed_summary_with_its_values():
         for split in ("valid", "test"):
             expected = summary.get(split, {}).get(row["metric"])
             assert (float(row[split]) if row[split] else None) == expected, (path, split)
-    jsb_rnn = by_path["jsb/rnn/seed-0"]  # a recipe run: its metric is its table's, settings none beyond seed
-    assert (jsb_rnn["metric"], jsb_rnn["settings"]) == ("nll", "")
+    tagger = by_path["brown-pos/rnn/seed-0"]  # a recipe run: its metric is its table's, settings none beyond seed
+    assert (tagger["metric"], tagger["settings"]) == ("acc", "")
+    # two recipes of one model in a table: the settings that tell them apart
+    assert by_path["jsb/rnn-matched/seed-0"]["settings"] == "model.hidden_size=560"
+    assert by_path["jsb/rnn/seed-0"]["settings"] == "model.hidden_size=300"
     search = [row for row in rows if row["table"] == "jsb-search"]
     assert all("optim.lr=" in row["settings"] and "model.dropout=" in row["settings"] for row in search)  # its rows
 

@@ -42,8 +42,9 @@ def committed_runs(results_dir: Path) -> dict[str, list[Run]]:
 
 
 def distinguishing(runs: list[Run]) -> list[str]:
-    """The config keys whose values differ between ``runs`` (the seed and where a run was made aside)."""
-    keys = sorted({key for run in runs for key in run.config} - NOT_SETTINGS)
+    """The config keys whose values differ between ``runs`` (the seed and where a run was made aside). Only keys every
+    run stores: a config.json written before a key existed lacks it, which is no setting of its own."""
+    keys = sorted(set.intersection(*(set(run.config) for run in runs)) - NOT_SETTINGS) if runs else []
     return [key for key in keys if len({json.dumps(run.config.get(key), sort_keys=True) for run in runs}) > 1]
 
 
