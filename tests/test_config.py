@@ -113,3 +113,18 @@ def test_every_committed_run_config_still_loads():
     assert len(paths) > 300
     for path in paths:
         validate(Config.from_dict(json.loads(path.read_text()), source=str(path)))
+
+
+def test_a_users_toml_may_not_set_an_option_its_model_does_not_read(tmp_path):
+    """User input (a TOML file) is checked as --set is: against the model it ends up with, after the overrides;
+    a value that changes nothing (the default) is accepted, so shared base files keep working."""
+    path = tmp_path / "lstm.toml"
+    path.write_text('[model]\nname = "lstm"\ntransition_depth = 7\n')
+    with pytest.raises(ConfigError, match=r"lstm.toml: model.transition_depth does not apply to lstm .*got 7"):
+        load_config(path)
+    path.write_text('[model]\nname = "lstm"\ntransition_depth = 2\n')  # the declared default: changes nothing
+    assert load_config(path).model.name == "lstm"
+    path.write_text('[model]\nname = "dts-rnn"\ntransition_depth = 3\n')
+    assert load_config(path).model.transition_depth == 3
+    with pytest.raises(ConfigError, match="transition_depth does not apply to gru"):
+        load_config(path, ["model.name=gru"])  # the model it ends up with decides

@@ -326,8 +326,13 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Defaults, then the TOML file (and what it extends), then ``key=value`` overrides in order. ``path``: a file,
     or the name of a packaged preset (``demo``, ``music/jsb``; deeprnn.presets)."""
-    config = Config.from_dict(_read_toml(presets.resolve(path)), source=str(path), stored=False) if path else Config()
-    return apply_overrides(config, overrides)
+    raw = _read_toml(presets.resolve(path)) if path else {}
+    config = Config.from_dict(raw, source=str(path), stored=False) if path else Config()
+    config = apply_overrides(config, overrides)
+    # a user's TOML is user input too: checked against the model it ends up with, after the overrides
+    model_keys = [key for key in raw.get("model", {}) if key != "name"] if isinstance(raw.get("model"), dict) else []
+    _refuse_inapplicable(config, model_keys, source=f"{path}: model.")
+    return config
 
 
 def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> Config:
@@ -342,14 +347,15 @@ def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> C
     return config
 
 
-def _refuse_inapplicable(config: Config, options: list[str]) -> None:
-    """Refuse a model option given with --set that the model does not read (deeprnn.architectures)."""
+def _refuse_inapplicable(config: Config, options: list[str], source: str = "--set model.") -> None:
+    """Refuse a model option given with --set or in a user's TOML that the model does not read and that would
+    change nothing (deeprnn.architectures); ``source`` starts the one-line error."""
     if not options or config.model.name not in architectures.ARCHITECTURES:
         return
     defaults = {f.name: f.default for f in fields(ModelConfig)}
     try:
         architectures.refuse_inapplicable(config.model.name, {key: getattr(config.model, key) for key in options},
-                                          defaults, source="--set model.")
+                                          defaults, source=source)
     except ValueError as error:
         raise ConfigError(str(error)) from None
 
