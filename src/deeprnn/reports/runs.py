@@ -25,15 +25,7 @@ DEFAULT_METRICS = {"music": ("valid.nll",), "lm": ("valid.ppl", "valid.bpc", "va
 
 # The values each metric can take (train.loss is the training objective, in nats, like the others): a summary
 # or record holding anything else (a hand edit, a bug, a torn number) is refused, never reported.
-METRIC_RANGES = {
-    "nll": (0.0, math.inf, "a negative log-likelihood, >= 0"),
-    "loss": (0.0, math.inf, "a loss in nats, >= 0"),
-    "bce_mean": (0.0, math.inf, "a cross-entropy, >= 0"),
-    "bpc": (0.0, math.inf, "bits per character, >= 0"),
-    "ppl": (1.0, math.inf, "a perplexity, >= 1"),
-    "acc": (0.0, 1.0, "an accuracy, in [0, 1]"),
-    "frame_acc": (0.0, 1.0, "an accuracy, in [0, 1]"),
-}
+METRIC_RANGES = metric_keys.VALID_RANGES  # declared with each metric (deeprnn.metric_keys)
 
 
 def metric_problem(name: str, value: Any) -> str | None:
