@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import warnings
 
@@ -71,18 +70,17 @@ def _print_warnings(caught) -> None:
         print(f"deeprnn: warning: {warning.message}", file=sys.stderr)
 
 
-def _check_options(args) -> None:
-    """Refuse, naming the option, what the sampler would refuse only in its own words (or after sampling)."""
-    from deeprnn.experiments.sampling import seed_problem, tempo_problem
+OPTIONS = {"num": "--num", "steps": "--steps", "temperature": "--temperature", "seed": "--seed", "tempo_bpm": "--tempo"}
 
-    for option, value in (("--num", args.num), ("--steps", args.steps)):
-        if value < 1:
-            raise ValueError(f"{option} must be at least 1, got {value}")
-    if not (args.temperature >= 0 and math.isfinite(args.temperature)):
-        raise ValueError(f"--temperature must be a finite number >= 0, got {args.temperature}")
-    for option, problem in (("--seed", seed_problem(args.seed, args.num)), ("--tempo", tempo_problem(args.tempo))):
-        if problem:
-            raise ValueError(f"{option} {problem}")
+
+def _check_options(args) -> None:
+    """Refuse, naming the option, what the sampler would refuse in its own words (or only after sampling)."""
+    from deeprnn.experiments.sampling import argument_problems
+
+    problems = argument_problems(args.steps, args.temperature, args.num, args.seed, args.tempo)
+    if problems:
+        name, why = problems[0]
+        raise ValueError(f"{OPTIONS[name]} {why}")
 
 
 def run_sample(args) -> int:

@@ -43,11 +43,26 @@ SEEDS = 2**64  # torch.Generator.manual_seed takes seeds in [0, 2**64)
 MIN_TEMPO_BPM, MAX_TEMPO_BPM = 60e6 / 0xFFFFFF, 60e6
 
 
-def check_sampling_args(steps: int, temperature: float) -> None:
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+def argument_problems(steps: int, temperature: float, num: int = 1, seed: int = 0,
+                      tempo_bpm: float = 120) -> list[tuple[str, str]]:
+    """(argument, why) for each sampling argument that cannot be used, in this order: the library raises the first
+    with the argument's name, the command line with its option's (deeprnn.cli.sample_cmd)."""
+    problems = [(name, f"must be at least 1, got {value}") for name, value in (("num", num), ("steps", steps))
+                if value < 1]
     if not (temperature >= 0 and math.isfinite(temperature)):
-        raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+        problems.append(("temperature", f"must be a finite number >= 0, got {temperature}"))
+    for name, why in (("seed", seed_problem(seed, num)), ("tempo_bpm", tempo_problem(tempo_bpm))):
+        if why:
+            problems.append((name, why))
+    return problems
+
+
+def check_sampling_args(steps: int, temperature: float, num: int = 1, seed: int = 0, tempo_bpm: float = 120) -> None:
+    """Refuse, before any sampling, an argument that cannot be used (or could only fail once samples are drawn)."""
+    problems = argument_problems(steps, temperature, num, seed, tempo_bpm)
+    if problems:
+        name, why = problems[0]
+        raise ValueError(f"{name} {why}")
 
 
 def tempo_problem(tempo_bpm: float) -> str | None:
@@ -66,15 +81,6 @@ def seed_problem(seed: int, num: int = 1) -> str | None:
         last = f"2**64 - {num}" if num > 1 else "2**64 - 1"
         return f"must be a whole number from 0 to {last}{' (sample i uses SEED + i)' if num > 1 else ''}, got {seed!r}"
     return None
-
-
-def check_output_args(num: int, seed: int, tempo_bpm: float) -> None:
-    """Refuse, before any sampling, what could only fail once the samples are drawn."""
-    if num < 1:
-        raise ValueError(f"num must be at least 1, got {num}")
-    for name, problem in (("seed", seed_problem(seed, num)), ("tempo_bpm", tempo_problem(tempo_bpm))):
-        if problem:
-            raise ValueError(f"{name} {problem}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,8 +298,7 @@ def sample_run(
     ``sample_000.mid/.png/.json`` or ``sample_000.txt/.json``, ...; sample i uses seed ``seed + i``.
     Each file is written whole or not at all (a failure names it). ``progress``: a bar over the samples (None:
     when stderr is a terminal). Returns the JSON sidecars."""
-    check_output_args(num, seed, tempo_bpm)
-    check_sampling_args(steps, temperature)
+    check_sampling_args(steps, temperature, num, seed, tempo_bpm)
     model, config = _load_generator(run_dir, checkpoint)
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / "samples"
     if model.task == "music":
