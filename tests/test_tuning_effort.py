@@ -46,6 +46,7 @@ def _write_run(root: Path, table: str, index: int, model: dict, optim: dict) -> 
     run.mkdir(parents=True)
     config = {"model": model, "data": {"name": "jsb", "batch_size": 1}, "optim": optim, "train": {"seed": index}}
     (run / "config.json").write_text(json.dumps(config))
+    (run / "summary.json").write_text(json.dumps({"valid": {"nll": 8.0}, "test": {}}))  # a finished run
 
 
 def test_a_gap_is_a_setting_varied_for_a_deep_model_and_not_for_a_baseline(tmp_path):

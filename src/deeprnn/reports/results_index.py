@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from deeprnn.files import atomic_write_text
-from deeprnn.reports.runs import BOOKKEEPING_KEYS, Run, default_metric, load_run
+from deeprnn.reports.runs import BOOKKEEPING_KEYS, Run, default_metric, load_table_runs
 from deeprnn.reports.table_specs import SNAPSHOT, RecipeTable, TableSpec, table_from_json
 from deeprnn.reports.tables import format_value
 
@@ -30,15 +30,10 @@ def read_tables(results_dir: Path) -> dict[str, TableSpec]:
     return {entry["name"]: table_from_json(entry) for entry in entries}
 
 
-def committed_runs(results_dir: Path) -> dict[str, list[Run]]:
-    """Every run with a summary.json under ``results_dir``, by its table (the first folder of its path)."""
-    found: dict[str, list[Run]] = {}
-    for summary in sorted(results_dir.rglob("summary.json")):
-        name = summary.parent.relative_to(results_dir).as_posix()
-        run = load_run(summary.parent, name)
-        if run is not None:
-            found.setdefault(name.split("/")[0], []).append(run)
-    return found
+def committed_runs(results_dir: Path) -> dict[str, list[tuple[str, Run, dict[str, Any]]]]:
+    """(name in its table, run, env) of every run with a summary.json under ``results_dir``, by table (folder)."""
+    tables = sorted(path for path in results_dir.iterdir() if path.is_dir())
+    return {path.name: found for path in tables if (found := load_table_runs(path))}
 
 
 def distinguishing(runs: list[Run]) -> list[str]:
@@ -69,19 +64,17 @@ def run_rows(results_dir: Path) -> list[dict[str, str]]:
     """One row per committed run, in the order of its path."""
     tables = read_tables(results_dir)
     rows = []
-    for table_name, runs in sorted(committed_runs(results_dir).items()):
-        table = tables.get(table_name)
+    for table_name, found in committed_runs(results_dir).items():
+        table, runs = tables.get(table_name), [run for _, run, _ in found]
         metric = metric_name(table, runs)
         groups: dict[str, list[Run]] = {}
         for run in runs:  # a recipe table's runs differ from each other's recipe; a search's across the table
             groups.setdefault(run.model if isinstance(table, RecipeTable) else "", []).append(run)
         keys = {id(run): distinguishing(group) for group in groups.values() for run in group}
-        for run in runs:
-            env_file = run.path / "env.json"
-            env = json.loads(env_file.read_text()) if env_file.is_file() else {}
+        for name, run, env in found:
             summary = run.summary
             rows.append({
-                "table": table_name, "run": run.name.partition("/")[2], "model": run.model,
+                "table": table_name, "run": name, "model": run.model,
                 "seed": str(run.config.get("train.seed", "")), "settings": settings_of(run, keys[id(run)]),
                 "metric": metric, "valid": number(summary.get("valid", {}).get(metric)),
                 "test": number(summary.get("test", {}).get(metric)), "params": str(summary.get("params", "")),

@@ -34,7 +34,6 @@ from deeprnn.reports.results_sections import (
     fmt,
     grid_section,
     label,
-    load_table_runs,
     mean_std,
     read_recipe_table,
     recipe_section,
@@ -42,7 +41,7 @@ from deeprnn.reports.results_sections import (
     table_md,
     target_lines,
 )
-from deeprnn.reports.runs import larger_is_better, metric_value
+from deeprnn.reports.runs import larger_is_better, load_table_runs, metric_value
 from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableSpec, table_from_json
 from deeprnn.reports.tuning import tuning_lines
 

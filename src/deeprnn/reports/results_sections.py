@@ -22,7 +22,7 @@ from deeprnn import architectures, metric_keys
 from deeprnn.metric_keys import DECIMALS, UNITS, is_accuracy
 from deeprnn.reports.published import QUOTED, SOURCES, get_published
 from deeprnn.reports.results_figures import grid_figure, recipe_figure
-from deeprnn.reports.runs import Run, RunSet, larger_is_better, load_run, metric_value
+from deeprnn.reports.runs import Run, RunSet, larger_is_better, load_table_runs, metric_value
 from deeprnn.reports.table_specs import GridTable, RecipeTable, TableSpec
 from deeprnn.reports.tables import Table, build_table, column_order, format_value, to_markdown
 
@@ -85,11 +85,6 @@ def table_md(lines: list[list[str]], left: tuple[int, ...] = (0,)) -> list[str]:
 # --- reading results/ ------------------------------------------------------------------------------
 
 
-def read_env(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "env.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def machine(env: dict[str, Any]) -> str:
     if not env:
         return "machine not recorded"
@@ -112,20 +107,6 @@ def code_versions(envs: list[dict[str, Any]]) -> str:
         listed = ", ".join(sorted(found))
         parts.append(f"deeprnn {version}" + (f" at commit{'s' if len(found) > 1 else ''} {listed}" if found else ""))
     return "; ".join(parts)
-
-
-def load_table_runs(table_dir: Path) -> list[tuple[str, Run, dict[str, Any]]]:
-    """(relative name, run, env) of every finished run under ``table_dir``, sorted by name."""
-    if not table_dir.is_dir():
-        return []
-    found = []
-    for summary in sorted(table_dir.rglob("summary.json")):
-        run_dir = summary.parent
-        name = run_dir.relative_to(table_dir).as_posix()
-        run = load_run(run_dir, name)
-        if run is not None:
-            found.append((name, run, read_env(run_dir)))
-    return found
 
 
 def environment_lines(found: list[tuple[str, Run, dict[str, Any]]]) -> list[str]:

@@ -123,6 +123,25 @@ def load_run(path: Path, name: str) -> Run | None:
                read_metrics(path / "metrics.jsonl"))
 
 
+def read_env(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "env.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_table_runs(table_dir: Path) -> list[tuple[str, Run, dict[str, Any]]]:
+    """(relative name, run, env) of every finished run under ``table_dir``, sorted by name."""
+    if not table_dir.is_dir():
+        return []
+    found = []
+    for summary in sorted(table_dir.rglob("summary.json")):
+        run_dir = summary.parent
+        name = run_dir.relative_to(table_dir).as_posix()
+        run = load_run(run_dir, name)
+        if run is not None:
+            found.append((name, run, read_env(run_dir)))
+    return found
+
+
 def common_parent(paths: list[Path]) -> Path:
     parts = [p.resolve().parts for p in paths]
     shared = []

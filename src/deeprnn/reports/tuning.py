@@ -1,6 +1,6 @@
 """Tuning effort on equal terms: which settings a benchmark's searches varied for each model, and which of those
 varied for a deep model were never varied for the RNN or the sRNN. Read from the committed search runs
-(results/<benchmark>-search*/<run>/config.json), so it reports what was run, not what was planned.
+(the finished runs under results/<benchmark>-search*/), so it reports what was run, not what was planned.
 
 A dimension is a semantic setting of the model, data or optimiser sections (the training section holds the
 budget and the seed, which are not tuned); a model searched it when its runs in the benchmark's searches took more
@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from deeprnn import architectures
-from deeprnn.files import flatten
+from deeprnn.reports.runs import load_table_runs
 
 SECTIONS = ("model.", "data.", "optim.")
 NOT_TUNED = ("data.data_dir", "data.name", "data.task", "model.name")
@@ -27,10 +27,9 @@ def searched(results_dir: Path, search_tables: list[str]) -> dict[str, set[str]]
     """model name -> the settings its runs in these searches took more than one value of."""
     values: dict[str, dict[str, set[str]]] = {}
     for table in search_tables:
-        for config_file in sorted((Path(results_dir) / table).glob("*/config.json")):
-            flat = flatten(json.loads(config_file.read_text()))
-            per_key = values.setdefault(flat["model.name"], {})
-            for key, value in flat.items():
+        for _, run, _ in load_table_runs(Path(results_dir) / table):
+            per_key = values.setdefault(run.config["model.name"], {})
+            for key, value in run.config.items():
                 if key.startswith(SECTIONS) and key not in NOT_TUNED:
                     per_key.setdefault(key, set()).add(json.dumps(value))
     return {model: {key for key, seen in per_key.items() if len(seen) > 1} for model, per_key in values.items()}
