@@ -34,7 +34,7 @@ def atomic_write_bytes(path: Path, write) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot write it: {exc.strerror or exc}", str(path)) from None
+        raise _cannot_write(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -44,8 +44,28 @@ def atomic_write_bytes(path: Path, write) -> None:
     except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise OSError(exc.errno, f"cannot write it: {exc.strerror or exc}", str(path)) from None
+            raise _cannot_write(exc, path) from None
         raise
+
+
+def atomic_save(path: Path, save) -> None:
+    """``save(temporary_path)`` for a writer that takes a path and reads the format from its suffix (a figure), then
+    rename it to ``path``: as ``atomic_write_bytes``, a failure leaves no torn file and raises OSError naming
+    ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        save(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _cannot_write(exc, path) from None
+        raise
+
+
+def _cannot_write(exc: OSError, path: Path) -> OSError:
+    return OSError(exc.errno, f"cannot write it: {exc.strerror or exc}", str(path))
 
 
 def remove_stale_temporaries(directory: Path, names: tuple[str, ...]) -> list[Path]:

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import secrets
 import sys
 import warnings
 from contextlib import nullcontext
@@ -32,7 +30,7 @@ from tqdm.auto import tqdm
 from deeprnn import data, midi
 from deeprnn.data.vocab import EOS, UNK, Vocabulary
 from deeprnn.data.wordfeatures import TaggerInputs
-from deeprnn.files import atomic_write_bytes, atomic_write_text
+from deeprnn.files import atomic_save, atomic_write_bytes, atomic_write_text
 from deeprnn.runlock import run_lock
 from deeprnn.training import load_run, run_data_dir
 
@@ -358,7 +356,7 @@ def _music_writer(model, config, run_dir, steps: int, temperature: float, prime:
         piece = midi.pianoroll_to_midi(roll, step=time_step, tempo_bpm=tempo_bpm)
         atomic_write_bytes(stem.with_suffix(".mid"), lambda handle: piece.save(file=handle))
         title = f"{Path(run_dir).name} sample {index} (seed {seed}, T={temperature})"
-        _atomic_save(stem.with_suffix(".png"),
+        atomic_save(stem.with_suffix(".png"),
                      lambda path: midi.plot_pianoroll(roll, path, prime_steps=prime_steps, title=title))
         return {
             "prime_steps": prime_steps,
@@ -369,20 +367,6 @@ def _music_writer(model, config, run_dir, steps: int, temperature: float, prime:
         }, log_likelihood
 
     return write
-
-
-def _atomic_save(path: Path, save) -> None:
-    """``save(temporary_path)`` (a writer that takes a path and reads its format from the suffix), then rename it
-    to ``path``: a failure leaves no torn file and raises OSError naming ``path``."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OSError(exc.errno, f"cannot write it: {exc.strerror or exc}", str(path)) from None
-        raise
 
 
 def _text_writer(model, config, steps: int, temperature: float, prime: str | None):
