@@ -59,7 +59,7 @@ def test_list_shows_each_tables_runs_and_cost(capsys):
     assert main(["reproduce", "--list", "--tables", str(TABLES)]) == 0
     rows = {line.split()[0]: line.split()[1:3] for line in capsys.readouterr().out.splitlines()[1:]}
     assert rows["jsb"] == ["9x3", "0.6"]  # 9 recipes x 3 seeds
-    assert rows["replication-table1"] == ["16", "11"]  # 4 models x 4 hidden sizes, one run each
+    assert rows["replication-table1"] == ["28", "19"]  # 4 models x 7 hidden sizes, one run each
     assert rows["replication-table2"][0] == "42"  # 6 models x 7 hidden sizes
 
 
@@ -390,7 +390,7 @@ def test_the_snapshot_carries_each_grid_tables_points():
     from deeprnn.experiments.reproduce import snapshot
 
     entry = next(t for t in snapshot(load_tables(TABLES))["tables"] if t["name"] == "replication-table1")
-    assert len(entry["points"]) == 16 and "sweep_path" not in entry
+    assert len(entry["points"]) == 28 and "sweep_path" not in entry
     assert {"model.name": "srnn", "model.num_layers": 2, "model.hidden_size": 700} in entry["points"]
 
 

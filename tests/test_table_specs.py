@@ -32,7 +32,7 @@ def test_a_snapshot_keeps_no_local_paths_and_no_key_the_toml_left_out():
     assert entries["brown-pos"]["targets"] == {} and entries["jsb"]["notes"] == ""  # defaults are written
     assert "beat_rnn" not in entries["jsb"] and entries["ptb-word"]["beat_rnn"] == ["dts-rnn", "srnn", "dots-rnn"]
     assert "epoch" not in entries["jsb-search"] and entries["replication-table1"]["epoch"] == 7
-    assert isinstance(tables["replication-table1"].points, tuple) and tables["replication-table1"].cpu_hours == 11
+    assert isinstance(tables["replication-table1"].points, tuple) and tables["replication-table1"].cpu_hours == 19
 
 
 def test_a_table_read_from_the_snapshot_has_no_files():

@@ -355,12 +355,13 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
 
 def describe_tables(tables: dict[str, TableSpec]) -> str:
     """``deeprnn reproduce --list``: name, runs, estimated CPU-hours and title of each table."""
-    lines = [f"{'table':<22} {'runs':>5} {'CPU-h':>6}  title"]
+    width = max(len("table"), *map(len, tables))
+    lines = [f"{'table':<{width}} {'runs':>5} {'CPU-h':>6}  title"]
     for name, table in tables.items():
         if isinstance(table, RecipeTable):
             runs = f"{len(table.recipes)}x{table.seeds}"
         else:  # one run per point of its sweep preset
             runs = str(len(table.points))
         cost = table.cpu_hours
-        lines.append(f"{name:<22} {runs:>5} {cost if cost is not None else '?':>6}  {table.title}")
+        lines.append(f"{name:<{width}} {runs:>5} {cost if cost is not None else '?':>6}  {table.title}")
     return "\n".join(lines)
