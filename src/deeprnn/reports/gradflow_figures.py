@@ -69,9 +69,9 @@ def _label(source: str, depth: int, several_sources: bool) -> str:
 
 
 def plot_against_length(records: list[dict], value: str, ylabel: str, stem: Path,
-                        thresholds: tuple[float, ...] = ()) -> list[Path]:
+                        thresholds: tuple[float, ...] = (), title: str | None = None) -> list[Path]:
     several = len({r["source"] for r in records}) > 1
-    fig, panels = _panels(records, f"{ylabel} against sequence length", "sequence length T", ylabel)
+    fig, panels = _panels(records, title or f"{ylabel} against sequence length", "sequence length T", ylabel)
     for (model, source, depth), line in _lines(records).items():
         panels[model].plot([r["length"] for r in line], plottable([r[value] for r in line]), marker="o",
                            label=_label(source, depth, several))

@@ -21,6 +21,7 @@ from pathlib import Path
 from deeprnn.files import atomic_write_text
 from deeprnn.metric_keys import UNITS
 from deeprnn.reports.published import SOURCE_TAGS, SOURCES, Quote, get_published
+from deeprnn.reports.replication import ITEMS, replication_items, verdict_counts
 from deeprnn.reports.results_figures import Panel, headline_figure
 from deeprnn.reports.results_index import write_index
 from deeprnn.reports.results_sections import (
@@ -28,6 +29,7 @@ from deeprnn.reports.results_sections import (
     LABELS,
     NOT_RUN,
     RecipeResult,
+    anchor,
     claim,
     claim_lines,
     code_versions,
@@ -54,7 +56,8 @@ GENERATED = "<!-- Generated from results/ by `deeprnn report results/ --results-
 # A benchmark's section of RESULTS.md stays within this many lines: more rows or searches later make its list
 # of searches one line (they are all on its page), so RESULTS.md keeps to one screen per benchmark.
 SECTION_BUDGET = 40
-PAGE_TITLES = {"replication": "The replication's tables (Cristea et al. 2025)"}
+REPLICATION = "replication"  # the group of the replication report's tables: its page is the report's
+PAGE_TITLES = {REPLICATION: "The 2025 replication report (Cristea et al. 2025)"}
 
 
 @dataclass
@@ -100,12 +103,6 @@ def link(target: Path, link_from: Path) -> str:
     return Path(os.path.relpath(target, link_from)).as_posix()
 
 
-def anchor(title: str) -> str:
-    """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
-    kept = "".join(c for c in title.lower() if c.isalnum() or c in " -_")
-    return kept.replace(" ", "-")
-
-
 # --- a benchmark's page --------------------------------------------------------------------------
 
 
@@ -127,6 +124,20 @@ def page_text(bench: Benchmark, result: RecipeResult | None, results_dir: Path, 
         lines += [f"## {bench.recipe.title}: recipes", *section[1:]]
     for grid in bench.grids:
         lines += grid_section(grid, results_dir, (figure_dir, page_dir) if figure_dir is not None else None)[0]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def replication_page_text(bench: Benchmark, results_dir: Path, md_dir: Path, md_name: str,
+                          figure_dir: Path | None) -> str:
+    """The replication report's page: its items in its order with their verdicts, then every grid in full."""
+    page_dir = md_dir / PAGES
+    back = f"{link(md_dir / md_name, page_dir)}#{anchor(bench.title)}"
+    grids = [line for grid in bench.grids
+             for line in grid_section(grid, results_dir, (figure_dir, page_dir) if figure_dir is not None else None)[0]]
+    items = replication_items(results_dir, {grid.name: grid for grid in bench.grids}, figure_dir, page_dir)
+    lines = [f"# {bench.title}", "", GENERATED, "", f"The summary is in [{md_name}]({back}).", "", *items,
+             "## The full record of each grid", "",
+             *[f"- [{grid.title}](#{anchor(grid.title)})" for grid in bench.grids], "", *grids]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -178,7 +189,13 @@ def tried_lines(bench: Benchmark, page: str, results_dir: Path, room: int) -> li
 
 def grid_summary(bench: Benchmark, results_dir: Path, page: str) -> list[str]:
     """A group without a recipe table (the replication's tables): a heading and a list of its tables."""
-    lines = [f"## {bench.title}", "", f"Ours beside theirs, table by table: [{page}]({page}).", ""]
+    lines = [f"## {bench.title}", ""]
+    if bench.name == REPLICATION:
+        counts = verdict_counts(results_dir, {grid.name: grid for grid in bench.grids})
+        lines += [f"The report's {len(ITEMS)} experiments in its order, each with our figure, its statement and "
+                  f"a verdict ({counts}): [{page}]({page}). Its grids:", ""]
+    else:
+        lines += [f"Ours beside theirs, table by table: [{page}]({page}).", ""]
     for grid in bench.grids:
         runs = len(load_table_runs(results_dir / grid.name))
         lines.append(f"- [{grid.title}]({page}#{anchor(grid.title)}): {runs} run{'' if runs == 1 else 's'}.")
@@ -279,7 +296,9 @@ def render_all(results_dir: str | Path, figures: tuple[Path, Path] | None = None
     sections, pages, results = [], {}, []
     for bench in group_tables(tables):
         result = read_recipe_table(bench.recipe, results_dir, figure_dir) if bench.recipe else None
-        pages[bench.page] = page_text(bench, result, results_dir, md_dir, md_name, figure_dir)
+        pages[bench.page] = (replication_page_text(bench, results_dir, md_dir, md_name, figure_dir)
+                             if bench.name == REPLICATION else
+                             page_text(bench, result, results_dir, md_dir, md_name, figure_dir))
         if result is None:
             sections += grid_summary(bench, results_dir, bench.page)
             continue
@@ -293,7 +312,8 @@ def render_all(results_dir: str | Path, figures: tuple[Path, Path] | None = None
         f"[{rel}/runs.csv]({rel}/runs.csv), described in [{rel}/README.md]({rel}/README.md)); every setting was "
         "chosen on validation only. Music NLL is per time step in nats, summed over the 88 keys, every frame "
         "scored ([docs/training.md](docs/training.md)). How to rerun a table and what it costs: "
-        "[docs/reproduce.md](docs/reproduce.md).", "",
+        "[docs/reproduce.md](docs/reproduce.md). The 2025 replication report, experiment by experiment, with a "
+        f"verdict each: [{PAGES}/{REPLICATION}.md]({PAGES}/{REPLICATION}.md).", "",
         *headline_lines(results, md_dir, png),
     ]
     text = "\n".join(intro + sections).rstrip("\n") + "\n"

@@ -34,6 +34,12 @@ LABELS = {**architectures.labels(), "dots-rnn-star": "DOT(S)-RNN*", "tcn": "TCN"
           "rnn-matched": "RNN (parameter-matched)", "dots-rnn-nodrop": "DOT(S)-RNN, no dropout"}
 
 
+def anchor(title: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
+    kept = "".join(c for c in title.lower() if c.isalnum() or c in " -_")
+    return kept.replace(" ", "-")
+
+
 def label(name: str) -> str:
     return LABELS.get(name, name)
 
