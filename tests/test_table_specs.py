@@ -29,7 +29,7 @@ def test_a_snapshot_keeps_no_local_paths_and_no_key_the_toml_left_out():
     entries = {entry["name"]: entry for entry in snapshot(tables)["tables"]}
     assert "base" not in entries["jsb"] and "columns" not in entries["jsb"] and "baseline" not in entries["jsb"]
     assert entries["brown-pos"]["columns"] == ["test.acc_known", "test.acc_unknown"]
-    assert entries["brown-pos"]["targets"] == {} and entries["jsb"]["notes"] == ""  # defaults are written
+    assert entries["brown-pos"]["targets"] == {} and entries["musedata"]["notes"] == ""  # defaults are written
     assert "beat_rnn" not in entries["jsb"] and entries["ptb-word"]["beat_rnn"] == ["dts-rnn", "srnn", "dots-rnn"]
     assert "epoch" not in entries["jsb-search"] and entries["replication-table1"]["epoch"] == 7
     assert isinstance(tables["replication-table1"].points, tuple) and tables["replication-table1"].cpu_hours == 19

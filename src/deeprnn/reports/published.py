@@ -118,13 +118,18 @@ _CLIPPED, _REGULARISED = "SGD with clipping", "SGD with clipping and regulariser
 _CHUNG_PROTOCOL = "different protocol: about 20k parameters, different inputs"
 
 
+# The paper's DOT(S)-RNN* adds L_p units, maxout and dropout to DOT(S)-RNN, so its DOT(S)-RNN had no dropout: where
+# a table has that row (chosen on validation over the recipe with dropout), the published number stands beside it.
+_UNSTARRED = "dots-rnn-nodrop"
+
+
 def _pmb(clipped: str, regularised: str) -> tuple[Quote, Quote]:
     return Quote("rnn", clipped, _PMB, _CLIPPED), Quote("rnn", regularised, _PMB, _REGULARISED)
 
 LITERATURE = (
     PublishedSet("jsb-test", "jsb", "test.nll", f"JSB Chorales, {_TEST_NLL}", (
         Quote("dot-rnn", "7.92", "Gulcehre et al. 2014", "L_p units", ours="dots-rnn-star"),
-        Quote("dot-rnn", "8.44", "Gulcehre et al. 2014", "sigmoid units", ours="dots-rnn"),
+        Quote("dot-rnn", "8.44", "Gulcehre et al. 2014", "sigmoid units", ours=_UNSTARRED),
         Quote("rnn", "8.01", "Gulcehre et al. 2014"),
         Quote("gru", "8.43", "Bai et al. 2018"),
         Quote("lstm", "8.45", "Bai et al. 2018"),
@@ -133,7 +138,7 @@ LITERATURE = (
     )),
     PublishedSet("nottingham-test", "nottingham", "test.nll", f"Nottingham, {_TEST_NLL}", (
         Quote("dot-rnn", "2.95", "Gulcehre et al. 2014", "L_p units", ours="dots-rnn-star"),
-        Quote("dot-rnn", "3.22", "Gulcehre et al. 2014", "sigmoid units", ours="dots-rnn"),
+        Quote("dot-rnn", "3.22", "Gulcehre et al. 2014", "sigmoid units", ours=_UNSTARRED),
         Quote("rnn", "3.09", "Gulcehre et al. 2014"),
         *_pmb("3.48", "3.36"),
         Quote("lstm", "3.29", "Bai et al. 2018"),

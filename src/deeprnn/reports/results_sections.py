@@ -386,7 +386,7 @@ def stopped_by_budget(cut: list[str], valid_metric: str) -> list[str]:
 
 
 # The paper's deep RNNs (and our DOT(S)-RNN*, its L_p variant): the models its claim is about.
-DEEP_RNNS = (*architectures.in_claim(), "dots-rnn-star")
+DEEP_RNNS = (*architectures.in_claim(), "dots-rnn-star", "dots-rnn-nodrop")  # and their recipe variants
 MATCHED_RNN = "rnn-matched"  # the RNN recipe at the hidden size that gives it DOT(S)-RNN's parameter count
 CLAIM = "at least one deep RNN beats the regular RNN"
 
@@ -416,7 +416,8 @@ def claim(table: RecipeTable, numbers: RecipeRows) -> Claim | None:
         return None
     rnn = by_recipe["rnn"]
     better = max if larger_is_better(table.metric) else min
-    best = better(deep, key=lambda row: row.mean)
+    # the deep model is chosen on validation (its test mean is then read once), as every recipe was
+    best = better(deep, key=lambda row: row.mean if math.isnan(row.valid_mean) else row.valid_mean)
     holds = best.mean != rnn.mean and better(best.mean, rnn.mean) == best.mean
     return Claim(holds, _margin(table.metric, best, rnn, holds), best, rnn)
 
