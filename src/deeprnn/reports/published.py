@@ -118,8 +118,8 @@ _CLIPPED, _REGULARISED = "SGD with clipping", "SGD with clipping and regulariser
 _CHUNG_PROTOCOL = "different protocol: about 20k parameters, different inputs"
 
 
-# The paper's DOT(S)-RNN* adds L_p units, maxout and dropout to DOT(S)-RNN, so its DOT(S)-RNN had no dropout: where
-# a table has that row (chosen on validation over the recipe with dropout), the published number stands beside it.
+# The paper's DOT(S)-RNN* adds L_p units, maxout and dropout to DOT(S)-RNN, so its DOT(S)-RNN presumably had no
+# dropout: where a table has that row (also the better DOT(S)-RNN on validation), the published number stands beside it.
 _UNSTARRED = "dots-rnn-nodrop"
 
 
