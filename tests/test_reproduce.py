@@ -283,8 +283,8 @@ def test_tagging_table_shows_the_baseline_row_and_more_columns(tmp_path):
     lines = render(results).splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("| model |"))
     assert lines[header] == ("| model | ours test.acc | test.acc_known | test.acc_unknown | seeds | valid.acc | params "
-                             "| best epoch | epochs | wall time / run | target | met? |")
-    baseline_row = "| most-frequent-tag baseline | 90.12% | 93.45% | – | – | 90.00% | – | – | – | – | – | – |"
+                             "| initialisation | best epoch | epochs | wall time / run | target | met? |")
+    baseline_row = "| most-frequent-tag baseline | 90.12% | 93.45% | – | – | 90.00% | – | – | – | – | – | – | – |"
     assert lines[header + 2] == baseline_row
     assert lines[header + 3].startswith("| RNN | 91.00% | – | – | 1/2 | 90.00% |")
     assert lines[header + 4].startswith("| LSTM | 96.00% ± 1.41% | 97.00% | 46.00% | 2/2 | 95.00% |")

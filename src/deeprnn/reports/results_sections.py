@@ -274,18 +274,35 @@ def recipe_head(table: RecipeTable) -> list[str]:
     return head + ([table.description, ""] if table.description else [])
 
 
+def initialisation(run: Run) -> str:
+    """The weight initialisation a run used, from its stored config: the scheme, its non-zeros per row where
+    sparse, a spectral radius other than 1 and, for a deep transition, its step gain (a config without
+    transition_gain predates it: the scheme's own gain, as with none)."""
+    config = run.config
+    text = str(config.get("model.init", "orthogonal"))
+    if text in ("sparse", "groundhog"):
+        text += f" ({config.get('model.sparse_nonzeros')} non-zeros)"
+    if config.get("model.spectral_radius", 1.0) != 1.0:
+        text += f", radius {config['model.spectral_radius']:g}"
+    found = architectures.ARCHITECTURES.get(run.model)
+    if found is not None and "transition_gain" in found.reads:
+        gain = config.get("model.transition_gain")
+        text += f", gain {gain:g}" if gain is not None else ", its own gain"
+    return text
+
+
 def recipe_table(table: RecipeTable, numbers: RecipeRows, baseline_file: Path) -> list[str]:
     """The Markdown table: the baseline's row (if any), then one row per recipe."""
     metric, columns = table.metric, list(table.columns or ())
     valid_metric = "valid." + metric.partition(".")[2]
-    rows = [["model", f"ours {metric}", *columns, "seeds", valid_metric, "params", "best epoch", "epochs",
-             "wall time / run", "target", "met?"]]
+    rows = [["model", f"ours {metric}", *columns, "seeds", valid_metric, "params", "initialisation", "best epoch",
+             "epochs", "wall time / run", "target", "met?"]]
     rows += baseline_rows(baseline_file, metric, columns, valid_metric)
     for row in numbers.rows:
         shown_target = target_text(metric, row) or "–"
         if row.mean is None:
             rows.append([label(row.recipe), NOT_RUN, *[""] * len(columns), f"0/{table.seeds}", "", "", "", "", "",
-                         shown_target, NOT_RUN if row.has_target else "–"])
+                         "", shown_target, NOT_RUN if row.has_target else "–"])
             continue
         runs = row.runs
         where = ("" if not row.on_gpu else " (GPU)" if row.on_gpu == len(runs)
@@ -294,11 +311,12 @@ def recipe_table(table: RecipeTable, numbers: RecipeRows, baseline_file: Path) -
             label(row.recipe), fmt(metric, row.mean) + (f" ± {fmt(metric, row.std)}" if row.std is not None else ""),
             *[column_mean(runs, column) for column in columns],
             f"{row.seeds_run}/{table.seeds}", fmt(valid_metric, row.valid_mean),
-            spread([r.summary["params"] for r in runs]), spread([r.summary["best_epoch"] for r in runs]),
+            spread([r.summary["params"] for r in runs]), " / ".join(dict.fromkeys(map(initialisation, runs))),
+            spread([r.summary["best_epoch"] for r in runs]),
             spread([r.summary["epochs"] for r in runs]), fmt_duration(row.wall_s) + where, shown_target,
             "–" if not row.has_target else NOT_RUN if row.met is None else "yes" if row.met else "**no**",
         ])
-    return table_md(rows)
+    return table_md(rows, left=(0, 5 + len(columns)))  # the model and its initialisation are words
 
 
 def target_text(metric: str, row: RecipeRow, rnn: RecipeRow | None = None) -> str:
@@ -473,7 +491,7 @@ def baseline_rows(path: Path, metric: str, columns: list[str], valid_metric: str
         return fmt(name, number) if isinstance(number, int | float) and math.isfinite(number) else "–"
 
     return [[f"{baseline['baseline']} baseline", value(metric), *[value(c) for c in columns], "–",
-             value(valid_metric), "–", "–", "–", "–", "–", "–"]]
+             value(valid_metric), "–", "–", "–", "–", "–", "–", "–"]]
 
 
 def published_lines(table: TableSpec, metric: str) -> list[str]:
