@@ -94,3 +94,17 @@ def test_no_issue_numbers_where_readers_look():
     found = [f"{path.relative_to(REPO)}: {match.group(0)}" for path in files
              for match in ISSUE_NUMBER.finditer(path.read_text())]
     assert not found, found[:10]
+
+
+def test_each_row_states_the_initialisation_its_runs_stored():
+    from deeprnn.reports.results_sections import initialisation
+    from deeprnn.reports.runs import Run
+
+    def run(**model):
+        return Run(Path("x"), "x", {f"model.{k}": v for k, v in model.items()}, {})
+    assert initialisation(run(name="rnn", init="orthogonal", transition_gain=0.6)) == "orthogonal"  # not its option
+    assert initialisation(run(name="dts-rnn", init="orthogonal", transition_gain=0.6)) == "orthogonal, gain 0.6"
+    # a config.json written before transition_gain existed lacks it: the scheme's own gain, as with none
+    assert initialisation(run(name="dots-rnn", init="orthogonal")) == "orthogonal, its own gain"
+    assert (initialisation(run(name="dts-rnn", init="groundhog", sparse_nonzeros=20, transition_gain=None,
+                               spectral_radius=0.9)) == "groundhog (20 non-zeros), radius 0.9, its own gain")
