@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import pytest
 from deeprnn.cli.main import main
 from deeprnn.experiments.reproduce import load_tables, reproduce, table_points, write_baseline
 from deeprnn.reports.results_md import code_versions, mean_std, render_all
-from deeprnn.reports.table_specs import RecipeTable
+from deeprnn.reports.table_specs import GradflowTable, GridTable, RecipeTable
 from deeprnn.training.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,6 +30,9 @@ def test_every_table_and_recipe_builds(tmp_path):
     assert {"jsb", "nottingham", "musedata", "pianomidi", "ptb-char", "ptb-word", "brown-lm", "brown-pos",
             "conll2000-lm", "conll2000-pos", "replication-table1", "replication-table2"} <= set(tables)
     for table in tables.values():
+        if isinstance(table, GradflowTable):  # no runs; what it measures is trained by its grid table
+            assert table_points(table, tmp_path) == [] and isinstance(tables[table.trained], GridTable)
+            continue
         points = table_points(table, tmp_path)  # builds and validates every run's config
         assert points and len({p.run_dir for p in points}) == len(points)
         if isinstance(table, RecipeTable):
@@ -61,6 +65,9 @@ def test_list_shows_each_tables_runs_and_cost(capsys):
     assert rows["jsb"] == ["9x3", "0.6"]  # 9 recipes x 3 seeds
     assert rows["replication-table1"] == ["28", "19"]  # 4 models x 7 hidden sizes, one run each
     assert rows["replication-table2"][0] == "42"  # 6 models x 7 hidden sizes
+    # no runs: its measurements, 21 (model, depth) pairs x 5 lengths, synthetic and MuseData, and 6 trained runs
+    # each at init and trained x 5 lengths
+    assert rows["replication-fig1"][0] == str((21 * 2 + 6 * 2) * 5)
 
 
 def test_table_errors_are_clear(tmp_path):
@@ -504,3 +511,133 @@ def test_the_data_directory_is_recorded_per_run_and_kept_out_of_results(tiny, da
     kept = [p for p in (tiny / "results").rglob("*") if p.is_file()]
     assert kept and all(str(tiny) not in p.read_text(errors="replace") for p in kept)
     assert "data_dir" not in json.loads((tiny / "results" / "tiny" / "rnn" / "seed-0" / "env.json").read_text())
+
+
+# --- a gradflow table: measurements, no runs ----------------------------------------------------
+
+GRADFLOW_TABLES = """\
+[trained]
+title = "Tiny trained models"
+kind = "grid"
+sweep = "grid.toml"
+metrics = ["valid.nll"]
+
+[g]
+title = "Tiny gradient flow"
+kind = "gradflow"
+models = ["rnn", "dts-rnn"]
+depths = [2]
+lengths = [5, 10]
+hidden = 8
+batch_size = 4
+"""
+
+TINY_GRID = 'base = "tiny/rnn.toml"\nstudy = "tiny-trained"\ncpu_hours = 0\n[grid]\n"model.name" = ["rnn"]\n'
+
+
+@pytest.fixture
+def gradflow_root(tmp_path):
+    """A gradflow table ``g`` and a grid table ``trained`` of one tiny JSB run (model rnn) it may measure."""
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "rnn.toml").write_text(TINY_RECIPE.format(model="rnn"))
+    (tmp_path / "grid.toml").write_text(TINY_GRID)
+    (tmp_path / "tables.toml").write_text(GRADFLOW_TABLES)
+    return tmp_path
+
+
+def reproduce_gradflow_table(root: Path, name: str = "g", **options) -> list[str]:
+    """Run ``deeprnn reproduce NAME`` on the tables under ``root`` without RESULTS.md; returns its log."""
+    log: list[str] = []
+    assert reproduce(name, tables_file=root / "tables.toml", out_root=root / "runs", results_dir=root / "results",
+                     results_md=None, log=log.append, **options) == 0
+    return log
+
+
+def test_a_gradflow_table_writes_the_synthetic_sweeps_rows_and_its_settings(gradflow_root):
+    from deeprnn.experiments import gradflow
+
+    log = reproduce_gradflow_table(gradflow_root)
+    kept = sorted(p.relative_to(gradflow_root / "results").as_posix()
+                  for p in (gradflow_root / "results").rglob("*") if p.is_file())
+    assert kept == ["g/gradflow.csv", "g/settings.json", "tables.json"]  # no per-step CSV, no figures
+    expected = gradflow.synthetic_sweep(["rnn", "dts-rnn"], [2], [5, 10], hidden_size=8, batch_size=4, progress=False)
+    assert (gradflow_root / "results" / "g" / "gradflow.csv").read_text() == gradflow.summary_csv(expected)
+    assert len(expected) == 4  # rnn once (no depth), dts-rnn at depth 2, each at T = 5 and 10
+    settings = json.loads((gradflow_root / "results" / "g" / "settings.json").read_text())
+    assert (settings["models"], settings["depths"], settings["lengths"], settings["hidden"]) == (
+        ["rnn", "dts-rnn"], [2], [5, 10], 8)
+    assert settings["dataset"] is None and settings["trained_runs"] == [] and list(settings) == sorted(settings)
+    assert str(gradflow_root) not in (gradflow_root / "results" / "g" / "settings.json").read_text()
+    assert "g: 4 measurements (0 trained runs)" in log[-1]
+    entry = next(t for t in json.loads((gradflow_root / "results" / "tables.json").read_text())["tables"]
+                 if t["name"] == "g")
+    assert entry["kind"] == "gradflow" and "dataset" not in entry and "base" not in entry  # absent stays absent
+
+
+def test_a_gradflow_table_measures_the_finished_runs_of_its_trained_table(gradflow_root):
+    from deeprnn.experiments import gradflow
+
+    tables = gradflow_root / "tables.toml"
+    tables.write_text(tables.read_text() + 'dataset = "jsb"\ntrained = "trained"\n')
+    log = reproduce_gradflow_table(gradflow_root)
+    assert any("1 of 1 runs not finished" in line for line in log)  # nothing trained yet: skipped, said so
+    reproduce_gradflow_table(gradflow_root, "trained")  # one epoch of one batch
+    log = reproduce_gradflow_table(gradflow_root)
+    with open(gradflow_root / "results" / "g" / "gradflow.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["source"] for r in rows] == ["synthetic"] * 4 + ["jsb-init"] * 4 + ["jsb-run-init"] * 2 + [
+        "jsb-run-trained"] * 2
+    run_dir = next((gradflow_root / "runs").rglob("checkpoint_best.pt")).parent
+    direct = gradflow.run_sweep(run_dir, [5, 10], batch_size=4, progress=False)  # independently, as gradflow does
+    assert "".join(f"{line}\n" for line in gradflow.summary_csv(direct).splitlines()[1:]) in (
+        gradflow_root / "results" / "g" / "gradflow.csv").read_text()
+    settings = json.loads((gradflow_root / "results" / "g" / "settings.json").read_text())
+    assert settings["trained_runs"] == [run_dir.name] and settings["dataset"] == "jsb"
+
+    (run_dir / "checkpoint_best.pt").unlink()  # a run without its best checkpoint is left out, with a line
+    log = reproduce_gradflow_table(gradflow_root)
+    assert any("no best checkpoint" in line for line in log) and "(0 trained runs)" in log[-1]
+
+
+def test_a_gradflow_tables_trained_runs_must_differ_in_their_model(gradflow_root):
+    (gradflow_root / "grid.toml").write_text(TINY_GRID + '"model.hidden_size" = [4, 6]\n')
+    tables = gradflow_root / "tables.toml"
+    tables.write_text(tables.read_text() + 'trained = "trained"\n')
+    with pytest.raises(ConfigError, match="share a model name .rnn: .*could not tell them apart"):
+        reproduce_gradflow_table(gradflow_root)
+
+
+def test_a_gradflow_table_refuses_the_options_of_runs_in_one_line(gradflow_root, capsys):
+    common = ["reproduce", "g", "--tables", str(gradflow_root / "tables.toml"), "--out", str(gradflow_root / "runs"),
+              "--results", str(gradflow_root / "results"), "--results-md", str(gradflow_root / "RESULTS.md")]
+    assert main([*common, "--jobs", "2"]) == 2
+    assert capsys.readouterr().err == ("deeprnn: error: g is a gradflow table (it measures gradients and trains no "
+                                       "runs): --jobs does not apply to it\n")
+    assert main([*common, "--seeds", "2", "--only", "rnn", "--reuse", "x"]) == 2
+    assert "--seeds, --only, --reuse do not apply" in capsys.readouterr().err
+    assert main([*common, "--set", "model.hidden_size=4"]) == 2
+    assert "takes only train.threads" in capsys.readouterr().err
+    assert not (gradflow_root / "results").exists()  # refused before anything was measured or written
+
+
+def test_no_train_keeps_a_gradflow_tables_measurements(gradflow_root):
+    reproduce_gradflow_table(gradflow_root, **{"overrides": ["train.threads=1"]})
+    csv_file = gradflow_root / "results" / "g" / "gradflow.csv"
+    csv_file.write_text("as committed\n")
+    (gradflow_root / "results" / "tables.json").unlink()
+    log = reproduce_gradflow_table(gradflow_root, train=False)
+    assert csv_file.read_text() == "as committed\n" and (gradflow_root / "results" / "tables.json").is_file()
+    assert "nothing measured (--no-train)" in log[0]
+
+
+def test_gradflow_table_errors_name_the_file_and_table(gradflow_root):
+    tables = gradflow_root / "tables.toml"
+    for old, new, message in (
+            ("hidden = 8", 'metric = "test.nll"', r"\[g\]: unknown key\(s\) metric; valid keys: kind, title"),
+            ("hidden = 8", 'trained = "g"', r"\[g\]: trained = 'g' must name a grid table of this file"),
+            ("depths = [2]", "depths = [0]", r"\[g\]: depths must be a list of positive integers, got \(0,\)"),
+            ("hidden = 8", "hidden = true", r"\[g\]: hidden must be a positive integer, got True"),
+            ('"dts-rnn"]', '"nope"]', r"\[g\]: models must name architectures \(.*\), got nope")):
+        tables.write_text(GRADFLOW_TABLES.replace(old, new))
+        with pytest.raises(ConfigError, match=re.escape(str(tables)) + " " + message):
+            load_tables(tables)

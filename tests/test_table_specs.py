@@ -12,7 +12,15 @@ import pytest
 from deeprnn.experiments.reproduce import load_tables, snapshot
 from deeprnn.reports.results_sections import recipe_rows
 from deeprnn.reports.runs import Run
-from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableError, table_from_json
+from deeprnn.reports.table_specs import (
+    SNAPSHOT,
+    GradflowTable,
+    GridTable,
+    RecipeTable,
+    TableError,
+    table_from_json,
+    table_from_toml,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +41,26 @@ def test_a_snapshot_keeps_no_local_paths_and_no_key_the_toml_left_out():
     assert "beat_rnn" not in entries["jsb"] and entries["ptb-word"]["beat_rnn"] == ["dts-rnn", "srnn", "dots-rnn"]
     assert "epoch" not in entries["jsb-search"] and entries["replication-table1"]["epoch"] == 7
     assert isinstance(tables["replication-table1"].points, tuple) and tables["replication-table1"].cpu_hours == 19
+    fig1 = entries["replication-fig1"]
+    assert fig1["kind"] == "gradflow" and fig1["trained"] == "replication-fig1-musedata" and "base" not in fig1
+
+
+def test_a_gradflow_table_round_trips_through_the_snapshot(tmp_path):
+    raw = {"kind": "gradflow", "title": "Fig 1", "depths": [2, 4], "lengths": [10, 25], "dataset": "musedata"}
+    table = table_from_toml("fig1", raw, tmp_path, "tables.toml [fig1]")
+    assert isinstance(table, GradflowTable) and table.models == ("rnn", "dts-rnn", "dots-rnn", "srnn", "lstm", "gru")
+    entry = json.loads(json.dumps(table.to_json()))
+    assert table_from_json(entry) == table and "base" not in entry  # no local paths
+    assert "trained" not in entry and "cpu_hours" not in entry  # left out of the TOML: out of the snapshot
+    assert (entry["hidden"], entry["batch_size"], entry["seed"], entry["depths"]) == (200, 32, 0, [2, 4])
+    assert table.pairs == 1 + 5 * 2 and table.music_dataset == "musedata"
+    assert table_from_json({**entry, "dataset": "none"}).music_dataset is None
+    with pytest.raises(TableError, match=r"tables.toml \[fig1\]: unknown key\(s\) sweep; valid keys: kind, title"):
+        table_from_toml("fig1", {**raw, "sweep": "x.toml"}, tmp_path, "tables.toml [fig1]")
+    with pytest.raises(TableError, match=r"tables.toml \[fig1\]: a gradflow table needs 'lengths'"):
+        table_from_toml("fig1", {"kind": "gradflow", "depths": [2]}, tmp_path, "tables.toml [fig1]")
+    with pytest.raises(TableError, match=r"\[fig1\]: unknown key\(s\) points"):
+        table_from_json({**entry, "points": []})
 
 
 def test_a_table_read_from_the_snapshot_has_no_files():

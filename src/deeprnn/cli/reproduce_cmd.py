@@ -11,7 +11,8 @@ Run the recipes of one table of RESULTS.md (configs/recipes/tables.toml) with N 
 ordinary training run managed by the sweep machinery: rerunning resumes interrupted runs and never
 repeats finished ones, and --jobs / --storage share the work between processes and machines. Finished
 runs' small files (config.json, metrics.jsonl, summary.json, env.json; no checkpoints) are copied to
-results/<table>/ and RESULTS.md is regenerated from results/."""
+results/<table>/ and RESULTS.md is regenerated from results/. A gradflow table trains nothing: it measures
+gradient norms through time (deeprnn gradflow) and keeps results/<table>/gradflow.csv."""
 
 EXAMPLES = examples(
     "deeprnn reproduce --list",

@@ -274,19 +274,28 @@ def _number(value: float) -> str:
     return f"{value:.6e}"
 
 
+def _key(m: Measurement) -> str:
+    return f"{m.source},{m.model},{m.depth},{m.hidden},{m.length}"
+
+
+def summary_csv(measurements: list[Measurement]) -> str:
+    """gradflow.csv's text: ``SUMMARY_COLUMNS``, one row per measurement (``deeprnn reproduce`` keeps it too)."""
+    summary = [",".join(SUMMARY_COLUMNS)]
+    for m in measurements:
+        summary.append(",".join([_key(m), _number(m.loss), _number(m.grad_h1), _number(m.grad_hT),
+                                 _number(m.param_grad_norm), ";".join(map(_number, m.layer_grad_norms)),
+                                 str(m.vanishing).lower(), str(m.exploding).lower()]))
+    return "\n".join(summary) + "\n"
+
+
 def write_results(measurements: list[Measurement], out_dir: Path, settings: dict) -> list[Path]:
     """gradflow.csv (one row per measurement), gradflow_steps.csv (one row per step) and gradflow.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = [",".join(SUMMARY_COLUMNS)]
     steps = ["source,model,depth,hidden,length,t,distance,grad_norm"]
     for m in measurements:
-        key = f"{m.source},{m.model},{m.depth},{m.hidden},{m.length}"
-        summary.append(",".join([key, _number(m.loss), _number(m.grad_h1), _number(m.grad_hT),
-                                 _number(m.param_grad_norm), ";".join(map(_number, m.layer_grad_norms)),
-                                 str(m.vanishing).lower(), str(m.exploding).lower()]))
-        steps += [f"{key},{t},{m.length - t},{_number(norm)}" for t, norm in enumerate(m.step_grad_norms, start=1)]
+        steps += [f"{_key(m)},{t},{m.length - t},{_number(norm)}" for t, norm in enumerate(m.step_grad_norms, start=1)]
     paths = [out_dir / "gradflow.csv", out_dir / "gradflow_steps.csv", out_dir / "gradflow.json"]
-    paths[0].write_text("\n".join(summary) + "\n")
+    paths[0].write_text(summary_csv(measurements))
     paths[1].write_text("\n".join(steps) + "\n")
     document = {"settings": settings, "thresholds": {"vanishing": VANISHING, "exploding": EXPLODING},
                 "results": [as_record(m) for m in measurements]}

@@ -8,8 +8,10 @@ The tables live in ``configs/recipes/tables.toml``, one ``[NAME]`` table each, i
   several sittings (more seeds, a retuned recipe) without invalidating the runs already made.
 - ``kind = "grid"``: a sweep preset (the replication's tables; recipe searches), run as one study under
   ``OUT/<study>``, so ``--out runs/sweeps`` shares the runs of ``deeprnn sweep PRESET``.
+- ``kind = "gradflow"``: no runs; the gradient-flow measurement of ``deeprnn gradflow``, including the trained
+  runs of a grid table, kept as ``results/<table>/gradflow.csv`` (``deeprnn.experiments.gradflow_table``).
 
-Either way the sweep machinery resumes interrupted runs, never reruns a finished one, and lets any number
+For the first two, the sweep machinery resumes interrupted runs, never reruns a finished one, and lets any number
 of worker processes share a table (``--jobs``, or ``--storage`` on many machines).
 
 What is kept: each finished run's ``config.json``, ``metrics.jsonl``, ``summary.json`` and ``env.json`` (the
@@ -30,7 +32,15 @@ from typing import Any
 
 from deeprnn import presets
 from deeprnn.files import atomic_write_text
-from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableError, TableSpec, table_from_toml
+from deeprnn.reports.table_specs import (
+    SNAPSHOT,
+    GradflowTable,
+    GridTable,
+    RecipeTable,
+    TableError,
+    TableSpec,
+    table_from_toml,
+)
 from deeprnn.training.config import SAME_RESULT, Config, ConfigError, coerce_value, config_differences
 
 if sys.version_info >= (3, 11):
@@ -82,6 +92,10 @@ def load_tables(path: str | Path = TABLES_FILE) -> dict[str, TableSpec]:
                            for point in grid_points(preset["grids"]))
             table = replace(table, cpu_hours=preset["cpu_hours"], points=points)
         tables[name] = table
+    for name, table in tables.items():  # a gradflow table measures the runs of a grid table of this file
+        if isinstance(table, GradflowTable) and table.trained is not None \
+                and not isinstance(tables.get(table.trained), GridTable):
+            raise ConfigError(f"{path} [{name}]: trained = {table.trained!r} must name a grid table of this file")
     return tables
 
 
@@ -104,9 +118,11 @@ def snapshot(tables: dict[str, TableSpec]) -> dict[str, Any]:
 
 def table_points(table: TableSpec, out_root: Path, overrides: list[str] = (), seeds: int | None = None,
                  only: list[str] = ()) -> list[Point]:
-    """Every run of the table, each with its (validated) sweep spec and directories."""
+    """Every run of the table, each with its (validated) sweep spec and directories; a gradflow table has none."""
     from deeprnn.experiments.sweep import build_spec, run_name
 
+    if isinstance(table, GradflowTable):
+        return []
     if isinstance(table, GridTable):
         spec = build_spec(table.sweep_path, overrides=list(overrides))
         out_dir = out_root / spec.study
@@ -258,7 +274,7 @@ def collect(table: TableSpec, points: list[Point], results_dir: Path, log: Calla
             continue
         try:
             check_sweep_dir(point.out_dir, point.spec)
-            _check_same_run(point)
+            check_same_run(point)
         except ConfigError as exc:
             if point.out_dir not in stale:
                 log(f"not collected (made for another config; delete {point.out_dir} to rerun): {exc}")
@@ -284,7 +300,7 @@ def is_run_of(made: Config, config: Config) -> bool:
     return _budget_free(made) == _budget_free(config) and made.train.epochs <= config.train.epochs
 
 
-def _check_same_run(point: Point) -> None:
+def check_same_run(point: Point) -> None:
     made = Config.from_dict(json.loads((point.run_dir / "config.json").read_text()))
     config = point.spec.point_config(point.point)
     if not is_run_of(made, config):
@@ -317,6 +333,16 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
     """Run (unless ``train`` is False), collect and report one table; returns an exit code."""
     tables = load_tables(tables_file)
     table = get_table(tables, table_name)
+    if isinstance(table, GradflowTable):
+        from deeprnn.experiments.gradflow_table import refuse_options, reproduce_gradflow
+
+        refuse_options(table, jobs, seeds, only, reuse, storage)
+        if train:
+            reproduce_gradflow(table, tables, Path(out_root), Path(results_dir), overrides, log)
+        else:  # --no-train: what results/ holds is kept as it is, only the files made from it are rewritten
+            log(f"{table_name}: nothing measured (--no-train); {Path(results_dir) / table_name} kept as it is")
+        write_report(tables, Path(results_dir), results_md, log)
+        return 0
     if (seeds is not None or only) and isinstance(table, GridTable):
         raise ConfigError(f"{table_name} is a grid table (its sweep preset's points, one seed); drop --seeds/--only")
     out_root, results_dir = Path(out_root), Path(results_dir)
@@ -342,15 +368,21 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
     copied = collect(table, points, results_dir, log)
     if isinstance(table, RecipeTable) and table.baseline:
         write_baseline(table, results_dir, log)
-    write_snapshot(tables, results_dir)
     log(f"{table_name}: {copied} of {len(points)} runs finished under {out_root}; their small files copied to "
         f"{results_dir / table_name}")
+    write_report(tables, results_dir, results_md, log)
+    return status
+
+
+def write_report(tables: dict[str, TableSpec], results_dir: Path, results_md: str | Path | None,
+                 log: Callable[[str], None] = print) -> None:
+    """results/tables.json, then (unless ``results_md`` is None) RESULTS.md and the files made with it."""
+    write_snapshot(tables, results_dir)
     if results_md is not None:
         from deeprnn.reports.results_md import write_results_md
 
         write_results_md(results_dir, results_md)
         log(f"{results_md} regenerated from {results_dir}")
-    return status
 
 
 def describe_tables(tables: dict[str, TableSpec]) -> str:
@@ -360,6 +392,9 @@ def describe_tables(tables: dict[str, TableSpec]) -> str:
     for name, table in tables.items():
         if isinstance(table, RecipeTable):
             runs = f"{len(table.recipes)}x{table.seeds}"
+        elif isinstance(table, GradflowTable):  # no runs: its measurements, each trained run's at init and trained
+            trained = len(tables[table.trained].points) if table.trained else 0
+            runs = str((table.pairs * (2 if table.music_dataset else 1) + 2 * trained) * len(table.lengths))
         else:  # one run per point of its sweep preset
             runs = str(len(table.points))
         cost = table.cpu_hours

@@ -14,7 +14,7 @@ from typing import Any
 
 from deeprnn.files import atomic_write_text
 from deeprnn.reports.runs import BOOKKEEPING_KEYS, Run, default_metric, load_table_runs
-from deeprnn.reports.table_specs import SNAPSHOT, RecipeTable, TableSpec, table_from_json
+from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableSpec, table_from_json
 from deeprnn.reports.tables import format_value
 
 RUNS_CSV = "runs.csv"
@@ -51,9 +51,9 @@ def metric_name(table: TableSpec | None, runs: list[Run]) -> str:
     """The metric a table reports, without its split ("nll"); a folder without a table: the task's default."""
     if isinstance(table, RecipeTable):
         return table.metric.partition(".")[2]
-    if table is not None and table.metrics:
+    if isinstance(table, GridTable) and table.metrics:
         return table.metrics[0].partition(".")[2]
-    return default_metric(runs).partition(".")[2]
+    return default_metric(runs).partition(".")[2]  # also runs under a gradflow table's folder: it has none of its own
 
 
 def number(value: Any) -> str:
@@ -129,7 +129,7 @@ def readme(results_dir: Path, rows: list[dict[str, str]]) -> str:
     ]
     for name in sorted(counts):
         table = tables.get(name)
-        kind = "recipes" if isinstance(table, RecipeTable) else "sweep" if table is not None else "–"
+        kind = "recipes" if isinstance(table, RecipeTable) else "sweep" if isinstance(table, GridTable) else "–"
         lines.append(f"| `{name}/` | {kind} | {counts[name]} | {table.title if table else '–'} |")
     return "\n".join(lines) + "\n"
 

@@ -68,6 +68,11 @@ class Benchmark:
     name: str
     recipe: RecipeTable | None = None
     grids: list[GridTable] = field(default_factory=list)
+    measurements: list[TableSpec] = field(default_factory=list)  # tables without runs (gradient flow)
+
+    @property
+    def tables(self) -> dict[str, TableSpec]:
+        return {table.name: table for table in (*self.grids, *self.measurements)}
 
     @property
     def title(self) -> str:
@@ -95,7 +100,8 @@ def group_tables(tables: list[TableSpec]) -> list[Benchmark]:
             continue
         owners = [name for name in recipes if table.name.startswith(name + "-")]
         owner = max(owners, key=len) if owners else table.name.split("-")[0]
-        groups.setdefault(owner, Benchmark(owner)).grids.append(table)
+        bench = groups.setdefault(owner, Benchmark(owner))
+        (bench.grids if isinstance(table, GridTable) else bench.measurements).append(table)
     return list(groups.values())
 
 
@@ -134,7 +140,7 @@ def replication_page_text(bench: Benchmark, results_dir: Path, md_dir: Path, md_
     back = f"{link(md_dir / md_name, page_dir)}#{anchor(bench.title)}"
     grids = [line for grid in bench.grids
              for line in grid_section(grid, results_dir, (figure_dir, page_dir) if figure_dir is not None else None)[0]]
-    items = replication_items(results_dir, {grid.name: grid for grid in bench.grids}, figure_dir, page_dir)
+    items = replication_items(results_dir, bench.tables, figure_dir, page_dir)
     lines = [f"# {bench.title}", "", GENERATED, "", f"The summary is in [{md_name}]({back}).", "", *items,
              "## The full record of each grid", "",
              *[f"- [{grid.title}](#{anchor(grid.title)})" for grid in bench.grids], "", *grids]
@@ -191,7 +197,7 @@ def grid_summary(bench: Benchmark, results_dir: Path, page: str) -> list[str]:
     """A group without a recipe table (the replication's tables): a heading and a list of its tables."""
     lines = [f"## {bench.title}", ""]
     if bench.name == REPLICATION:
-        counts = verdict_counts(results_dir, {grid.name: grid for grid in bench.grids})
+        counts = verdict_counts(results_dir, bench.tables)
         lines += [f"The report's {len(ITEMS)} experiments in its order, each with our figure, its statement and "
                   f"a verdict ({counts}): [{page}]({page}). Its grids:", ""]
     else:

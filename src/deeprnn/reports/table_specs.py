@@ -1,4 +1,4 @@
-"""The tables of RESULTS.md as typed specs: ``RecipeTable`` and ``GridTable``.
+"""The tables of RESULTS.md as typed specs: ``RecipeTable``, ``GridTable`` and ``GradflowTable``.
 
 A table is read from ``configs/recipes/tables.toml`` (``from_toml``, by ``deeprnn reproduce``), written to
 ``results/tables.json`` without local paths (``to_json``) and read back from there (``from_json``, by
@@ -17,6 +17,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+
+from deeprnn.architectures import ARCHITECTURES
 
 SNAPSHOT = "tables.json"  # results/tables.json: the table specs RESULTS.md is made from
 
@@ -163,8 +165,55 @@ class GridTable(_Table):
         return str(self.base / self.sweep)
 
 
-TABLE_KINDS: dict[str, type[_Table]] = {"recipes": RecipeTable, "grid": GridTable}
-TableSpec = RecipeTable | GridTable  # one table of tables.toml
+SIX_MODELS = ("rnn", "dts-rnn", "dots-rnn", "srnn", "lstm", "gru")
+
+
+@dataclass(frozen=True)
+class GradflowTable(_Table):
+    """Gradient norms through time (``deeprnn gradflow``, docs/gradflow.md): every model and depth at every
+    length, on synthetic inputs and on a music dataset at initialisation, and the finished runs of the grid
+    table ``trained`` (their best checkpoints, each beside its architecture freshly initialised). It trains
+    nothing: its results are ``results/NAME/gradflow.csv`` and ``settings.json``, no runs."""
+
+    kind: ClassVar[str] = "gradflow"
+    required: ClassVar[tuple[str, ...]] = ("depths", "lengths")
+
+    models: tuple[str, ...] = SIX_MODELS
+    depths: tuple[int, ...] = ()  # transition depth (dt*/dot*) or layers (srnn, lstm, gru); the rnn has none
+    lengths: tuple[int, ...] = ()  # sequence lengths T
+    hidden: int = 200
+    batch_size: int = 32
+    seed: int = 0
+    dataset: str | None = _optional()  # measured at initialisation; absent or "none": synthetic inputs only
+    trained: str | None = _optional()  # a grid table of the same tables.toml
+    cpu_hours: float | None = _optional()
+    base: Path | None = _local()
+
+    @property
+    def music_dataset(self) -> str | None:
+        return None if self.dataset is None or self.dataset.lower() == "none" else self.dataset
+
+    @property
+    def pairs(self) -> int:
+        """How many (model, depth) pairs are measured: a model without a depth option (rnn) once."""
+        return sum(len(self.depths) if ARCHITECTURES[m].depth_option else 1 for m in self.models)
+
+    def check(self, where: str) -> None:
+        unknown = [str(model) for model in self.models if model not in ARCHITECTURES]
+        if unknown or not self.models:
+            raise TableError(f"{where}: models must name architectures ({', '.join(ARCHITECTURES)}), got "
+                             f"{', '.join(unknown) or 'none'}")
+        for key in ("depths", "lengths", "hidden", "batch_size"):
+            value = getattr(self, key)
+            values = value if isinstance(value, tuple) else (value,)
+            # bool is an int to Python, not a depth or a length to a reader of tables.toml
+            if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+                what = "a list of positive integers" if isinstance(value, tuple) else "a positive integer"
+                raise TableError(f"{where}: {key} must be {what}, got {value!r}")
+
+
+TABLE_KINDS: dict[str, type[_Table]] = {"recipes": RecipeTable, "grid": GridTable, "gradflow": GradflowTable}
+TableSpec = RecipeTable | GridTable | GradflowTable  # one table of tables.toml
 
 
 def table_from_toml(name: str, raw: dict[str, Any], base: Path, where: str) -> TableSpec:
