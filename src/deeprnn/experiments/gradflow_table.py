@@ -18,10 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from deeprnn.experiments.reproduce import Point, check_same_run, table_points
-from deeprnn.experiments.sweep import check_sweep_dir
 from deeprnn.files import atomic_write_text
-from deeprnn.reports.table_specs import GradflowTable, TableSpec
+from deeprnn.reports.table_specs import GradflowTable
 from deeprnn.training.config import ConfigError, coerce_value, parse_override
 
 GRADFLOW_CSV = "gradflow.csv"
@@ -51,41 +49,6 @@ def threads_of(overrides: list[str]) -> int:
     return threads or 1
 
 
-def trained_runs(table: GradflowTable, tables: dict[str, TableSpec], out_root: Path,
-                 log: Callable[[str], None] = print) -> list[Point]:
-    """The finished runs of the table's ``trained`` grid table under ``out_root`` that have a best checkpoint
-    and were made with their point's config now; each run left out is logged."""
-    if table.trained is None:
-        return []
-    grid = tables[table.trained]
-    points = table_points(grid, out_root)
-    by_model: dict[str, list[str]] = {}
-    for point in points:
-        by_model.setdefault(point.spec.point_config(point.point).model.name, []).append(point.label)
-    shared = {model: labels for model, labels in by_model.items() if len(labels) > 1}
-    if shared:  # gradflow.csv tells a trained run's rows by source and model only
-        raise ConfigError(f"table {table.name}: runs of its trained table {grid.name} share a model name ("
-                          + "; ".join(f"{model}: {', '.join(labels)}" for model, labels in shared.items())
-                          + "), so gradflow.csv could not tell them apart; give each model one run")
-    finished = [point for point in points if (point.run_dir / "summary.json").is_file()]
-    if len(finished) < len(points):
-        log(f"{grid.name}: {len(points) - len(finished)} of {len(points)} runs not finished under {out_root}, "
-            f"their trained gradient flow skipped (deeprnn reproduce {grid.name} --out {out_root} trains them)")
-    runs = []
-    for point in finished:
-        try:  # as collect checks a run before keeping it: a run of an older config is not this point's
-            check_sweep_dir(point.out_dir, point.spec)
-            check_same_run(point)
-        except ConfigError as exc:
-            log(f"{grid.name}/{point.label}: skipped, made for another config: {exc}")
-            continue
-        if (point.run_dir / "checkpoint_best.pt").is_file():
-            runs.append(point)
-        else:
-            log(f"{grid.name}/{point.label}: skipped, no best checkpoint (checkpoint_best.pt) in {point.run_dir}")
-    return runs
-
-
 @contextmanager
 def measuring(threads: int, log: Callable[[str], None]):
     """Torch threads set for the measurement and restored after it; its warnings (e.g. lengths a dataset's
@@ -104,7 +67,7 @@ def measuring(threads: int, log: Callable[[str], None]):
             log(f"warning: {warning.message}")
 
 
-def measure_table(table: GradflowTable, runs: list[Point], progress: bool = False) -> list:
+def measure_table(table: GradflowTable, runs: list, progress: bool = False) -> list:
     """Every measurement of the table, in gradflow.csv's order: synthetic, the dataset at initialisation, then
     each trained run (its architecture at initialisation, then its best checkpoint)."""
     from deeprnn.experiments import gradflow
@@ -121,7 +84,7 @@ def measure_table(table: GradflowTable, runs: list[Point], progress: bool = Fals
     return measurements
 
 
-def settings_of(table: GradflowTable, runs: list[Point]) -> dict[str, Any]:
+def settings_of(table: GradflowTable, runs: list) -> dict[str, Any]:
     """settings.json: the table's settings as ``deeprnn gradflow`` records them, and the trained runs by name
     (relative to their table: no local paths)."""
     from deeprnn.models.config import ModelConfig
@@ -134,13 +97,13 @@ def settings_of(table: GradflowTable, runs: list[Point]) -> dict[str, Any]:
             "sparse_nonzeros": defaults.sparse_nonzeros, "transition_gain": defaults.transition_gain}
 
 
-def reproduce_gradflow(table: GradflowTable, tables: dict[str, TableSpec], out_root: Path, results_dir: Path,
-                       overrides: list[str] = (), log: Callable[[str], None] = print) -> Path:
-    """Measure the table and write results_dir/NAME/gradflow.csv and settings.json; returns the CSV's path."""
+def reproduce_gradflow(table: GradflowTable, runs: list, results_dir: Path, overrides: list[str] = (),
+                       log: Callable[[str], None] = print) -> Path:
+    """Measure the table, with ``runs`` (the points of its trained runs, ``reproduce.trained_runs``), and write
+    results_dir/NAME/gradflow.csv and settings.json; returns the CSV's path."""
     from deeprnn.experiments.gradflow import summary_csv
 
     threads = threads_of(list(overrides))
-    runs = trained_runs(table, tables, out_root, log)
     with measuring(threads, log):
         measurements = measure_table(table, runs, progress=sys.stderr.isatty())
     folder = results_dir / table.name

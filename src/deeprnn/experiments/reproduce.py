@@ -266,18 +266,14 @@ def collect(table: TableSpec, points: list[Point], results_dir: Path, log: Calla
     runs of an older version of it. The run's own config.json decides, as well as its sweep.json: a run
     adopted by ``--no-train --reuse`` sits in a directory where no sweep ran, so it has none.
     """
-    from deeprnn.experiments.sweep import check_sweep_dir
-
     copied, stale = 0, set()
     for point in points:
         if not (point.run_dir / "summary.json").is_file():
             continue
-        try:
-            check_sweep_dir(point.out_dir, point.spec)
-            check_same_run(point)
-        except ConfigError as exc:
+        problem = made_for_another_config(point)
+        if problem:
             if point.out_dir not in stale:
-                log(f"not collected (made for another config; delete {point.out_dir} to rerun): {exc}")
+                log(f"not collected (made for another config; delete {point.out_dir} to rerun): {problem}")
             stale.add(point.out_dir)
             continue
         dest = results_dir / table.name / point.label
@@ -300,6 +296,18 @@ def is_run_of(made: Config, config: Config) -> bool:
     return _budget_free(made) == _budget_free(config) and made.train.epochs <= config.train.epochs
 
 
+def made_for_another_config(point: Point) -> str | None:
+    """Why a finished run is not the point's run now (its sweep's or its own config differs), or None."""
+    from deeprnn.experiments.sweep import check_sweep_dir
+
+    try:
+        check_sweep_dir(point.out_dir, point.spec)
+        check_same_run(point)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
 def check_same_run(point: Point) -> None:
     made = Config.from_dict(json.loads((point.run_dir / "config.json").read_text()))
     config = point.spec.point_config(point.point)
@@ -307,6 +315,39 @@ def check_same_run(point: Point) -> None:
         differences = config_differences(made, config, SAME_RESULT)
         changed = ", ".join(f"{key} {old!r} -> {new!r}" for key, old, new in differences)
         raise ConfigError(f"{point.run_dir / 'config.json'} is not the config of {point.label} now ({changed})")
+
+
+def trained_runs(table: GradflowTable, tables: dict[str, TableSpec], out_root: Path,
+                 log: Callable[[str], None] = print) -> list[Point]:
+    """The finished runs of the table's ``trained`` grid table under ``out_root`` that have a best checkpoint
+    and were made with their point's config now; each run left out is logged."""
+    if table.trained is None:
+        return []
+    grid = tables[table.trained]
+    points = table_points(grid, out_root)
+    by_model: dict[str, list[str]] = {}
+    for point in points:
+        by_model.setdefault(point.spec.point_config(point.point).model.name, []).append(point.label)
+    shared = {model: labels for model, labels in by_model.items() if len(labels) > 1}
+    if shared:  # gradflow.csv tells a trained run's rows by source and model only
+        raise ConfigError(f"table {table.name}: runs of its trained table {grid.name} share a model name ("
+                          + "; ".join(f"{model}: {', '.join(labels)}" for model, labels in shared.items())
+                          + "), so gradflow.csv could not tell them apart; give each model one run")
+    finished = [point for point in points if (point.run_dir / "summary.json").is_file()]
+    if len(finished) < len(points):
+        log(f"{grid.name}: {len(points) - len(finished)} of {len(points)} runs not finished under {out_root}, "
+            f"their trained gradient flow skipped (deeprnn reproduce {grid.name} --out {out_root} trains them)")
+    runs = []
+    for point in finished:
+        problem = made_for_another_config(point)  # as collect checks a run: one of an older config is not this point's
+        if problem:
+            log(f"{grid.name}/{point.label}: skipped, made for another config: {problem}")
+            continue
+        if (point.run_dir / "checkpoint_best.pt").is_file():
+            runs.append(point)
+        else:
+            log(f"{grid.name}/{point.label}: skipped, no best checkpoint (checkpoint_best.pt) in {point.run_dir}")
+    return runs
 
 
 def write_baseline(table: RecipeTable, results_dir: Path, log: Callable[[str], None] = print) -> None:
@@ -338,7 +379,8 @@ def reproduce(table_name: str, *, tables_file: str | Path = TABLES_FILE, out_roo
 
         refuse_options(table, jobs, seeds, only, reuse, storage)
         if train:
-            reproduce_gradflow(table, tables, Path(out_root), Path(results_dir), overrides, log)
+            runs = trained_runs(table, tables, Path(out_root), log)
+            reproduce_gradflow(table, runs, Path(results_dir), overrides, log)
         else:  # --no-train: what results/ holds is kept as it is, only the files made from it are rewritten
             log(f"{table_name}: nothing measured (--no-train); {Path(results_dir) / table_name} kept as it is")
         write_report(tables, Path(results_dir), results_md, log)

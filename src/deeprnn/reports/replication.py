@@ -329,13 +329,18 @@ ITEMS = (
 
 
 def verdict_of(item: Item, results: Results) -> Verdict:
-    missing = [table for table in item.tables if table in results.tables and not results.has(table)]
-    if missing or any(table not in results.tables for table in item.tables):
-        costs = [f"`deeprnn reproduce {t}`" + (f" ({results.tables[t].cpu_hours:g} CPU-hours)"
-                                                 if t in results.tables and results.tables[t].cpu_hours else "")
-                 for t in item.tables if t not in results.tables or not results.has(t)]
-        return Verdict(NOT_RUN, " and ".join(costs))
-    return item.judge(results)
+    """The item's verdict once its first table has results; the tables still to run are named after it."""
+    def command(table: str) -> str:
+        cost = results.tables[table].cpu_hours if table in results.tables else None
+        return f"`deeprnn reproduce {table}`" + (f" ({cost:g} CPU-hours)" if cost else "")
+
+    missing = [table for table in item.tables if table not in results.tables or not results.has(table)]
+    if item.tables[0] in missing:
+        return Verdict(NOT_RUN, " and ".join(map(command, missing)))
+    verdict = item.judge(results)
+    if missing:
+        verdict = Verdict(verdict.word, f"{verdict.because}; still to run: {' and '.join(map(command, missing))}")
+    return verdict
 
 
 def grid_figure_path(item: Item, figure_dir: Path) -> Path | None:
@@ -351,6 +356,21 @@ def gradflow_figure(results: Results, figure_dir: Path) -> Path:
     title = "‖∂L/∂θ‖ against T at initialisation: synthetic inputs 32 × T × 10, last-step squared loss"
     return plot_against_length(records, "param_grad_norm", "‖∂L/∂θ‖", figure_dir / f"{FIG1}_synthetic",
                                title=title)[0]
+
+
+THEIR_SYNTHETIC = {"dts-rnn": "0.06-0.24", "srnn": "0.02-0.05", "dots-rnn": "0.03-0.05"}  # "gradient norms"
+
+
+def synthetic_rows(results: Results) -> list[list[str]]:
+    """Per architecture, the range over depths and T of our two norms, beside the report's range."""
+    rows = [["model", "theirs (quantity not stated)", "ours ‖∂L/∂θ‖", "ours ‖∂L/∂h_1‖"]]
+    records = [r for r in results.gradflow(FIG1) if r["source"] == "synthetic"]
+    for model in sorted({r["model"] for r in records}, key=MODEL_NAMES.index):
+        mine = [r for r in records if r["model"] == model]
+        rows.append([label(model), THEIR_SYNTHETIC.get(model, "–"),
+                     *(f"{min(r[k] for r in mine):.3g}-{max(r[k] for r in mine):.3g}"
+                       for k in ("param_grad_norm", "grad_h1"))])
+    return rows
 
 
 def musedata_rows(results: Results) -> list[list[str]]:
@@ -374,6 +394,10 @@ def gradflow_body(results: Results, figure_dir: Path | None, page_dir: Path) -> 
         "MuseData: the model's own next-frame NLL at step T, on windows of the training split. The report does "
         "not say which loss, norm or parameters it used, so only ratios between architectures compare; its "
         "numbers sit beside ours as printed.", ""]
+    if results.gradflow(FIG1):
+        lines += ["Synthetic inputs at initialisation (the models as training initialises them; the settings are "
+                  f"in results/{FIG1}/settings.json), the range over depths 2-8 and T 10-200:", "",
+                  *table_md(synthetic_rows(results), left=(0, 1)), ""]
     if figure_dir is not None and results.gradflow(FIG1):
         lines += figure_line("Figure 1, ours: synthetic inputs", gradflow_figure(results, figure_dir), page_dir)
     if any(r["source"].startswith("musedata-run-") for r in results.gradflow(FIG1)):
