@@ -14,7 +14,7 @@ from typing import Any
 
 from deeprnn.files import atomic_write_text
 from deeprnn.reports.runs import BOOKKEEPING_KEYS, Run, default_metric, load_table_runs
-from deeprnn.reports.table_specs import SNAPSHOT, GridTable, RecipeTable, TableSpec, table_from_json
+from deeprnn.reports.table_specs import SNAPSHOT, GradflowTable, GridTable, RecipeTable, TableSpec, table_from_json
 from deeprnn.reports.tables import format_value
 
 RUNS_CSV = "runs.csv"
@@ -118,7 +118,10 @@ def readme(results_dir: Path, rows: list[dict[str, str]]) -> str:
         "keys, cut short, and a hash): one finished run. `config.json` is the full config it was trained with, "
         "`summary.json` its best-validation checkpoint's metrics, its epochs, parameters, wall time and why it "
         "stopped, `metrics.jsonl` one record per epoch, `env.json` the machine, library versions and commit.",
-        "- `TABLE/baseline.json`: a tagging table's most-frequent-tag baseline, a row of its table.", "",
+        "- `TABLE/baseline.json`: a tagging table's most-frequent-tag baseline, a row of its table.",
+        "- `TABLE/gradflow.csv` and `TABLE/settings.json` (a gradient-flow table, no runs of its own): one row per "
+        "measured gradient norm and the settings they were measured with ([docs/gradflow.md](../docs/gradflow.md)).",
+        "",
         "## How it was made", "",
         "`deeprnn reproduce TABLE` trains the table's missing runs, copies their small files here and "
         "regenerates RESULTS.md, its pages, the figures, this file and runs.csv; `deeprnn report results/ "
@@ -127,10 +130,13 @@ def readme(results_dir: Path, rows: list[dict[str, str]]) -> str:
         "## Folders", "",
         "| folder | kind | runs | title |", "| --- | --- | ---: | --- |",
     ]
-    for name in sorted(counts):
+    measured = {name for name, table in tables.items() if isinstance(table, GradflowTable)
+                and (results_dir / name / "gradflow.csv").is_file()}
+    for name in sorted(set(counts) | measured):
         table = tables.get(name)
-        kind = "recipes" if isinstance(table, RecipeTable) else "sweep" if isinstance(table, GridTable) else "–"
-        lines.append(f"| `{name}/` | {kind} | {counts[name]} | {table.title if table else '–'} |")
+        kind = ("recipes" if isinstance(table, RecipeTable) else "sweep" if isinstance(table, GridTable)
+                else "gradient flow" if name in measured else "–")
+        lines.append(f"| `{name}/` | {kind} | {counts.get(name, '–')} | {table.title if table else '–'} |")
     return "\n".join(lines) + "\n"
 
 
