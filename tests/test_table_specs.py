@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_the_committed_snapshot_loads_and_writes_back_unchanged():
     entries = json.loads((REPO / "results" / SNAPSHOT).read_text())["tables"]
     tables = [table_from_json(entry) for entry in entries]
-    assert {type(t) for t in tables} == {RecipeTable, GridTable}
+    assert {type(t) for t in tables} == {RecipeTable, GridTable, GradflowTable}
     assert [json.loads(json.dumps(t.to_json())) for t in tables] == entries  # tuples back to lists
 
 

@@ -108,9 +108,11 @@ def get_table(tables: dict[str, TableSpec], name: str) -> TableSpec:
 def snapshot(tables: dict[str, TableSpec]) -> dict[str, Any]:
     """What RESULTS.md needs to know about the tables, without local paths: results/tables.json.
 
-    A grid table carries its preset's points, so RESULTS.md can say which of them have not run yet.
+    A grid table carries its preset's points, so RESULTS.md can say which of them have not run yet; "absent"
+    holds what each key means in a stored config.json that lacks it (the option is newer than the run), so
+    the reports read older runs' configs as training does.
     """
-    return {"tables": [table.to_json() for table in tables.values()]}
+    return {"tables": [table.to_json() for table in tables.values()], "absent": Config.from_dict({}).flat()}
 
 
 # --- the runs of a table -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from deeprnn import architectures
 from deeprnn.reports.runs import load_table_runs
+from deeprnn.reports.table_specs import SNAPSHOT
 
 SECTIONS = ("model.", "data.", "optim.")
 NOT_TUNED = ("data.data_dir", "data.name", "data.task", "model.name")
@@ -24,15 +25,20 @@ BASELINES = ("rnn", "srnn")
 
 
 def searched(results_dir: Path, search_tables: list[str]) -> dict[str, set[str]]:
-    """model name -> the settings its runs in these searches took more than one value of."""
-    values: dict[str, dict[str, set[str]]] = {}
+    """model name -> the settings its runs in these searches took more than one value of. A key an older run's
+    config lacks takes the value it meant then (results/tables.json's "absent", as training reads it)."""
+    snapshot = Path(results_dir) / SNAPSHOT
+    absent = json.loads(snapshot.read_text()).get("absent", {}) if snapshot.is_file() else {}
+    configs: dict[str, list[dict]] = {}
     for table in search_tables:
         for _, run, _ in load_table_runs(Path(results_dir) / table):
-            per_key = values.setdefault(run.config["model.name"], {})
-            for key, value in run.config.items():
-                if key.startswith(SECTIONS) and key not in NOT_TUNED:
-                    per_key.setdefault(key, set()).add(json.dumps(value))
-    return {model: {key for key, seen in per_key.items() if len(seen) > 1} for model, per_key in values.items()}
+            configs.setdefault(run.config["model.name"], []).append(run.config)
+    found = {}
+    for model, runs in configs.items():
+        keys = {key for config in runs for key in config if key.startswith(SECTIONS) and key not in NOT_TUNED}
+        found[model] = {key for key in keys
+                        if len({json.dumps(config.get(key, absent.get(key, "absent"))) for config in runs}) > 1}
+    return found
 
 
 def gaps(results_dir: Path, search_tables: list[str]) -> dict[str, list[str]]:
