@@ -198,12 +198,14 @@ def test_a_stored_config_without_the_new_keys_means_the_old_initialisation():
 RERUN_PENDING = {"ptb-word", "ptb-char", "brown-lm"}
 # Tables being run: some points not run yet, every committed run one of their points: the MuseData RNN and sRNN
 # search, the parameter-matched RNN on MuseData and Piano-midi.de, the CoNLL-2000 LM rerun (seed 0 of each
-# recipe made; seeds 1 and 2 not yet), the RHN search on JSB, and the replication report's grids.
+# recipe made; seeds 1 and 2 not yet), the RHN search on JSB, the baselines' searches on Nottingham and Piano-midi.de,
+# and the replication report's grids.
 REPLICATION_GRIDS = {"replication-table1", "replication-fig1-musedata", "replication-fig2", "replication-fig3",
                      "replication-fig4", "replication-fig6", "replication-fig7", "replication-fig8", "replication-fig9",
                      "replication-fig10", "replication-nottingham-layers", "replication-jsb-transition-depth",
                      "replication-jsb-output-depth"}
-BEING_RUN: set[str] = {"musedata-search3", "musedata", "pianomidi", "conll2000-lm", "jsb-search10",
+BEING_RUN: set[str] = {"musedata-search3", "musedata", "pianomidi", "conll2000-lm", "jsb-search10", "nottingham-search4",
+                       "pianomidi-search6",
                        *REPLICATION_GRIDS}
 
 
