@@ -204,9 +204,8 @@ REPLICATION_GRIDS = {"replication-table1", "replication-fig1-musedata", "replica
                      "replication-fig4", "replication-fig6", "replication-fig7", "replication-fig8", "replication-fig9",
                      "replication-fig10", "replication-nottingham-layers", "replication-jsb-transition-depth",
                      "replication-jsb-output-depth"}
-BEING_RUN: set[str] = {"musedata-search3", "musedata", "pianomidi", "conll2000-lm", "jsb-search10", "nottingham-search4",
-                       "pianomidi-search6",
-                       *REPLICATION_GRIDS}
+BEING_RUN: set[str] = {"musedata-search3", "musedata", "pianomidi", "conll2000-lm", "jsb-search10",
+                       "nottingham-search4", "pianomidi-search6", *REPLICATION_GRIDS}
 
 
 def _committed_configs(results: Path) -> list[Config]:
