@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from deeprnn.files import atomic_write_text
-from deeprnn.reports.table_specs import GradflowTable
+from deeprnn.reports.table_specs import GRADFLOW_CSV, GRADFLOW_SETTINGS, GradflowTable
 from deeprnn.training.config import ConfigError, coerce_value, parse_override
 
-GRADFLOW_CSV = "gradflow.csv"
-SETTINGS = "settings.json"
 INPUT_SIZE = 10  # the synthetic inputs' width, X in R^{B x T x 10}: deeprnn gradflow's
 
 
@@ -109,7 +107,7 @@ def reproduce_gradflow(table: GradflowTable, runs: list, results_dir: Path, over
     folder = results_dir / table.name
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / GRADFLOW_CSV, summary_csv(measurements))
-    atomic_write_text(folder / SETTINGS, json.dumps(settings_of(table, runs), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(folder / GRADFLOW_SETTINGS, json.dumps(settings_of(table, runs), indent=2, sort_keys=True) + "\n")
     log(f"{table.name}: {len(measurements)} measurements ({len(runs)} trained runs) written to "
         f"{folder / GRADFLOW_CSV}")
     return folder / GRADFLOW_CSV

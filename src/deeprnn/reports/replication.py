@@ -1,7 +1,7 @@
 """docs/results/replication.md: the 2025 replication report, item by item, in its order.
 
-Each item of the report (Cristea et al. 2025; its numbers and statements are restated in ``REPORT`` below) gets
-the command that reproduces it, our figure, the report's statement quoted, and one verdict computed from the
+Each item of the report (``REPORT``; its statements, as the project's reference notes restate them, in ``ITEMS``)
+gets the command that reproduces it, our figure, the report's statement quoted, and one verdict computed from the
 committed results: "holds here", "does not hold here", "not comparable, because ...", or "not run yet". The
 grids have one run per point (seed 0), so no difference is beyond a seed spread: every verdict says "one seed",
 and a statement about size of an effect uses the thresholds below, stated on the page. Below the items, the
@@ -19,7 +19,7 @@ from deeprnn.architectures import MODEL_NAMES
 from deeprnn.reports.gradflow_figures import plot_against_length
 from deeprnn.reports.results_sections import anchor, figure_line, label, table_md
 from deeprnn.reports.runs import Run, load_table_runs, metric_value
-from deeprnn.reports.table_specs import TableSpec
+from deeprnn.reports.table_specs import GRADFLOW_CSV, TableSpec
 
 REPORT = ("Cristea et al. 2025 (P.-T. Cristea, D.-F. Cringanu, P.-L. Eftimie, A. Hodoroaga, *Investigating the "
           "robustness and applicability of Deep RNNs*, report, June 2025), a replication of Pascanu, Gulcehre, Cho "
@@ -27,7 +27,6 @@ REPORT = ("Cristea et al. 2025 (P.-T. Cristea, D.-F. Cringanu, P.-L. Eftimie, A.
 HOLDS, FAILS, NOT_COMPARABLE, NOT_RUN = "holds here", "does not hold here", "not comparable", "not run yet"
 MUSIC_MARGIN = 0.05  # nats per frame: an effect on music NLL counts from here (a few seed spreads of the recipes)
 TEXT_MARGIN = 0.01  # relative: an effect on perplexity or bits per character counts from 1%
-GRADFLOW = "gradflow.csv"  # results/<table>/ of a gradient-flow table
 
 
 @dataclass(frozen=True)
@@ -45,9 +44,9 @@ class Item:
     heading: str  # the report's item, e.g. "Figure 3"
     varies: str
     tables: tuple[str, ...]  # the tables of tables.toml it reads, the first one's figure shown
-    metric: str  # the metric of the figure shown and of the verdict
+    metric: str  # the metric of the figure shown (its first table's)
     quote: str  # the report's statement
-    judge: Callable[[dict[str, list[Run]]], Verdict]  # from the runs of each of its tables
+    judge: Callable[[Results], Verdict]  # from the results of its tables
 
 
 # --- reading the results -------------------------------------------------------------------------
@@ -67,7 +66,7 @@ class Results:
         return self._runs[table]
 
     def gradflow(self, table: str) -> list[dict]:
-        path = self.dir / table / GRADFLOW
+        path = self.dir / table / GRADFLOW_CSV
         if not path.is_file():
             return []
         with path.open(newline="") as f:

@@ -14,7 +14,15 @@ from typing import Any
 
 from deeprnn.files import atomic_write_text
 from deeprnn.reports.runs import BOOKKEEPING_KEYS, Run, default_metric, load_table_runs
-from deeprnn.reports.table_specs import SNAPSHOT, GradflowTable, GridTable, RecipeTable, TableSpec, table_from_json
+from deeprnn.reports.table_specs import (
+    GRADFLOW_CSV,
+    SNAPSHOT,
+    GradflowTable,
+    GridTable,
+    RecipeTable,
+    TableSpec,
+    table_from_json,
+)
 from deeprnn.reports.tables import format_value
 
 RUNS_CSV = "runs.csv"
@@ -131,7 +139,7 @@ def readme(results_dir: Path, rows: list[dict[str, str]]) -> str:
         "| folder | kind | runs | title |", "| --- | --- | ---: | --- |",
     ]
     measured = {name for name, table in tables.items() if isinstance(table, GradflowTable)
-                and (results_dir / name / "gradflow.csv").is_file()}
+                and (results_dir / name / GRADFLOW_CSV).is_file()}
     for name in sorted(set(counts) | measured):
         table = tables.get(name)
         kind = ("recipes" if isinstance(table, RecipeTable) else "sweep" if isinstance(table, GridTable)

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from deeprnn.architectures import ARCHITECTURES
 
 SNAPSHOT = "tables.json"  # results/tables.json: the table specs RESULTS.md is made from
+GRADFLOW_CSV, GRADFLOW_SETTINGS = "gradflow.csv", "settings.json"  # results/<table>/ of a gradient-flow table
 
 
 class TableError(ValueError):
