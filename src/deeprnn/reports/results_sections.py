@@ -14,6 +14,7 @@ import json
 import math
 import os
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -600,8 +601,24 @@ def grid_budget_lines(table: GridTable, runs: list[Run]) -> list[str]:
                           for key in (*row_keys, *varying))
         return label(column) + (f" at {where}" if where else "")
 
+    if runs and all(run.config.get("train.patience") is None for run in runs):
+        return fixed_budget_lines(runs, valid_metric, name)
     cut = [f"{name(run)} ({budget_note(run, valid_metric)})" for run in runs if cut_by_budget(run)]
     return stopped_by_budget(cut, valid_metric)
+
+
+def fixed_budget_lines(runs: list[Run], valid_metric: str, name: Callable[[Run], str]) -> list[str]:
+    """A grid of a fixed-epoch protocol (no early stopping, as the replication's): one line on how many runs
+    were still improving at their last epoch, and the largest such change, instead of a note per run."""
+    improving = [(change, run) for run in runs if run.summary["best_epoch"] == run.summary["epochs"]
+                 for change in [last_epoch_change(run, valid_metric)] if change is not None]
+    epochs = sorted({run.summary["epochs"] for run in runs})
+    line = (f"No early stopping (a fixed budget of {', '.join(map(str, epochs))} epochs): "
+            f"{len(improving)} of {len(runs)} runs were still improving {valid_metric} at their last epoch")
+    if improving:
+        change, run = max(improving, key=lambda pair: abs(pair[0]))
+        line += f", by at most {abs(change):.4g} ({name(run)})"
+    return [line + ".", ""]
 
 
 def point_variant(point: dict[str, Any]) -> str:
