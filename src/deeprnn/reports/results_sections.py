@@ -614,7 +614,8 @@ def fixed_budget_lines(runs: list[Run], valid_metric: str, name: Callable[[Run],
                  for change in [last_epoch_change(run, valid_metric)] if change is not None]
     epochs = sorted({run.summary["epochs"] for run in runs})
     line = (f"No early stopping (a fixed budget of {', '.join(map(str, epochs))} epochs): "
-            f"{len(improving)} of {len(runs)} runs were still improving {valid_metric} at their last epoch")
+            f"{len(improving)} of {len(runs)} run{'' if len(runs) == 1 else 's'} still improving {valid_metric} at "
+            "the last epoch")
     if improving:
         change, run = max(improving, key=lambda pair: abs(pair[0]))
         line += f", by at most {abs(change):.4g} ({name(run)})"
