@@ -108,3 +108,17 @@ def test_each_row_states_the_initialisation_its_runs_stored():
     assert initialisation(run(name="dots-rnn", init="orthogonal")) == "orthogonal, its own gain"
     assert (initialisation(run(name="dts-rnn", init="groundhog", sparse_nonzeros=20, transition_gain=None,
                                spectral_radius=0.9)) == "groundhog (20 non-zeros), radius 0.9, its own gain")
+
+
+def test_a_fixed_budget_grid_says_in_one_line_how_many_runs_still_improved():
+    from deeprnn.reports.results_sections import fixed_budget_lines
+    from deeprnn.reports.runs import Run
+
+    def run(name, nlls):
+        epochs = [{"epoch": e, "valid": {"nll": v}} for e, v in enumerate(nlls, start=1)]
+        best = min(range(len(nlls)), key=nlls.__getitem__) + 1
+        return Run(Path(name), name, {"train.patience": None}, {"epochs": len(nlls), "best_epoch": best}, epochs)
+    runs = [run("a", [9.0, 8.8, 8.5]), run("b", [9.0, 8.7, 8.9]), run("c", [9.0, 8.95, 8.9])]
+    lines = fixed_budget_lines(runs, "valid.nll", lambda r: r.name)
+    assert lines == ["No early stopping (a fixed budget of 3 epochs): 2 of 3 runs still improving valid.nll at the "
+                     "last epoch, by at most 0.3 (a).", ""]
