@@ -99,10 +99,14 @@ def test_gradient_ratio_reads_the_synthetic_rows(tmp_path):
         for model, norm in (("dts-rnn", dts), ("srnn", 0.02), ("dots-rnn", 0.03), ("dts-rnn", 1e3)):
             source = "musedata-init" if norm == 1e3 else "synthetic"  # a music row must not count
             rows += [f"{source},{model},2,200,{T},1,1,1,{norm},,false,false" for T in (10, 200)]
+        for model, norm in (("dts-rnn", 0.5), ("srnn", 0.25)):  # after training: stated, not judged
+            rows += [f"musedata-run-trained,{model},2,200,{T},1,1,1,{norm},,false,false" for T in (10, 200)]
         (tmp_path / "g").mkdir(exist_ok=True)
         (tmp_path / "g" / "gradflow.csv").write_text("\n".join(rows) + "\n")
         return results(tmp_path, "g")
-    assert replication.gradient_ratio("g")(write(0.12)).word == HOLDS  # 6x sRNN, 4x DOT(S)
+    high = replication.gradient_ratio("g")(write(0.12))
+    assert high.word == HOLDS  # 6x sRNN, 4x DOT(S)
+    assert "after 10 epochs on MuseData (depth 2), 2 times sRNN's over T 10-200" in high.because
     low = replication.gradient_ratio("g")(write(0.06))  # 3x sRNN, 2x DOT(S)
     assert low.word == FAILS and "2 times DOT(S)-RNN's" in low.because
 
