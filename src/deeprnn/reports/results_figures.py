@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib.ticker import NullLocator
+
 from deeprnn.reports.plotting import plt, save_figure
 from deeprnn.reports.published import Quote, get_published
 from deeprnn.reports.runs import Run, larger_is_better, metric_value
@@ -117,8 +119,11 @@ def grid_figure(table: GridTable, runs: list[Run], metric: str, labels: dict[str
             points = sorted((q.row, q.value) for q in published.quotes if q.model == model)
             axis.plot(*zip(*points), linestyle="--", marker="x", color=colours.get(model, "grey"), alpha=0.7,
                       label=f"{labels.get(model, model)}, {published.quotes[0].source} (quoted)")
-    if numeric:
+    if numeric and max(values) >= 10 * min(values) > 0:  # sizes 10..600: a log axis, ticked at the values
         axis.set_xscale("log")
+        axis.xaxis.set_minor_locator(NullLocator())
+    if numeric:  # plain numbers at the swept values (a log axis would print 2 x 10^0)
+        axis.set_xticks([float(value) for value in values], [format_value(value) for value in values])
     else:
         axis.set_xticks(range(len(values)), [format_value(value) for value in values])
     axis.set_xlabel(key.rpartition(".")[2])
