@@ -348,3 +348,16 @@ def test_deep_transition_models_learn(name, options, one_thread):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.25 * losses[0] and losses[-1] < 0.5 * marginal_loss, (losses[0], losses[-1])
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "rhn"])
+def test_a_head_from_a_stored_config_with_options_it_does_not_read_rebuilds(name):
+    # a preset's shared [set] gives every model transition_size and output_size; a stored config keeps them,
+    # and build_model(**head.hparams) must still rebuild the head (gradflow rebuilds a trained run's this way)
+    from deeprnn.models.config import ModelConfig
+    from deeprnn.models.registry import build_from_config
+
+    head = build_from_config(ModelConfig(name=name, hidden_size=8, transition_size=200, output_size=200))
+    assert "transition_size" not in head.hparams and head.hparams["output_size"] == 200  # output_size: common
+    rebuilt = build_model(**head.hparams)
+    rebuilt.load_state_dict(head.state_dict())

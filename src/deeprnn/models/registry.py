@@ -98,8 +98,11 @@ def build_from_config(config: ModelConfig, task: str = "music", *, input_size: i
                   pool_size=config.pool_size, dropout=config.dropout, output_from_input=config.output_from_input)
     model = _head(config, task, architecture, _core_config(config, architecture, num_layers), output, **sizes)
     init_weights(model, config.init, config.sparse_nonzeros, config.spectral_radius, config.transition_gain)
-    options = {key: value for key, value in asdict(config).items() if key not in ("name", *TRAINING_KEYS)}
-    model.hparams = {"name": config.name, "task": task, **sizes, **options}  # exactly the arguments, unresolved
+    # the arguments, unresolved, of the options this architecture reads: a stored config may hold others (a
+    # preset's shared transition_size on an RNN), which change nothing and which build_model would refuse
+    options = {key: value for key, value in asdict(config).items()
+               if key not in ("name", *TRAINING_KEYS) and architectures.applies(config.name, key)}
+    model.hparams = {"name": config.name, "task": task, **sizes, **options}
     return model
 
 
