@@ -202,7 +202,8 @@ RERUN_PENDING = {"ptb-word", "ptb-char", "brown-lm"}
 REPLICATION_GRIDS = {"replication-table1", "replication-fig1-musedata", "replication-fig2", "replication-fig3",
                      "replication-fig4", "replication-fig6", "replication-fig7", "replication-fig8", "replication-fig9",
                      "replication-fig10", "replication-nottingham-layers", "replication-jsb-transition-depth",
-                     "replication-jsb-output-depth"}
+                     "replication-jsb-output-depth", "replication-seeds-jsb", "replication-seeds-musedata",
+                     "replication-seeds-nottingham"}
 BEING_RUN: set[str] = {"musedata-search3", "musedata", "pianomidi", "jsb-search10",
                        "nottingham-search4", "pianomidi-search6", "ptb-char-search4", "ptb-word-search4",
                        *REPLICATION_GRIDS}
