@@ -11,10 +11,13 @@ full record of every replication grid (its tables, its runs cut by the budget, i
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from scipy.stats import studentized_range
 
 from deeprnn.architectures import MODEL_NAMES
 from deeprnn.reports.gradflow_figures import plot_against_length
@@ -110,19 +113,33 @@ def effect(higher: float, lower: float, metric: str) -> float:
 
 @dataclass(frozen=True)
 class Margin:
-    """The smallest effect a verdict counts, and how it was set (the verdict line ends with it)."""
+    """How large an effect must be to count. With a seed standard deviation ``sigma`` measured at the dataset's
+    default point, a spread of n single runs counts beyond the 95th percentile of the range of n draws of seed
+    noise (Tukey's studentized range; for two runs, 2.77 sigma: a two-sided 95% test of their difference);
+    without one, beyond ``fixed`` (MUSIC_MARGIN, TEXT_MARGIN), and the verdict rests on one seed."""
 
-    value: float
-    text: str
+    sigma: float | None
+    fixed: float = 0.0
+
+    def beyond(self, runs: int = 2) -> float:
+        if self.sigma is None:
+            return self.fixed
+        return float(studentized_range.ppf(0.95, runs, math.inf)) * self.sigma
+
+    def text(self, runs: int = 2) -> str:
+        if self.sigma is None:
+            unit = f"{self.fixed:g} nats" if self.fixed == MUSIC_MARGIN else f"{self.fixed:.0%}"
+            return f"one seed; an effect counts from {unit}"
+        what = "a difference of two runs" if runs == 2 else f"a spread of {runs} runs"
+        return (f"one run per point; the seed standard deviation at the default point is {self.sigma:.3f} nats, so "
+                f"{what} counts beyond {self.beyond(runs):.3f}, 95% of seed noise")
 
 
 def margin_of(results: Results, tables: tuple[str, ...], metric: str) -> Margin:
-    """On music NLL, twice the largest standard deviation over seeds 0-2 at the default point of the tables'
-    datasets (the replication-seeds-* tables), where it was measured; else MUSIC_MARGIN or TEXT_MARGIN, and the
-    verdict rests on one seed."""
+    """On music NLL, the largest standard deviation over seeds 0-2 at the default point of the tables' datasets
+    (the replication-seeds-* tables), where it was measured; else a fixed margin."""
     if not metric.endswith("nll"):
-        return Margin(TEXT_MARGIN, f"one seed; an effect counts from {TEXT_MARGIN:.0%}")
-    fallback = Margin(MUSIC_MARGIN, f"one seed; an effect counts from {MUSIC_MARGIN:g} nats")
+        return Margin(None, TEXT_MARGIN)
     stds = []
     for table in tables:
         seeds = [name for name in results.tables if name.startswith(SEEDS)
@@ -132,11 +149,9 @@ def margin_of(results: Results, tables: tuple[str, ...], metric: str) -> Margin:
             by_model.setdefault(run.model, []).append(metric_value(run, "valid.nll", len(run.epochs)))
         spreads = [statistics.stdev(values) for values in by_model.values() if len(values) > 2]
         if not spreads:
-            return fallback
+            return Margin(None, MUSIC_MARGIN)
         stds.append(max(spreads))
-    value = 2 * max(stds)
-    return Margin(value, f"one run per point; an effect counts beyond {value:.3f} nats, twice the largest standard "
-                         "deviation over seeds 0-2 at the default point")
+    return Margin(max(stds)) if stds else Margin(None, MUSIC_MARGIN)
 
 
 def one_seed(text: str) -> str:
@@ -174,16 +189,18 @@ def insensitive(tables: tuple[str, ...], key: str, metric: str, models: tuple[st
                 ) -> Callable[[Results], Verdict]:
     """Over the swept ``key``, ``metric`` stays within the margin, for every model and table."""
     def judge(results: Results) -> Verdict:
-        parts, ok = [], True
+        parts, ok, runs = [], True, 2
         least = margin_of(results, tables, metric)
         for table in tables:
             for model in models:
                 values = curve(results.runs(table), metric, key, model)
                 if not values:
                     continue
-                ok &= effect(max(values.values()), min(values.values()), metric) < least.value
+                runs = len(values)
+                ok &= effect(max(values.values()), min(values.values()), metric) < least.beyond(runs)
                 parts.append(f"{label(model)} ({table_dataset(results, table)}) {listing(values, metric)}")
-        return Verdict(HOLDS if ok else FAILS, f"{metric} by {short(key)}: " + "; ".join(parts) + f" ({least.text})")
+        return Verdict(HOLDS if ok else FAILS, f"{metric} by {short(key)}: " + "; ".join(parts)
+                       + f" ({least.text(runs)})")
     return judge
 
 
@@ -202,11 +219,11 @@ def larger_helps(tables: tuple[str, ...], key: str, metric: str, helped: tuple[s
                     continue
                 (low, first), (high, last) = ends(values)
                 change = effect(last, first, metric) if hurts else effect(first, last, metric)
-                ok &= (change >= least.value) == (model in helped)
+                ok &= (change >= least.beyond()) == (model in helped)
                 parts.append(f"{label(model)} ({table_dataset(results, table)}) {first:.3f} at {low}, "
                              f"{last:.3f} at {high}")
         return Verdict(HOLDS if ok else FAILS, f"{metric} at the smallest and the largest {short(key)}: "
-                                               + "; ".join(parts) + f" ({least.text})")
+                                               + "; ".join(parts) + f" ({least.text()})")
     return judge
 
 
@@ -225,13 +242,13 @@ def hidden_saturates(table: str) -> Callable[[Results], Verdict]:
         for model in sorted({run.model for run in runs}, key=MODEL_NAMES.index):
             values = curve(runs, "valid.nll", "model.hidden_size", model)
             smaller = [v for size, v in values.items() if size < 400]
-            ok = min(smaller) - values[400] >= least.value and abs(values[600] - values[400]) < least.value
+            ok = min(smaller) - values[400] >= least.beyond() and abs(values[600] - values[400]) < least.beyond()
             held += [label(model)] if ok else []
             parts.append(f"{label(model)} best at {min(values, key=values.get)}")
         word = HOLDS if len(held) == len(parts) else FAILS
         return Verdict(word, f"it holds for {len(held)} of {len(parts)} models" + (f" ({', '.join(held)})" if held
                                                                                  else "")
-                       + "; valid NLL " + "; ".join(parts) + f" ({least.text})")
+                       + "; valid NLL " + "; ".join(parts) + f" ({least.text()})")
     return judge
 
 
@@ -479,9 +496,11 @@ def replication_items(results_dir: Path, tables: dict[str, TableSpec], figure_di
         "it: SGD with clipping for 10 epochs on music, Adam for 7 on text, one hyper-parameter varied at a time, "
         "the others at 200 and 2; where it is silent (initialisation, dropout) each grid uses the defaults named "
         "in its record. Every grid has one run per point (seed 0). On music the protocol's seed spread is measured "
-        "at each dataset's default point (seeds 0-2, the replication-seeds tables), and an effect counts beyond "
-        "twice its largest standard deviation; elsewhere a verdict rests on one seed (\"one seed\"), and an "
-        f"effect counts from {MUSIC_MARGIN:g} nats per frame on music and {TEXT_MARGIN:.0%} on text.", "",
+        "at each dataset's default point (seeds 0-2, the replication-seeds tables), and an effect counts where it "
+        "exceeds 95% of what that seed noise gives (a difference of two runs beyond 2.77 standard deviations, a "
+        "spread of n runs beyond the studentized range's 95th percentile); elsewhere a verdict rests on one seed "
+        f"(\"one seed\"), and an effect counts from {MUSIC_MARGIN:g} nats per frame on music and "
+        f"{TEXT_MARGIN:.0%} on text.", "",
         *summary_table(results), ""]
     for item in ITEMS:
         lines += item_section(item, results, figure_dir, page_dir)
