@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 PENDING = {
     "jsb": {"rnn": [], "srnn": []},
-    "nottingham": {"rnn": [], "srnn": ["data.music_bptt", "model.spectral_radius"]},
+    "nottingham": {"rnn": [], "srnn": []},
     "musedata": {"rnn": ["model.dropout", "model.spectral_radius"], "srnn": ["model.dropout", "model.spectral_radius"]},
     "pianomidi": {"rnn": ["model.dropout", "model.spectral_radius"],
                   "srnn": ["data.music_bptt", "model.dropout", "model.spectral_radius"]},
