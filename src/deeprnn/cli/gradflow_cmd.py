@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 
 from deeprnn.cli.help import examples
@@ -79,18 +78,10 @@ def add_parser(subparsers) -> None:
 
 
 def run_gradflow(args) -> int:
-    import torch
+    from deeprnn.experiments.gradflow import measuring
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UserWarning)
-            return _run(args)
-    finally:
-        torch.set_num_threads(threads)  # leave the process as it was (matters when called from Python)
-        for warning in caught:  # e.g. lengths a dataset's pieces do not reach
-            print(f"deeprnn: warning: {warning.message}", file=sys.stderr)
+    with measuring(args.threads, lambda text: print(f"deeprnn: {text}", file=sys.stderr)):
+        return _run(args)
 
 
 def _run(args) -> int:

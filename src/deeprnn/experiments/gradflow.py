@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,6 +67,22 @@ class Measurement:
     @property
     def exploding(self) -> bool:
         return not math.isfinite(self.grad_h1) or self.grad_h1 > EXPLODING
+
+
+@contextmanager
+def measuring(threads: int, log: Callable[[str], None]):
+    """Torch threads set for the measurement and restored after it; its warnings (e.g. lengths a dataset's
+    pieces do not reach) logged, not lost."""
+    before, caught = torch.get_num_threads(), []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            torch.set_num_threads(threads)
+            yield
+    finally:
+        torch.set_num_threads(before)  # leave the process as it was (matters when called from Python)
+        for warning in caught:
+            log(f"warning: {warning.message}")
 
 
 def configurations(models, depths) -> list[tuple[str, int]]:

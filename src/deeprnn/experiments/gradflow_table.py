@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,24 +43,6 @@ def threads_of(overrides: list[str]) -> int:
             raise ConfigError(f"--set {text}: a gradflow table takes only train.threads (its torch threads)")
         threads = coerce_value(key, value)
     return threads or 1
-
-
-@contextmanager
-def measuring(threads: int, log: Callable[[str], None]):
-    """Torch threads set for the measurement and restored after it; its warnings (e.g. lengths a dataset's
-    pieces do not reach) logged, not lost."""
-    import torch
-
-    before, caught = torch.get_num_threads(), []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UserWarning)
-            torch.set_num_threads(threads)
-            yield
-    finally:
-        torch.set_num_threads(before)  # leave the process as it was (matters when called from Python)
-        for warning in caught:
-            log(f"warning: {warning.message}")
 
 
 def measure_table(table: GradflowTable, runs: list, progress: bool = False) -> list:
@@ -99,7 +79,7 @@ def reproduce_gradflow(table: GradflowTable, runs: list, results_dir: Path, over
                        log: Callable[[str], None] = print) -> Path:
     """Measure the table, with ``runs`` (the points of its trained runs, ``reproduce.trained_runs``), and write
     results_dir/NAME/gradflow.csv and settings.json; returns the CSV's path."""
-    from deeprnn.experiments.gradflow import summary_csv
+    from deeprnn.experiments.gradflow import measuring, summary_csv
 
     threads = threads_of(list(overrides))
     with measuring(threads, log):

@@ -304,13 +304,13 @@ def made_for_another_config(point: Point) -> str | None:
 
     try:
         check_sweep_dir(point.out_dir, point.spec)
-        check_same_run(point)
+        _check_same_run(point)
     except ConfigError as exc:
         return str(exc)
     return None
 
 
-def check_same_run(point: Point) -> None:
+def _check_same_run(point: Point) -> None:
     made = Config.from_dict(json.loads((point.run_dir / "config.json").read_text()))
     config = point.spec.point_config(point.point)
     if not is_run_of(made, config):
