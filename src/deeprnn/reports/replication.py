@@ -3,15 +3,16 @@
 Each item of the report (``REPORT``; its statements, as the project's reference notes restate them, in ``ITEMS``)
 gets the command that reproduces it, our figure, the report's statement quoted, and one verdict computed from the
 committed results: "holds here", "does not hold here", "not comparable, because ...", or "not run yet". The
-grids have one run per point (seed 0), so no difference is beyond a seed spread: every verdict says "one seed",
-and a statement about size of an effect uses the thresholds below, stated on the page. Below the items, the
-full record of every replication grid (its tables, its runs cut by the budget, its machines).
+grids have one run per point (seed 0); on music an effect counts beyond the seed noise measured at the dataset's
+default point (``Margin``), elsewhere beyond a fixed margin and the verdict says "one seed". Below the items,
+the full record of every replication grid (its tables, its runs cut by the budget, its machines).
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 from scipy.stats import studentized_range
 
 from deeprnn.architectures import MODEL_NAMES
+from deeprnn.metric_keys import is_accuracy, larger_is_better
 from deeprnn.reports.gradflow_figures import plot_against_length
 from deeprnn.reports.results_sections import anchor, figure_line, label, table_md
 from deeprnn.reports.runs import Run, load_table_runs, metric_value
@@ -63,6 +65,7 @@ class Results:
         self.dir = results_dir
         self.tables = tables
         self._runs: dict[str, list[Run]] = {}
+        self._gradflow: dict[str, list[dict]] = {}
 
     def runs(self, table: str) -> list[Run]:
         if table not in self._runs:
@@ -70,13 +73,14 @@ class Results:
         return self._runs[table]
 
     def gradflow(self, table: str) -> list[dict]:
-        path = self.dir / table / GRADFLOW_CSV
-        if not path.is_file():
-            return []
-        with path.open(newline="") as f:
-            return [{**row, "depth": int(row["depth"]), "length": int(row["length"]),
+        if table not in self._gradflow:
+            path = self.dir / table / GRADFLOW_CSV
+            with path.open(newline="") if path.is_file() else open(os.devnull) as f:
+                self._gradflow[table] = [
+                    {**row, "depth": int(row["depth"]), "length": int(row["length"]),
                      **{key: float(row[key]) for key in ("loss", "grad_h1", "grad_hT", "param_grad_norm")}}
                     for row in csv.DictReader(f)]
+        return self._gradflow[table]
 
     def has(self, table: str) -> bool:
         return bool(self.gradflow(table) or self.runs(table))
@@ -101,7 +105,7 @@ def ends(points: dict) -> tuple[tuple, tuple]:
 
 
 def listing(points: dict, metric: str) -> str:
-    if metric.endswith("acc"):
+    if is_accuracy(metric):
         return ", ".join(f"{key}: {100 * value:.2f}%" for key, value in points.items())
     return ", ".join(f"{key}: {value:.3f}" for key, value in points.items())
 
@@ -120,6 +124,7 @@ class Margin:
 
     sigma: float | None
     fixed: float = 0.0
+    fixed_text: str = ""  # the fixed margin in its unit ("0.05 nats", "1%")
 
     def beyond(self, runs: int = 2) -> float:
         if self.sigma is None:
@@ -128,8 +133,7 @@ class Margin:
 
     def text(self, runs: int = 2) -> str:
         if self.sigma is None:
-            unit = f"{self.fixed:g} nats" if self.fixed == MUSIC_MARGIN else f"{self.fixed:.0%}"
-            return f"one seed; an effect counts from {unit}"
+            return f"one seed; an effect counts from {self.fixed_text}"
         what = "a difference of two runs" if runs == 2 else f"a spread of {runs} runs"
         return (f"one run per point; the seed standard deviation at the default point is {self.sigma:.3f} nats, so "
                 f"{what} counts beyond {self.beyond(runs):.3f}, 95% of seed noise")
@@ -139,19 +143,20 @@ def margin_of(results: Results, tables: tuple[str, ...], metric: str) -> Margin:
     """On music NLL, the largest standard deviation over seeds 0-2 at the default point of the tables' datasets
     (the replication-seeds-* tables), where it was measured; else a fixed margin."""
     if not metric.endswith("nll"):
-        return Margin(None, TEXT_MARGIN)
+        return Margin(None, TEXT_MARGIN, f"{TEXT_MARGIN:.0%}")
+    fixed = Margin(None, MUSIC_MARGIN, f"{MUSIC_MARGIN:g} nats")
     stds = []
     for table in tables:
         seeds = [name for name in results.tables if name.startswith(SEEDS)
                  and table_dataset(results, name) == table_dataset(results, table)]
         by_model: dict[str, list[float]] = {}
         for run in (results.runs(seeds[0]) if seeds else []):
-            by_model.setdefault(run.model, []).append(metric_value(run, "valid.nll", len(run.epochs)))
+            by_model.setdefault(run.model, []).append(metric_value(run, metric, len(run.epochs)))
         spreads = [statistics.stdev(values) for values in by_model.values() if len(values) > 2]
         if not spreads:
-            return Margin(None, MUSIC_MARGIN)
+            return fixed
         stds.append(max(spreads))
-    return Margin(max(stds)) if stds else Margin(None, MUSIC_MARGIN)
+    return Margin(max(stds)) if stds else fixed
 
 
 def one_seed(text: str) -> str:
@@ -169,7 +174,7 @@ def best_at(table: str, key: str, metric: str, expected) -> Callable[[Results], 
     """The report's best point of a one-model grid is at ``expected``."""
     def judge(results: Results) -> Verdict:
         points = curve(results.runs(table), metric, key)
-        best = (max if metric.endswith("acc") else min)(points, key=points.get)
+        best = (max if larger_is_better(metric) else min)(points, key=points.get)
         return Verdict(HOLDS if best == expected else FAILS,
                        one_seed(f"our best {metric} is at {short(key)} {best} ({listing(points, metric)})"))
     return judge
@@ -466,8 +471,8 @@ def gradflow_body(results: Results, figure_dir: Path | None, page_dir: Path) -> 
     return lines
 
 
-def item_section(item: Item, results: Results, figure_dir: Path | None, page_dir: Path) -> list[str]:
-    verdict = verdict_of(item, results)
+def item_section(item: Item, verdict: Verdict, results: Results, figure_dir: Path | None, page_dir: Path
+                 ) -> list[str]:
     lines = [f"## {item.heading}: {item.varies}", "", f"> {item.quote}", ""]
     records = [f"[{results.tables[t].title}](#{anchor(results.tables[t].title)})" for t in item.tables
                if t in results.tables and t != FIG1]
@@ -480,19 +485,17 @@ def item_section(item: Item, results: Results, figure_dir: Path | None, page_dir
     return lines + [verdict.line(), ""]
 
 
-def summary_table(results: Results) -> list[str]:
+def summary_table(verdicts: list[Verdict]) -> list[str]:
     rows = [["report item", "what it varies", "verdict"]]
-    for item in ITEMS:
-        rows.append([f"[{item.heading}](#{anchor(item.heading + ': ' + item.varies)})", item.varies,
-                     verdict_of(item, results).word])
+    for item, verdict in zip(ITEMS, verdicts):
+        rows.append([f"[{item.heading}](#{anchor(item.heading + ': ' + item.varies)})", item.varies, verdict.word])
     return table_md(rows, left=(0, 1, 2))
 
 
-def replication_items(results_dir: Path, tables: dict[str, TableSpec], figure_dir: Path | None,
-                      page_dir: Path) -> list[str]:
+def replication_items(results: Results, figure_dir: Path | None, page_dir: Path) -> list[str]:
     """The head of docs/results/replication.md: the summary of verdicts and one section per item; the grid
     sections (the full record) follow it. Call after the grid sections were rendered, whose figures it shows."""
-    results = Results(results_dir, tables)
+    verdicts = [verdict_of(item, results) for item in ITEMS]
     lines = [
         f"{REPORT} (its setup and every number it reports are restated in the project's reference notes; the "
         "quotes below are from there). Its experiments in its order, each with our figure, its statement and a "
@@ -506,15 +509,14 @@ def replication_items(results_dir: Path, tables: dict[str, TableSpec], figure_di
         "spread of n runs beyond the studentized range's 95th percentile); elsewhere a verdict rests on one seed "
         f"(\"one seed\"), and an effect counts from {MUSIC_MARGIN:g} nats per frame on music and "
         f"{TEXT_MARGIN:.0%} on text.", "",
-        *summary_table(results), ""]
-    for item in ITEMS:
-        lines += item_section(item, results, figure_dir, page_dir)
+        *summary_table(verdicts), ""]
+    for item, verdict in zip(ITEMS, verdicts):
+        lines += item_section(item, verdict, results, figure_dir, page_dir)
     return lines
 
 
-def verdict_counts(results_dir: Path, tables: dict[str, TableSpec]) -> str:
+def verdict_counts(results: Results) -> str:
     """"3 hold here, 5 do not hold here, ..." over the report's items (RESULTS.md's line on the page)."""
-    results = Results(results_dir, tables)
     words = [verdict_of(item, results).word for item in ITEMS]
     return ", ".join(f"{words.count(word)} {word}" for word in (HOLDS, FAILS, NOT_COMPARABLE, NOT_RUN)
                      if word in words)

@@ -21,7 +21,7 @@ from pathlib import Path
 from deeprnn.files import atomic_write_text
 from deeprnn.metric_keys import UNITS
 from deeprnn.reports.published import SOURCE_TAGS, SOURCES, Quote, get_published
-from deeprnn.reports.replication import ITEMS, replication_items, verdict_counts
+from deeprnn.reports.replication import ITEMS, Results, replication_items, verdict_counts
 from deeprnn.reports.results_figures import Panel, headline_figure
 from deeprnn.reports.results_index import write_index
 from deeprnn.reports.results_sections import (
@@ -133,14 +133,15 @@ def page_text(bench: Benchmark, result: RecipeResult | None, results_dir: Path, 
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def replication_page_text(bench: Benchmark, results_dir: Path, md_dir: Path, md_name: str,
+def replication_page_text(bench: Benchmark, report: Results, md_dir: Path, md_name: str,
                           figure_dir: Path | None) -> str:
     """The replication report's page: its items in its order with their verdicts, then every grid in full."""
+    results_dir = report.dir
     page_dir = md_dir / PAGES
     back = f"{link(md_dir / md_name, page_dir)}#{anchor(bench.title)}"
     grids = [line for grid in bench.grids
              for line in grid_section(grid, results_dir, (figure_dir, page_dir) if figure_dir is not None else None)[0]]
-    items = replication_items(results_dir, bench.tables, figure_dir, page_dir)
+    items = replication_items(report, figure_dir, page_dir)
     lines = [f"# {bench.title}", "", GENERATED, "", f"The summary is in [{md_name}]({back}).", "", *items,
              "## The full record of each grid", "",
              *[f"- [{grid.title}](#{anchor(grid.title)})" for grid in bench.grids], "", *grids]
@@ -193,11 +194,12 @@ def tried_lines(bench: Benchmark, page: str, results_dir: Path, room: int) -> li
     return [head, "", *bullets, ""]
 
 
-def grid_summary(bench: Benchmark, results_dir: Path, page: str) -> list[str]:
-    """A group without a recipe table (the replication's tables): a heading and a list of its tables."""
+def grid_summary(bench: Benchmark, results_dir: Path, page: str, report: Results | None = None) -> list[str]:
+    """A group without a recipe table (the replication's tables, whose ``report`` gives the verdicts): a heading
+    and a list of its tables."""
     lines = [f"## {bench.title}", ""]
-    if bench.name == REPLICATION:
-        counts = verdict_counts(results_dir, bench.tables)
+    if report is not None:
+        counts = verdict_counts(report)
         lines += [f"The report's {len(ITEMS)} experiments in its order, each with our figure, its statement and "
                   f"a verdict ({counts}): [{page}]({page}). Its grids:", ""]
     else:
@@ -302,11 +304,11 @@ def render_all(results_dir: str | Path, figures: tuple[Path, Path] | None = None
     sections, pages, results = [], {}, []
     for bench in group_tables(tables):
         result = read_recipe_table(bench.recipe, results_dir, figure_dir) if bench.recipe else None
-        pages[bench.page] = (replication_page_text(bench, results_dir, md_dir, md_name, figure_dir)
-                             if bench.name == REPLICATION else
+        report = Results(results_dir, bench.tables) if bench.name == REPLICATION else None  # read once, for both
+        pages[bench.page] = (replication_page_text(bench, report, md_dir, md_name, figure_dir) if report else
                              page_text(bench, result, results_dir, md_dir, md_name, figure_dir))
         if result is None:
-            sections += grid_summary(bench, results_dir, bench.page)
+            sections += grid_summary(bench, results_dir, bench.page, report)
             continue
         results.append(result)
         sections += recipe_summary(bench, result, results_dir, figure_from)
