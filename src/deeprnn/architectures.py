@@ -98,6 +98,8 @@ ARCHITECTURES = {a.name: a for a in (
                  ("transition_depth", "transition_dropout"), {"num_layers": 1, "output_depth": 0}),
 )}
 MODEL_NAMES = tuple(ARCHITECTURES)
+# The six models of the replication's tables and of every benchmark table: the defaults of gradient-flow runs.
+SIX_MODELS = ("rnn", "dts-rnn", "dots-rnn", "srnn", "lstm", "gru")
 
 
 def architecture(name: str) -> Architecture:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from deeprnn.architectures import SIX_MODELS
 from deeprnn.cli.help import examples
 
-DEFAULT_MODELS = "rnn,dts-rnn,dots-rnn,srnn,lstm,gru"
+DEFAULT_MODELS = ",".join(SIX_MODELS)
 
 
 def _ints(text: str) -> list[int]:

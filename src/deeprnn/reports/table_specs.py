@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from deeprnn.architectures import ARCHITECTURES
+from deeprnn.architectures import ARCHITECTURES, SIX_MODELS
 
 SNAPSHOT = "tables.json"  # results/tables.json: the table specs RESULTS.md is made from
 GRADFLOW_CSV, GRADFLOW_SETTINGS = "gradflow.csv", "settings.json"  # results/<table>/ of a gradient-flow table
@@ -164,9 +164,6 @@ class GridTable(_Table):
         if self.base is None:
             raise TableError(f"table {self.name}: read from {SNAPSHOT}, it has no sweep preset")
         return str(self.base / self.sweep)
-
-
-SIX_MODELS = ("rnn", "dts-rnn", "dots-rnn", "srnn", "lstm", "gru")
 
 
 @dataclass(frozen=True)
