@@ -285,8 +285,7 @@ def initialisation(run: Run) -> str:
         text += f" ({config.get('model.sparse_nonzeros')} non-zeros)"
     if config.get("model.spectral_radius", 1.0) != 1.0:
         text += f", radius {config['model.spectral_radius']:g}"
-    found = architectures.ARCHITECTURES.get(run.model)
-    if found is not None and "transition_gain" in found.reads:
+    if run.model in architectures.ARCHITECTURES and architectures.applies(run.model, "transition_gain"):
         gain = config.get("model.transition_gain")
         text += f", gain {gain:g}" if gain is not None else ", its own gain"
     return text

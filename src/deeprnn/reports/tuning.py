@@ -43,7 +43,11 @@ def searched(results_dir: Path, search_tables: list[str]) -> dict[str, set[str]]
 
 def gaps(results_dir: Path, search_tables: list[str]) -> dict[str, list[str]]:
     """baseline -> the settings searched for a deep model and never for it (empty lists: equal terms)."""
-    by_model = searched(results_dir, search_tables)
+    return gaps_of(searched(results_dir, search_tables))
+
+
+def gaps_of(by_model: dict[str, set[str]]) -> dict[str, list[str]]:
+    """``gaps`` from what ``searched`` found."""
     deep = set().union(*(by_model.get(name, set()) for name in DEEP))
     return {name: sorted(key for key in deep - by_model.get(name, set()) if _tunes(name, key)) for name in BASELINES}
 
@@ -64,7 +68,7 @@ def tuning_lines(results_dir: Path, search_tables: list[str]) -> list[str]:
     lines = ["## Tuning effort", "", "Settings each model's validation-only searches varied (below):", ""]
     for name in sorted(by_model, key=lambda n: list(labels).index(n) if n in labels else len(labels)):
         lines.append(f"- {labels.get(name, name)}: {', '.join(sorted(by_model[name])) or 'none'}")
-    missing = {name: keys for name, keys in gaps(results_dir, search_tables).items() if keys}
+    missing = {name: keys for name, keys in gaps_of(by_model).items() if keys}
     lines.append("")
     if missing:
         lines.append("Varied for DT(S)- or DOT(S)-RNN but not for the baseline: " + "; ".join(
