@@ -22,7 +22,7 @@ PENDING = {
     "jsb": {"rnn": [], "srnn": []},
     "nottingham": {"rnn": [], "srnn": []},
     "musedata": {"rnn": ["model.dropout", "model.spectral_radius"], "srnn": ["model.dropout", "model.spectral_radius"]},
-    "pianomidi": {"rnn": [], "srnn": ["data.music_bptt", "model.spectral_radius"]},
+    "pianomidi": {"rnn": [], "srnn": []},
     "ptb-char": {"rnn": ["model.spectral_radius", "optim.lr"], "srnn": ["model.spectral_radius", "optim.lr"]},
     "ptb-word": {"rnn": ["model.dropout", "model.spectral_radius", "optim.lr"],
                  "srnn": ["model.dropout", "model.spectral_radius", "optim.lr"]},
