@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The checks of issue 6 that need a GPU, as one script for a lent machine (docs/performance.md, "On a GPU"):
+# The checks that need a GPU, as one script for a lent machine (docs/performance.md, "On a GPU"):
 #   1. the CUDA-only tests (fast path on CUDA against the CPU reference; train.cuda_graph's recorded step
 #      against the eager one; a CUDA run evaluated and resumed on CPU);
 #   2. train.cuda_graph: benchmarks/epoch.py on the lm datasets with and without --cuda-graph;

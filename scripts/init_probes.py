@@ -1,4 +1,4 @@
-"""Initialisation probes (issue 28): ``deeprnn diagnose`` on each recipe under each initialisation.
+"""Initialisation probes: ``deeprnn diagnose`` on each recipe under each initialisation.
 
 Each probe trains a recipe's first N batches through the trainer's own code (``deeprnn.experiments.diagnose``),
 seed 0, one thread, then scores the full validation split. One JSON per probe goes to --out (a probe already

@@ -1,4 +1,4 @@
-"""A run directory written by the code of before the one-definition refactor (issue 29) still loads, evaluates and
+"""A run directory written by the code of before the one-definition refactor still loads, evaluates and
 resumes, and a fresh run of its config reproduces its metrics: the refactor changed no behaviour.
 
 ``tests/fixtures/run-v1`` was made once with ``deeprnn train tests/fixtures/run-v1.toml`` (see that file) and is

@@ -123,7 +123,7 @@ def test_only_the_matrices_reading_the_previous_state_are_scaled_by_one_factor()
 
 
 def test_the_old_default_has_the_gain_the_issue_measured():
-    # issue 28: at hidden 400 the default depth-2 DT(S) step had largest singular value 2.0 (orthogonal, radius 1)
+    # before the gain initialisation, at hidden 400 the default depth-2 DT(S) step had largest singular value 2.0
     torch.manual_seed(0)
     core = build_model("dts-rnn", hidden_size=HIDDEN, transition_gain=None).core
     assert step_gain(core) == pytest.approx(2.0, abs=0.02)
@@ -192,16 +192,16 @@ def test_a_stored_config_without_the_new_keys_means_the_old_initialisation():
     assert load_config(REPO / "configs" / "lm" / "ptb.toml").model.transition_gain == TRANSITION_GAIN
 
 
-# Tables whose recipes were changed on purpose and whose committed runs are the old recipes' until rerun.
 # Tables whose recipes changed and whose committed runs are the earlier recipes' until they are rerun: PTB word and
-# char (the RNN and DOT(S)-RNN recipes; PTB word gained DT(S)-RNN), Brown LM (all six on the PTB char protocol).
-RERUN_PENDING = {"ptb-word", "ptb-char", "brown-lm"}
+# char (the RNN and DOT(S)-RNN recipes; PTB word gained DT(S)-RNN), Brown LM (all six on the PTB char protocol),
+# Piano-midi.de (the RNN and sRNN at dropout 0.3).
+RERUN_PENDING = {"ptb-word", "ptb-char", "brown-lm", "pianomidi"}
 # Tables being run: some points not run yet, every committed run one of their points: the MuseData RNN and sRNN
 # search, the parameter-matched RNN on MuseData and Piano-midi.de, the RHN search on JSB, the baselines' screens
 # on PTB, and the replication report's grids not run yet.
 REPLICATION_GRIDS = {"replication-table1", "replication-fig2", "replication-fig3", "replication-fig4",
                      "replication-fig6", "replication-fig7", "replication-nottingham-layers"}
-BEING_RUN: set[str] = {"musedata-search3", "musedata", "pianomidi", "jsb-search10",
+BEING_RUN: set[str] = {"musedata-search3", "musedata", "jsb-search10",
                        "ptb-char-search4", "ptb-word-search4",
                        *REPLICATION_GRIDS}
 
@@ -215,7 +215,7 @@ def _committed_configs(results: Path) -> list[Config]:
 def test_every_committed_run_keeps_its_identity_in_reproduce():
     from deeprnn.experiments.reproduce import _budget_free, is_run_of, load_tables, table_points
 
-    # train.threads is execution (issue 29), so the runs made with --set train.threads=1 are their recipes' runs;
+    # train.threads is execution, so the runs made with --set train.threads=1 are their recipes' runs;
     # a run ended early with --set train.epochs=N is its point's run, cut short (reproduce collects it as such)
     made: dict[str, list[Config]] = {}
     for config in _committed_configs(REPO / "results"):

@@ -90,7 +90,7 @@ def test_tied_weights_count_once_and_stay_tied():
 # ---------------------------------------------------------------- build_model
 
 def test_build_model_is_build_from_config_with_the_options_as_keywords():
-    """One declaration of the options (issue 29): build_model's keywords are ModelConfig's fields and defaults."""
+    """One declaration of the options: build_model's keywords are ModelConfig's fields and defaults."""
     from deeprnn.models import ModelConfig, build_from_config
 
     config = ModelConfig(name="gru", hidden_size=8, num_layers=2, dropout=0.1)

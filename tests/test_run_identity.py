@@ -1,4 +1,4 @@
-"""Run identity (issue 29): sweep and ``reproduce`` folders made by earlier code keep meaning the same runs.
+"""Run identity: sweep and ``reproduce`` folders made by earlier code keep meaning the same runs.
 
 ``tests/fixtures/sweep-v1`` is a finished sweep (its sweep.json, study.db and run files, without checkpoints)
 made by the code of before the one-definition refactor, once, with
@@ -73,7 +73,7 @@ TABLES = ["jsb", "brown-pos", "replication-table2"]  # every table: tests/test_i
 def test_the_committed_results_are_adopted_by_their_tables(table, tmp_path, monkeypatch):
     """A fresh clone's ``deeprnn reproduce TABLE`` takes the committed runs instead of training them again. Most
     were made with ``--set train.threads=1`` and their recipes leave threads unset: threads is execution, so the
-    same run (before issue 29, reproduce refused them while resume accepted the change)."""
+    same run (before the one-definition refactor, reproduce refused them while resume accepted the change)."""
     monkeypatch.chdir(ROOT)
     # the points of rows added since (not run yet) have no committed run to adopt
     points = [p for p in table_points(load_tables()[table], tmp_path) if (ROOT / "results" / table / p.label).is_dir()]
@@ -105,7 +105,7 @@ def test_identity_leaves_out_the_ignored_roles_and_keys():
 
 def test_resume_reproduce_and_sweep_share_one_rule():
     """The keys a resume may change are exactly the execution and budget options; reproduce and sweep ignore the
-    execution ones (issue 29: there were three lists, and they disagreed on train.threads)."""
+    execution ones (there were once three lists, and they disagreed on train.threads)."""
     assert set(RESUMABLE_CHANGES) == {key for key, role in ROLE_OF.items() if role in ("execution", "budget")}
     assert {"train.device", "train.threads", "train.prefetch", "train.cuda_graph"} <= set(RESUMABLE_CHANGES)
     assert {"train.epochs", "train.patience", "train.max_steps"} <= set(RESUMABLE_CHANGES)
