@@ -143,6 +143,20 @@ def test_the_papers_claim_line_by_hand():
                        recipe_rows(table, runs)) == []  # no published numbers: no claim to check
 
 
+def test_an_extension_is_labelled_and_left_out_of_the_claim():
+    from deeprnn.reports.results_sections import claim_lines, label
+
+    table = RecipeTable("jsb", recipes=("jsb/rnn", "jsb/dts-rnn", "jsb/rhn"), seeds=1, metric="test.nll",
+                        published=("jsb-test",))
+    # the RHN (7.0) beats both, but it is no deep RNN of the paper: the claim compares DT(S)-RNN (8.5) with the RNN
+    runs = [run("rnn", 0, 8.2, 8.0, 1.0), run("dts-rnn", 0, 8.5, 8.0, 1.0), run("rhn", 0, 7.0, 7.0, 1.0)]
+    [line, _] = claim_lines(table, recipe_rows(table, runs))
+    assert "**does not hold** here (one seed): DT(S)-RNN 8.500 against the RNN's 8.200" in line
+    assert line.endswith("RHN (extension): a deep transition published after the paper: reported beside it, "
+                         "not part of its claim.")
+    assert label("rhn") == "RHN (extension)" and label("dts-rnn") == "DT(S)-RNN"
+
+
 def test_targets_against_the_rnn_by_hand():
     from deeprnn.reports.results_sections import recipe_table, target_lines
 
