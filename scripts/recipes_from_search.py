@@ -28,7 +28,8 @@ from deeprnn.training.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLES = {"rnn": "RNN", "dts-rnn": "DT(S)-RNN", "dots-rnn": "DOT(S)-RNN", "srnn": "sRNN", "lstm": "LSTM",
-          "gru": "GRU", "dots-rnn-star": "DOT(S)-RNN* (L_p transition, maxout output, dropout)"}
+          "gru": "GRU", "dots-rnn-star": "DOT(S)-RNN* (L_p transition, maxout output, dropout)",
+          "rhn": "RHN (an extension, Zilly et al. 2017: not part of the paper's claim)"}
 # The settings the searches vary, in the order a recipe lists them; written only where they differ from the base.
 # Any other key that differs from the base is written after them, so no setting of the chosen run is left out.
 KEYS = {"model": ["name", "output_depth", "activation", "output_activation", "num_layers", "hidden_size", "dropout",
@@ -68,7 +69,7 @@ USUAL_LAYERS = {"srnn": 2, "lstm": 1, "gru": 1}
 def describe(config: dict) -> str:
     model, name = config["model"], config["model"]["name"]
     shape = ""
-    if name.startswith(("dt", "dot")) and model["transition_depth"] != USUAL_DEPTHS["transition_depth"]:
+    if name.startswith(("dt", "dot", "rhn")) and model["transition_depth"] != USUAL_DEPTHS["transition_depth"]:
         shape += f"transition depth {model['transition_depth']}, "
     if name.startswith("dot") and model.get("output_depth") not in (None, USUAL_DEPTHS["output_depth"]):
         shape += f"output depth {model['output_depth']}, "
