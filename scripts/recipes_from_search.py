@@ -23,12 +23,12 @@ import json
 import shutil
 from pathlib import Path
 
+from deeprnn import architectures
 from deeprnn.experiments.sweep_spec import build_spec
 from deeprnn.training.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-TITLES = {"rnn": "RNN", "dts-rnn": "DT(S)-RNN", "dots-rnn": "DOT(S)-RNN", "srnn": "sRNN", "lstm": "LSTM",
-          "gru": "GRU", "dots-rnn-star": "DOT(S)-RNN* (L_p transition, maxout output, dropout)",
+TITLES = {**architectures.labels(), "dots-rnn-star": "DOT(S)-RNN* (L_p transition, maxout output, dropout)",
           "rhn": "RHN (an extension, Zilly et al. 2017: not part of the paper's claim)"}
 # The settings the searches vary, in the order a recipe lists them; written only where they differ from the base.
 # Any other key that differs from the base is written after them, so no setting of the chosen run is left out.
@@ -69,8 +69,9 @@ USUAL_LAYERS = {"srnn": 2, "lstm": 1, "gru": 1}
 def describe(config: dict) -> str:
     model, name = config["model"], config["model"]["name"]
     shape = ""
-    if name.startswith(("dt", "dot", "rhn")) and model["transition_depth"] != USUAL_DEPTHS["transition_depth"]:
-        shape += f"transition depth {model['transition_depth']}, "
+    depth = model["transition_depth"]
+    if architectures.applies(name, "transition_depth") and depth != USUAL_DEPTHS["transition_depth"]:
+        shape += f"transition depth {depth}, "
     if name.startswith("dot") and model.get("output_depth") not in (None, USUAL_DEPTHS["output_depth"]):
         shape += f"output depth {model['output_depth']}, "
     if name in USUAL_LAYERS and model.get("num_layers") not in (None, USUAL_LAYERS[name]):
@@ -82,7 +83,7 @@ def describe(config: dict) -> str:
                else "")
             + (f", radius {model['spectral_radius']:g}" if model["spectral_radius"] != 1 else "")
             + (f", transition gain {model['transition_gain']:g}" if model.get("transition_gain") is not None
-               and name.startswith(("dt", "dot")) else "")
+               and architectures.applies(name, "transition_gain") else "")
             + (f", windows of {config['data']['music_bptt']}" if config["data"].get("music_bptt") else "")
             + (f", weight noise {config['optim']['weight_noise']:g}" if config["optim"].get("weight_noise") else "")
             + (f", weights averaged ({config['optim']['ema_decay']:g})" if config["optim"].get("ema_decay") else "")

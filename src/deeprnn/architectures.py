@@ -117,6 +117,11 @@ def in_claim() -> tuple[str, ...]:
     return tuple(a.name for a in ARCHITECTURES.values() if a.in_claim)
 
 
+def extensions() -> tuple[str, ...]:
+    """The models published after the paper: reported beside its models, never part of its claim."""
+    return tuple(a.name for a in ARCHITECTURES.values() if a.family == "extension")
+
+
 def applies(name: str, option: str) -> bool:
     return option in architecture(name).reads
 

@@ -32,7 +32,7 @@ FIGURES = "figures"  # under results/: the figures of RESULTS.md
 NOT_RUN = "not run yet"
 
 # A model published after the paper is labelled as an extension wherever it appears beside the paper's models.
-LABELS = {**{name: text + (" (extension)" if architectures.architecture(name).family == "extension" else "")
+LABELS = {**{name: text + (" (extension)" if name in architectures.extensions() else "")
              for name, text in architectures.labels().items()},
           "dots-rnn-star": "DOT(S)-RNN*", "tcn": "TCN",  # and recipes' own names
           "rnn-matched": "RNN (parameter-matched)", "dots-rnn-nodrop": "DOT(S)-RNN, no dropout"}
@@ -473,8 +473,7 @@ def claim_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
         holds = best.mean != matched.mean and better(best.mean, matched.mean) == best.mean
         line += (f" Against the parameter-matched RNN ({fmt(metric, matched.mean)}): "
                  f"{'holds' if holds else '**does not hold**'}{_margin(metric, best, matched, holds)}.")
-    extensions = [row.recipe for row in numbers.rows if row.recipe in architectures.ARCHITECTURES
-                  and architectures.architecture(row.recipe).family == "extension"]
+    extensions = [row.recipe for row in numbers.rows if row.recipe in architectures.extensions()]
     if extensions:
         line += (f" {', '.join(label(name) for name in extensions)}: "
                  f"{architectures.FAMILIES['extension']}.")
