@@ -62,7 +62,7 @@ def test_star_recipes_are_the_papers_best_variant():
 def test_list_shows_each_tables_runs_and_cost(capsys):
     assert main(["reproduce", "--list", "--tables", str(TABLES)]) == 0
     rows = {line.split()[0]: line.split()[1:3] for line in capsys.readouterr().out.splitlines()[1:]}
-    assert rows["jsb"] == ["10x3", "0.6"]  # 10 recipes x 3 seeds
+    assert rows["jsb"] == ["10x3", "5.2"]  # 10 recipes x 3 seeds, the cost tables.toml states
     assert rows["replication-table1"] == ["28", "19"]  # 4 models x 7 hidden sizes, one run each
     assert rows["replication-table2"][0] == "42"  # 6 models x 7 hidden sizes
     # no runs: its measurements, 21 (model, depth) pairs x 5 lengths, synthetic and MuseData, and 6 trained runs
