@@ -61,7 +61,22 @@ def test_best_at_names_the_best_point_and_decides_by_it(tmp_path):
     fails = replication.best_at("b", "model.transition_depth", "valid.acc", 2)(found)
     assert holds.word == HOLDS and "at transition depth 2" in holds.because and "30.00%" in holds.because
     assert fails.word == FAILS and "at transition depth 4" in fails.because
-    assert holds.because.endswith("(one seed)")
+    assert holds.because.endswith("(one seed; an effect counts from 1%)")
+
+
+def test_best_at_counts_a_best_within_the_margin_as_the_reports_and_checks_its_collapsed_points(tmp_path):
+    # Depth 3 beats depth 2 by 0.5% of 0.300 (under the 1% margin): a tie, so the report's best point holds.
+    # Depth 8 fell to 0.100 (worse by 67%), depth 4 to 0.299 (worse by 0.3%, so it did not fall).
+    grid(tmp_path, "a", "dts-rnn", "model.transition_depth", {2: 0.2985, 3: 0.300, 4: 0.299, 8: 0.10}, metric="acc")
+    grid(tmp_path, "b", "dts-rnn", "model.transition_depth", {2: 0.290, 3: 0.300, 8: 0.10}, metric="acc")  # 3.3%
+    found = results(tmp_path, "a", "b")
+    tie = replication.best_at("a", "model.transition_depth", "valid.acc", 2)(found)
+    assert tie.word == HOLDS and "at transition depth 3, within the margin of 2" in tie.because
+    assert replication.best_at("b", "model.transition_depth", "valid.acc", 2)(found).word == FAILS
+    fell = replication.best_at("a", "model.transition_depth", "valid.acc", 2, collapsed=(8,))(found)
+    assert fell.word == HOLDS and "worse than at 2 by the margin wherever the report's fell" in fell.because
+    kept = replication.best_at("a", "model.transition_depth", "valid.acc", 2, collapsed=(4, 8))(found)
+    assert kept.word == FAILS and "not worse than at 2 by the margin at transition depth 4," in kept.because
 
 
 def test_an_effect_counts_only_from_the_margin(tmp_path):
