@@ -180,12 +180,13 @@ def best_at(table: str, key: str, metric: str, expected, collapsed: tuple = ()) 
         tied = expected in points and worse_by(points[best], points[expected], metric) < least.beyond()
         near = f", within the margin of {expected}" if tied and best != expected else ""
         because = f"our best {metric} is at {short(key)} {best}{near} ({listing(points, metric)})"
-        kept = [str(p) for p in collapsed if p in points and tied
+        kept = [str(p) for p in collapsed if tied and p in points
                 and worse_by(points[expected], points[p], metric) < least.beyond()]
-        if collapsed and tied:
-            where = f"at {short(key)} {', '.join(kept)}, where the report's fell" if kept else ""
-            because += (f"; not worse than at {expected} by the margin {where}" if kept
-                        else f"; worse than at {expected} by the margin wherever the report's fell")
+        if kept:
+            because += (f"; not worse than at {expected} by the margin at {short(key)} {', '.join(kept)}, "
+                        "where the report's fell")
+        elif collapsed and tied:
+            because += f"; worse than at {expected} by the margin wherever the report's fell"
         return Verdict(HOLDS if tied and not kept else FAILS, f"{because} ({least.text()})")
     return judge
 
