@@ -109,7 +109,7 @@ def test_a_non_finite_step_is_skipped_and_leaves_weights_and_optimiser_alone():
 
 TINY_RUN = ["model.hidden_size=8", "model.transition_size=8", "model.output_size=8", "model.embedding_size=8",
             "model.dropout=0", "data.batch_size=16", "data.bptt=20", "train.threads=1", "train.epochs=2",
-            "train.max_batches_per_epoch=5", "data.name=ptb"]  # fmt: skip
+            "train.max_batches_per_epoch=5", "data.name=ptb-char"]  # fmt: skip
 
 
 def _logged(run) -> list[dict]:

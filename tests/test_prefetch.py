@@ -61,7 +61,7 @@ def test_depth_must_be_positive():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset,name", [("jsb", "dots-rnn"), ("ptb", "dts-rnn")])
+@pytest.mark.parametrize("dataset,name", [("jsb", "dots-rnn"), ("ptb-char", "dts-rnn")])
 def test_a_run_trained_with_prefetch_matches_one_trained_without(tmp_path, dataset, name):
     """On the CPU, where the arithmetic is deterministic, every logged number agrees exactly: the batches are
     the same and come in the same order, and the model's RNG draws (dropout) are not interleaved with them."""
