@@ -145,6 +145,24 @@ def test_an_item_without_runs_is_not_run_and_names_its_command(tmp_path):
     assert verdict.word == NOT_RUN and verdict.because == "`deeprnn reproduce a` (0.3 CPU-hours)"
 
 
+def test_an_item_over_two_grids_shows_the_figure_of_each_that_has_one(tmp_path):
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    item = Item("Figure 10", "layers", ("a", "b"), "valid.nll", "quote", lambda found: None)
+    found = results(tmp_path, "a", "b")
+    verdict = replication.Verdict(HOLDS, "because")
+
+    def images() -> list[str]:
+        lines = replication.item_section(item, verdict, found, figures, tmp_path / "docs")
+        return [line for line in lines if line.startswith("![")]
+
+    (figures / "a_valid_nll.png").write_bytes(b"png")
+    assert images() == ["![Replication a: JSB Chorales, a grid](../figures/a_valid_nll.png)"]
+    (figures / "b_valid_nll.png").write_bytes(b"png")
+    assert images() == ["![Replication a: JSB Chorales, a grid](../figures/a_valid_nll.png)",
+                        "![Replication b: JSB Chorales, a grid](../figures/b_valid_nll.png)"]
+
+
 def test_every_item_names_tables_of_tables_toml():
     from deeprnn.experiments.reproduce import load_tables
 

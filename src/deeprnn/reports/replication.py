@@ -49,8 +49,8 @@ class Verdict:
 class Item:
     heading: str  # the report's item, e.g. "Figure 3"
     varies: str
-    tables: tuple[str, ...]  # the tables of tables.toml it reads, the first one's figure shown
-    metric: str  # the metric of the figure shown (its first table's)
+    tables: tuple[str, ...]  # the tables of tables.toml it reads, each one's figure shown
+    metric: str  # the metric of the figures shown
     quote: str  # the report's statement
     judge: Callable[[Results], Verdict]  # from the results of its tables
 
@@ -419,9 +419,9 @@ def verdict_of(item: Item, results: Results) -> Verdict:
     return verdict
 
 
-def grid_figure_path(item: Item, figure_dir: Path) -> Path | None:
-    """The figure of the item's first table and metric, as its grid section below wrote it."""
-    png = figure_dir / f"{item.tables[0]}_{item.metric.replace('.', '_')}.png"
+def grid_figure_path(table: str, metric: str, figure_dir: Path) -> Path | None:
+    """The figure of one of the item's tables for its metric, as that table's grid section below wrote it."""
+    png = figure_dir / f"{table}_{metric.replace('.', '_')}.png"
     return png if png.is_file() else None
 
 
@@ -498,7 +498,10 @@ def item_section(item: Item, verdict: Verdict, results: Results, figure_dir: Pat
     if item.tables[0] == FIG1:
         lines += gradflow_body(results, figure_dir, page_dir)
     elif figure_dir is not None and verdict.word != NOT_RUN:
-        lines += figure_line(results.tables[item.tables[0]].title, grid_figure_path(item, figure_dir), page_dir)
+        for table in item.tables:  # an item over two datasets (Figure 10) shows both
+            png = grid_figure_path(table, item.metric, figure_dir)
+            if png is not None:
+                lines += figure_line(results.tables[table].title, png, page_dir)
     return lines + [verdict.line(), ""]
 
 
