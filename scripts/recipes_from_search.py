@@ -43,7 +43,7 @@ ALWAYS = {("model", "name"), ("model", "hidden_size"), ("model", "dropout"), ("o
 COMMENTS = {("model", "activation"): "L_p units in the transition (Gulcehre et al. 2014)",
             ("model", "output_activation"): "maxout deep output",
             ("model", "spectral_radius"): "configs/recipes/pianomidi/search.toml: gradients explode at init with 1",
-            ("model", "transition_gain"): "none: the scheme's own scale, not the gain init of the gain initialisation",
+            ("model", "transition_gain"): "none: the scheme's own scale, not the gain initialisation's",
             ("data", "music_bptt"): "truncated BPTT: windows of this many frames, the state carried across",
             ("data", "music_transpose"): "training pieces moved by up to this many semitones (docs/training.md)",
             ("model", "transition_dropout"):
