@@ -168,3 +168,21 @@ def test_every_item_names_tables_of_tables_toml():
 
     tables = set(load_tables(Path(__file__).parents[1] / "configs" / "recipes" / "tables.toml"))
     assert {t for item in replication.ITEMS for t in item.tables} <= tables
+
+
+def test_a_part_run_grid_is_not_judged_until_four_values_with_both_ends_have_run(tmp_path):
+    item = Item("Figure 2", "x", ("a",), "valid.nll", "quote",
+                lambda found: replication.Verdict(HOLDS, "judged"))
+    points = tuple({"model.name": "rnn", "model.hidden_size": size} for size in (100, 200, 300, 400, 500, 600))
+    tables = {"a": GridTable(name="a", title="A", sweep="x.toml", metrics=("valid.nll",), cpu_hours=4,
+                             points=points)}
+    grid(tmp_path, "a", "rnn", "model.hidden_size", {100: 3.0, 200: 2.9})
+    verdict = verdict_of(item, Results(tmp_path, tables))
+    assert verdict.word == NOT_RUN
+    assert verdict.because == ("`deeprnn reproduce a` (4 CPU-hours), run so far at RNN hidden size 100, 200 of "
+                               "100, 200, 300, 400, 500, 600 (a sweep is judged from 4 of its values, both ends "
+                               "included)")
+    grid(tmp_path, "a", "rnn", "model.hidden_size", {300: 2.8, 500: 2.7})  # four values, not the top end
+    assert verdict_of(item, Results(tmp_path, tables)).word == NOT_RUN
+    grid(tmp_path, "a", "rnn", "model.hidden_size", {600: 2.6})
+    assert verdict_of(item, Results(tmp_path, tables)) == replication.Verdict(HOLDS, "judged")

@@ -23,9 +23,9 @@ from scipy.stats import studentized_range
 from deeprnn.architectures import MODEL_NAMES
 from deeprnn.metric_keys import is_accuracy, larger_is_better
 from deeprnn.reports.gradflow_figures import plot_against_length
-from deeprnn.reports.results_sections import anchor, figure_line, label, table_md
+from deeprnn.reports.results_sections import anchor, figure_line, label, points_not_run, table_md
 from deeprnn.reports.runs import Run, load_table_runs, metric_value
-from deeprnn.reports.table_specs import GRADFLOW_CSV, TableSpec
+from deeprnn.reports.table_specs import GRADFLOW_CSV, GridTable, TableSpec
 
 REPORT = ("Cristea et al. 2025 (P.-T. Cristea, D.-F. Cringanu, P.-L. Eftimie, A. Hodoroaga, *Investigating the "
           "robustness and applicability of Deep RNNs*, report, June 2025), a replication of Pascanu, Gulcehre, Cho "
@@ -33,6 +33,7 @@ REPORT = ("Cristea et al. 2025 (P.-T. Cristea, D.-F. Cringanu, P.-L. Eftimie, A.
 HOLDS, FAILS, NOT_COMPARABLE, NOT_RUN = "holds here", "does not hold here", "not comparable", "not run yet"
 MUSIC_MARGIN = 0.05  # nats per frame: an effect on music NLL counts from here where no seed spread was measured
 TEXT_MARGIN = 0.01  # relative: an effect on perplexity or bits per character counts from 1%
+FEWEST_VALUES = 4  # a sweep is judged from this many of its values, both ends included (all, where it has fewer)
 
 
 @dataclass(frozen=True)
@@ -411,12 +412,40 @@ def verdict_of(item: Item, results: Results) -> Verdict:
         return f"`deeprnn reproduce {table}`" + (f" ({cost:g} CPU-hours)" if cost else "")
 
     missing = [table for table in item.tables if table not in results.tables or not results.has(table)]
-    if item.tables[0] in missing:
-        return Verdict(NOT_RUN, " and ".join(map(command, missing)))
+    lacking = {table: values_lacking(results.tables[table], results.runs(table))
+               for table in item.tables if table not in missing}
+    todo = [command(table) for table in missing] + [
+        f"{command(table)}, run so far at {lacks} (a sweep is judged from {FEWEST_VALUES} of its values, "
+        "both ends included)" for table, lacks in lacking.items() if lacks]
+    if item.tables[0] in missing or lacking.get(item.tables[0]):
+        return Verdict(NOT_RUN, " and ".join(todo))
     verdict = item.judge(results)
-    if missing:
-        verdict = Verdict(verdict.word, f"{verdict.because}; still to run: {' and '.join(map(command, missing))}")
+    if todo:
+        verdict = Verdict(verdict.word, f"{verdict.because}; still to run: {' and '.join(todo)}")
     return verdict
+
+
+def values_lacking(table: TableSpec, runs: list[Run]) -> str:
+    """Which swept values of a grid have run, where too few have for its curve to be judged ("" once enough
+    have): for each model, ``FEWEST_VALUES`` values of each swept key (all, where it has fewer), both ends
+    included. A part-run grid would otherwise be judged on whichever points finished first."""
+    if not isinstance(table, GridTable):
+        return ""
+    not_run = points_not_run(table, runs)
+    swept = sorted({key for point in table.points for key in point
+                    if key != "model.name" and len({p.get(key) for p in table.points}) > 1})
+    lacking = []
+    for model in dict.fromkeys(point.get("model.name") for point in table.points):
+        points = [point for point in table.points if point.get("model.name") == model]
+        for key in swept:
+            planned = sorted({point[key] for point in points if key in point})
+            done = sorted({point[key] for point in points if key in point and point not in not_run})
+            if not planned or (len(done) >= min(FEWEST_VALUES, len(planned))
+                               and planned[0] in done and planned[-1] in done):
+                continue
+            lacking.append(f"{label(model) + ' ' if model else ''}{short(key)} {', '.join(map(str, done)) or 'none'}"
+                           f" of {', '.join(map(str, planned))}")
+    return "; ".join(lacking)
 
 
 def grid_figure_path(table: str, metric: str, figure_dir: Path) -> Path | None:

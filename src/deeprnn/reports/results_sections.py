@@ -528,6 +528,12 @@ def variant(run: Run) -> str:
     return point_variant({**run.config, "model.name": run.model})
 
 
+def points_not_run(table: GridTable, runs: list[Run]) -> list[dict[str, Any]]:
+    """The points of a grid's preset that no run has the values of."""
+    return [point for point in table.points
+            if not any(all(run.config.get(key) == value for key, value in point.items()) for run in runs)]
+
+
 def grid_section(table: GridTable, results_dir: Path, figures: tuple[Path, Path] | None = None
                  ) -> tuple[list[str], dict[str, int]]:
     """A search's (or the replication's) section of its page, and its counts: runs kept, points not run yet."""
@@ -553,8 +559,7 @@ def grid_section(table: GridTable, results_dir: Path, figures: tuple[Path, Path]
         if table.notes:
             lines += [table.notes.strip(), ""]
         return lines, counts
-    missing = [point for point in table.points
-               if not any(all(run.config.get(key) == value for key, value in point.items()) for _, run, _ in found)]
+    missing = points_not_run(table, [run for _, run, _ in found])
     counts["open"] = len(missing)
     runs = []
     for _, run, _ in found:
