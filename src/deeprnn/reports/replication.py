@@ -432,17 +432,15 @@ def values_lacking(table: TableSpec, runs: list[Run]) -> str:
     if not isinstance(table, GridTable):
         return ""
     not_run = points_not_run(table, runs)
-    swept = sorted({key for point in table.points for key in point
-                    if key != "model.name" and len({p.get(key) for p in table.points}) > 1})
     lacking = []
     for model in dict.fromkeys(point.get("model.name") for point in table.points):
         points = [point for point in table.points if point.get("model.name") == model]
-        for key in swept:
+        for key in sorted({key for point in points for key in point if key != "model.name"}):
             planned = sorted({point[key] for point in points if key in point})
             done = sorted({point[key] for point in points if key in point and point not in not_run})
-            if not planned or (len(done) >= min(FEWEST_VALUES, len(planned))
-                               and planned[0] in done and planned[-1] in done):
-                continue
+            if len(planned) < 2 or (len(done) >= min(FEWEST_VALUES, len(planned))
+                                    and planned[0] in done and planned[-1] in done):
+                continue  # not swept for this model, or enough of it has run
             lacking.append(f"{label(model) + ' ' if model else ''}{short(key)} {', '.join(map(str, done)) or 'none'}"
                            f" of {', '.join(map(str, planned))}")
     return "; ".join(lacking)
