@@ -122,3 +122,14 @@ def test_a_fixed_budget_grid_says_in_one_line_how_many_runs_still_improved():
     lines = fixed_budget_lines(runs, "valid.nll", lambda r: r.name)
     assert lines == ["No early stopping (a fixed budget of 3 epochs): 2 of 3 runs still improving valid.nll at the "
                      "last epoch, by at most 0.3 (a).", ""]
+
+
+def test_the_committed_snapshot_is_the_tables_file():
+    """results/tables.json, which the reports read, is what configs/recipes/tables.toml says now: an edited table
+    text (a description, a note) reaches the pages only through `deeprnn reproduce TABLE --no-train`, so a
+    commit that edits the file without it would leave the pages saying the old text."""
+    from deeprnn.experiments.reproduce import load_tables, snapshot
+
+    committed = json.loads((RESULTS / "tables.json").read_text())
+    assert committed == json.loads(json.dumps(snapshot(load_tables(REPO / "configs/recipes/tables.toml")))), (
+        "results/tables.json is stale: run `deeprnn reproduce TABLE --no-train --out DIR` for the edited table")

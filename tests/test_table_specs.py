@@ -232,6 +232,24 @@ def test_runs_stopped_by_their_budget_by_hand():
     assert budget_lines(table, recipe_rows(table, runs[2:4])) == []
 
 
+def test_runs_stopped_by_the_learning_rate_floor_by_hand():
+    from deeprnn.reports.results_sections import budget_lines, rate_floor_lines
+
+    table = RecipeTable("t", recipes=("a/rnn", "a/dts-rnn"), metric="test.nll")
+    floor = "learning rate 8.04e-07 below train.min_lr=1e-06"
+    runs = [
+        budget_run("rnn", 0, [3.0, 2.5, 2.45], floor, 3),  # its last epoch moved 2.5 -> 2.45
+        budget_run("dts-rnn", 0, [3.0, 2.5, 2.6], floor, 3),  # best 2 of 3: the floor came after a worse epoch
+        budget_run("dts-rnn", 1, [3.0, 2.9], "early stopping: no validation improvement for 3 epochs", 3),
+    ]
+    [line, blank] = rate_floor_lines(table, recipe_rows(table, runs))
+    assert blank == "" and line.startswith("**Stopped by the learning-rate floor**")
+    assert line.endswith(": RNN seed 0 (after epoch 3, its last epoch's change -0.0500); "
+                         "DT(S)-RNN seed 0 (after epoch 3, its last epoch's change +0.1000).")
+    assert budget_lines(table, recipe_rows(table, runs)) == []  # the floor is not the epoch budget
+    assert rate_floor_lines(table, recipe_rows(table, runs[2:])) == []
+
+
 def test_search_points_stopped_by_their_budget_are_named_by_hand():
     from deeprnn.reports.results_sections import grid_budget_lines
 

@@ -256,6 +256,7 @@ def recipe_section(result: RecipeResult, results_dir: Path, link_from: Path | No
         lines += figure_line(table.title, result.png, link_from)
     lines += target_lines(table, numbers)
     lines += budget_lines(table, numbers)
+    lines += rate_floor_lines(table, numbers)
     lines += claim_lines(table, numbers)
     lines += published_lines(table, table.metric)
     if found:
@@ -385,9 +386,7 @@ def budget_note(run: Run, valid_metric: str) -> str:
     change = last_epoch_change(run, valid_metric)
     if change is None:
         return f"still improving: best epoch {best} of {epochs}"
-    name = valid_metric.partition(".")[2]
-    shown = (f"{100 * change:+.3f} points" if is_accuracy(valid_metric)
-             else f"{change:+.{DECIMALS.get(name, 3) + 1}f}")
+    shown = format_change(valid_metric, change)
     return f"still improving: best epoch {best} of {epochs}, its last epoch's change {shown}"
 
 
@@ -397,6 +396,33 @@ def budget_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
     cut = [f"{label(row.recipe)} seed {run.config.get('train.seed', 0)} ({budget_note(run, valid_metric)})"
            for row in numbers.rows for run in filter(cut_by_budget, row.runs)]
     return stopped_by_budget(cut, valid_metric)
+
+
+def rate_floor_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
+    """The runs of a recipe table stopped once the plateau halvings took the rate below train.min_lr, each with
+    its last epoch's change: how close to its validation minimum it ended."""
+    valid_metric = "valid." + table.metric.partition(".")[2]
+    stopped = [f"{label(row.recipe)} seed {run.config.get('train.seed', 0)} ({rate_floor_note(run, valid_metric)})"
+               for row in numbers.rows for run in row.runs
+               if run.summary.get("stopped", "").startswith("learning rate ")]
+    if not stopped:
+        return []
+    return ["**Stopped by the learning-rate floor** (the plateau halvings took the rate below train.min_lr): "
+            + "; ".join(stopped) + ".", ""]
+
+
+def rate_floor_note(run: Run, valid_metric: str) -> str:
+    """"after epoch 15, its last epoch's change -0.05"."""
+    change = last_epoch_change(run, valid_metric)
+    note = f"after epoch {run.summary['epochs']}"
+    return note if change is None else f"{note}, its last epoch's change {format_change(valid_metric, change)}"
+
+
+def format_change(valid_metric: str, change: float) -> str:
+    """A change of ``valid_metric`` at one more decimal than the metric is shown with (accuracy in points)."""
+    name = valid_metric.partition(".")[2]
+    return (f"{100 * change:+.3f} points" if is_accuracy(valid_metric)
+            else f"{change:+.{DECIMALS.get(name, 3) + 1}f}")
 
 
 def stopped_by_budget(cut: list[str], valid_metric: str) -> list[str]:
