@@ -182,7 +182,7 @@ def recipe_rows(table: RecipeTable, runs: list[tuple[str, Run, dict[str, Any]]])
     """The numbers of a recipe table from its finished runs, (name under results/<table>/, run, env) as
     ``load_table_runs`` gives them; a run's recipe is the first part of its name."""
     metric = table.metric
-    valid_metric = "valid." + metric.partition(".")[2]
+    valid_metric = validation_metric(metric)
     by_recipe = runs_by_recipe(runs)
     env_of = {run.path: env for _, run, env in runs}
     rows = []
@@ -298,7 +298,7 @@ def initialisation(run: Run) -> str:
 def recipe_table(table: RecipeTable, numbers: RecipeRows, baseline_file: Path) -> list[str]:
     """The Markdown table: the baseline's row (if any), then one row per recipe."""
     metric, columns = table.metric, list(table.columns or ())
-    valid_metric = "valid." + metric.partition(".")[2]
+    valid_metric = validation_metric(metric)
     rows = [["model", f"ours {metric}", *columns, "seeds", valid_metric, "params", "initialisation", "best epoch",
              "epochs", "wall time / run", "target", "met?"]]
     rows += baseline_rows(baseline_file, metric, columns, valid_metric)
@@ -360,6 +360,16 @@ def target_lines(table: RecipeTable, numbers: RecipeRows, full: bool = True) -> 
     return lines
 
 
+def validation_metric(metric: str) -> str:
+    """The validation twin of a table's test metric: "test.ppl" -> "valid.ppl"."""
+    return "valid." + metric.partition(".")[2]
+
+
+def run_name(recipe: str, run: Run) -> str:
+    """"DT(S)-RNN seed 1": a recipe's run as the budget and floor lines name it."""
+    return f"{label(recipe)} seed {run.config.get('train.seed', 0)}"
+
+
 def cut_by_budget(run: Run) -> bool:
     """A run its budget stopped before early stopping could: it stopped at its train.epochs or train.max_steps,
     not by early stopping, the learning-rate floor or divergence, with its best epoch within its last
@@ -392,8 +402,8 @@ def budget_note(run: Run, valid_metric: str) -> str:
 
 def budget_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
     """The runs of a recipe table that their budget stopped before early stopping could."""
-    valid_metric = "valid." + table.metric.partition(".")[2]
-    cut = [f"{label(row.recipe)} seed {run.config.get('train.seed', 0)} ({budget_note(run, valid_metric)})"
+    valid_metric = validation_metric(table.metric)
+    cut = [f"{run_name(row.recipe, run)} ({budget_note(run, valid_metric)})"
            for row in numbers.rows for run in filter(cut_by_budget, row.runs)]
     return stopped_by_budget(cut, valid_metric)
 
@@ -401,8 +411,8 @@ def budget_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
 def rate_floor_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
     """The runs of a recipe table stopped once the plateau halvings took the rate below train.min_lr, each with
     its last epoch's change: how close to its validation minimum it ended."""
-    valid_metric = "valid." + table.metric.partition(".")[2]
-    stopped = [f"{label(row.recipe)} seed {run.config.get('train.seed', 0)} ({rate_floor_note(run, valid_metric)})"
+    valid_metric = validation_metric(table.metric)
+    stopped = [f"{run_name(row.recipe, run)} ({rate_floor_note(run, valid_metric)})"
                for row in numbers.rows for run in row.runs
                if run.summary.get("stopped", "").startswith("learning rate ")]
     if not stopped:
