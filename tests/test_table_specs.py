@@ -194,6 +194,17 @@ def test_beat_rnn_targets_are_checked(tmp_path):
     assert table_from_json(table.to_json()) == table and table.to_json()["beat_rnn"] == ["gru"]
 
 
+def test_tried_is_a_line_or_one_bullet_per_item(tmp_path):
+    from deeprnn.reports.results_sections import tried_text
+
+    raw = {"recipes": ["a/rnn"], "metric": "test.nll", "tried": ["First: Adam.", "Second: SGD."]}
+    table = RecipeTable.from_toml("t", raw, tmp_path, "t")
+    assert table_from_json(json.loads(json.dumps(table.to_json()))) == table
+    assert tried_text(table.tried) == ["What was tried:", "", "- First: Adam.", "- Second: SGD.", ""]
+    assert tried_text("Adam.") == ["What was tried: Adam.", ""]
+    assert tried_text(None) == ["What was tried: nothing beyond the recipes above yet.", ""]
+
+
 def test_accuracy_targets_are_shown_in_percent():
     from deeprnn.reports.results_sections import bound
 

@@ -353,11 +353,20 @@ def target_lines(table: RecipeTable, numbers: RecipeRows, full: bool = True) -> 
     if missed:
         lines += ["**Targets not reached:** " + "; ".join(missed) + ".", ""]
     if full and (missed or table.tried):
-        lines += [f"What was tried: {table.tried or 'nothing beyond the recipes above yet.'}", ""]
+        lines += tried_text(table.tried)
     not_run = [label(row.recipe) for row in numbers.rows if row.mean is None]
     if not_run:
         lines += [f"Not run yet: {', '.join(not_run)}.", ""]
     return lines
+
+
+def tried_text(tried: str | tuple[str, ...] | None) -> list[str]:
+    """A table's ``tried``: one line, or a bullet per item (a search, a probe) when it is a list."""
+    if not tried:
+        return ["What was tried: nothing beyond the recipes above yet.", ""]
+    if isinstance(tried, str):
+        return [f"What was tried: {tried}", ""]
+    return ["What was tried:", "", *(f"- {item}" for item in tried), ""]
 
 
 def validation_metric(metric: str) -> str:

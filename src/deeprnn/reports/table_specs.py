@@ -115,7 +115,7 @@ class RecipeTable(_Table):
     targets: dict[str, float] = field(default_factory=dict)  # per recipe (overrides target_each)
     beat_rnn: tuple[str, ...] | None = _optional()  # recipes whose mean must be better than the RNN's (a target)
     target_source: str | None = _optional()  # where the targets come from (a cited source, or ours), shown
-    tried: str | None = _optional()  # printed under any target not reached
+    tried: str | tuple[str, ...] | None = _optional()  # printed under any target not reached; a list: bullets
     cpu_hours: float | None = _optional()
     columns: tuple[str, ...] | None = _optional()  # more metrics shown beside the reported one
     baseline: str | None = _optional()  # a dataset whose most-frequent-tag baseline is a row
