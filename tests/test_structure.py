@@ -21,15 +21,16 @@ LONG_FUNCTIONS = {
 # models / data, with reports beside training (imported by experiments and cli; it reads run files only, so
 # it imports neither training nor experiments). files, midi, options (how a config option is declared:
 # its default, check and role), runlock (one writer per run directory) and presets (the packaged configs by
-# name) are leaves the writers may use; architectures (what each model name is) and metric_keys (what each metric
-# is) are torch-free leaves that every layer reads, reports included.
+# name) are leaves the writers may use; architectures (what each model name is), metric_keys (what each metric
+# is) and stop_reasons (why a run stopped) are torch-free leaves that every layer reads, reports included.
 ALLOWED = {
     "cli": {"experiments", "training", "reports", "models", "data", "files", "midi", "options", "runlock", "presets",
-            "architectures", "metric_keys"},
+            "architectures", "metric_keys", "stop_reasons"},
     "experiments": {"training", "reports", "models", "data", "files", "midi", "options", "runlock", "presets",
-                    "architectures", "metric_keys"},
-    "training": {"models", "data", "files", "midi", "options", "runlock", "presets", "architectures", "metric_keys"},
-    "reports": {"files", "architectures", "metric_keys"},
+                    "architectures", "metric_keys", "stop_reasons"},
+    "training": {"models", "data", "files", "midi", "options", "runlock", "presets", "architectures", "metric_keys",
+                 "stop_reasons"},
+    "reports": {"files", "architectures", "metric_keys", "stop_reasons"},
     "models": {"options", "architectures"},
     "data": {"files", "midi"},
     "files": set(),
@@ -39,6 +40,7 @@ ALLOWED = {
     "presets": set(),
     "architectures": set(),
     "metric_keys": set(),
+    "stop_reasons": set(),
 }
 
 

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from deeprnn import stop_reasons
 from deeprnn.cli.help import AFTER_DEMO, PROCESS_DATA_DIR_HELP, RUN_DATA_DIR_HELP, examples
 
 
@@ -129,7 +130,7 @@ def _last_line(run_dir: Path, summary: dict) -> str:
 def _exit_code(summary: dict) -> int:
     from deeprnn.training.trainer import TrainingDiverged
 
-    return TrainingDiverged.exit_code if summary["stopped"].startswith("diverged") else 0
+    return TrainingDiverged.exit_code if stop_reasons.is_diverged(summary["stopped"]) else 0
 
 
 def run_evaluate(args) -> int:

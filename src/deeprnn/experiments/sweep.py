@@ -41,6 +41,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
+from deeprnn import stop_reasons
 from deeprnn.experiments.sweep_spec import SweepSpec, build_spec, load_preset, point_key, run_name
 from deeprnn.experiments.sweep_storage import (
     GRACE_PERIOD_S,
@@ -345,7 +346,7 @@ def run_trial(study, storage, trial_id: int, spec: SweepSpec, out_dir: Path, log
         value = summary["valid"][spec.metric]
         for key in ("valid", "test", "epochs", "best_epoch", "params", "wall_time_s"):
             trial.set_user_attr(key, summary[key])
-        if summary["stopped"].startswith("diverged"):
+        if stop_reasons.is_diverged(summary["stopped"]):
             raise TrainingDiverged(summary["stopped"])
         if not math.isfinite(value):
             raise ValueError(f"validation {spec.metric} is {value}")

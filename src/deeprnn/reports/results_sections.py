@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deeprnn import architectures, metric_keys
+from deeprnn import architectures, metric_keys, stop_reasons
 from deeprnn.metric_keys import DECIMALS, UNITS, is_accuracy
 from deeprnn.reports.published import QUOTED, SOURCES, get_published
 from deeprnn.reports.results_figures import grid_figure, recipe_figure
@@ -383,8 +383,7 @@ def cut_by_budget(run: Run) -> bool:
     """A run its budget stopped before early stopping could: it stopped at its train.epochs or train.max_steps,
     not by early stopping, the learning-rate floor or divergence, with its best epoch within its last
     train.patience epochs (without a patience: its last epoch)."""
-    stopped = run.summary.get("stopped", "")
-    if stopped != "completed all epochs" and not stopped.startswith("reached train.max_steps"):
+    if not stop_reasons.is_budget(run.summary.get("stopped")):
         return False
     return run.summary["epochs"] - run.summary["best_epoch"] < (run.config.get("train.patience") or 1)
 
@@ -423,7 +422,7 @@ def rate_floor_lines(table: RecipeTable, numbers: RecipeRows) -> list[str]:
     valid_metric = validation_metric(table.metric)
     stopped = [f"{run_name(row.recipe, run)} ({rate_floor_note(run, valid_metric)})"
                for row in numbers.rows for run in row.runs
-               if run.summary.get("stopped", "").startswith("learning rate ")]
+               if stop_reasons.is_rate_floor(run.summary.get("stopped"))]
     if not stopped:
         return []
     return ["**Stopped by the learning-rate floor** (the plateau halvings took the rate below train.min_lr): "

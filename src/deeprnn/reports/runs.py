@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deeprnn import metric_keys
+from deeprnn import metric_keys, stop_reasons
 from deeprnn.files import flatten, read_records
 
 # Config keys that say where or how a run was executed, not what was trained: never treated as swept.
@@ -56,7 +56,7 @@ def summary_problems(summary: dict[str, Any]) -> list[str]:
 
 
 def diverged(summary: dict[str, Any]) -> bool:
-    return str(summary.get("stopped", "")).startswith("diverged")
+    return stop_reasons.is_diverged(summary.get("stopped"))
 
 
 @dataclass

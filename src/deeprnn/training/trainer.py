@@ -35,6 +35,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
+from deeprnn import stop_reasons
 from deeprnn.files import append_record, read_records, remove_stale_temporaries
 from deeprnn.metric_keys import SHOWN
 from deeprnn.models import count_parameters
@@ -468,10 +469,10 @@ def _diverged(valid: dict[str, float], key: str, bound: float) -> str | None:
     """``stopped`` for a run whose validation loss ``valid[key]`` is non-finite or above ``bound``, else None."""
     value = valid[key]
     if not math.isfinite(value):
-        return f"diverged: validation {key} is {value}"
+        return stop_reasons.diverged(f"validation {key} is {value}")
     if value > bound:
-        return (f"diverged: validation {key} {value:.6g} is above {bound:.6g} "
-                f"({DIVERGENCE_FACTOR:g} x the trivial model's)")
+        return stop_reasons.diverged(f"validation {key} {value:.6g} is above {bound:.6g} "
+                                     f"({DIVERGENCE_FACTOR:g} x the trivial model's)")
     return None
 
 
@@ -479,11 +480,11 @@ def _stop_reason(config: Config, state: TrainingState, lr: float) -> str | None:
     """Why the run stops after this epoch (the last rule that applies), or None to go on."""
     reason = None
     if config.train.patience is not None and state.bad_epochs >= config.train.patience:
-        reason = f"early stopping: no validation improvement for {config.train.patience} epochs"
+        reason = stop_reasons.patience(config.train.patience)
     if config.train.max_steps is not None and state.step >= config.train.max_steps:
-        reason = f"reached train.max_steps={config.train.max_steps}"
+        reason = stop_reasons.max_steps(config.train.max_steps)
     if config.train.min_lr is not None and lr < config.train.min_lr:
-        reason = f"learning rate {lr:.3g} below train.min_lr={config.train.min_lr:g}"
+        reason = stop_reasons.rate_floor(lr, config.train.min_lr)
     return reason
 
 
@@ -522,7 +523,7 @@ def finish(run_dir: Path, task: Task, model, state: TrainingState, params: int, 
         "skipped_steps": state.skipped_steps,
         "params": params,
         "wall_time_s": round(state.wall_time_s, 2),
-        "stopped": state.stopped or "completed all epochs",
+        "stopped": state.stopped or stop_reasons.COMPLETED,
         "task": task.name,
         "model": read_json(run_dir / "config.json")["model"]["name"],
         "dataset": read_json(run_dir / "config.json")["data"]["name"],
@@ -546,6 +547,6 @@ def summary_table(summary: dict[str, Any]) -> str:
     ]
     for split in ("valid", "test"):
         lines.append(f"{split:<6}" + "".join(f"{cell:>{w}}" for cell, w in zip(cells[split], widths)))
-    if summary.get("stopped", "").startswith("diverged"):
+    if stop_reasons.is_diverged(summary.get("stopped")):
         lines.append(f"stopped: {summary['stopped']}")
     return "\n".join(lines)
