@@ -94,7 +94,18 @@ def test_markdown_and_latex_mark_the_best_cell(sweep):
     assert [c for c in nll.columns] == list(MODELS)  # the paper's column order
 
     accuracy = build_table(runset, "valid.frame_acc")  # higher is better: rnn has the highest fake accuracy
-    assert all(row.best == "rnn" for row in accuracy.rows)
+    assert all(row.best == "rnn" for row in accuracy.rows) and accuracy.best_of == "row"
+
+
+def test_a_table_of_one_model_marks_its_best_row_only(tmp_path):
+    for hidden in HIDDEN:
+        write_run(tmp_path / f"rnn-h{hidden}", "rnn", hidden)
+    table = build_table(load_runs(sorted(tmp_path.iterdir())), "valid.nll")
+    # the fake nll falls with the hidden size: the widest row is the best, and the only one marked
+    assert [row.best for row in table.rows] == [None, None, "rnn"] and table.best_of == "column"
+    assert to_markdown(table).count("**") == 2 and f"**{fake_nll('rnn', 200, 3):.4f}**" in to_markdown(table)
+    accuracy = build_table(load_runs(sorted(tmp_path.iterdir())), "valid.frame_acc")  # higher is better
+    assert [row.best for row in accuracy.rows] == ["rnn", None, None]
 
 
 def test_epoch_takes_values_from_metrics_jsonl(sweep):

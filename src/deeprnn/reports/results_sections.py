@@ -617,7 +617,8 @@ def grid_section(table: GridTable, results_dir: Path, figures: tuple[Path, Path]
         better = "highest" if larger_is_better(metric) else "lowest"
         lines += [f"### {metric} {when}", "",
                   *to_markdown(grid).rstrip("\n").splitlines(), "",
-                  f"Rows: {grid.row_header}; the {better} value of each row of ours in **bold**"
+                  f"Rows: {grid.row_header}; the {better} value "
+                  f"{'of each row of ours' if grid.best_of == 'row' else 'of ours'} in **bold**"
                   + ("; † rows quoted, not measured here." if matching else "."), ""]
         lines += [f"- {note}" for note in grid.notes] + ([""] if grid.notes else [])
         lines += compare_line(grid, metric)

@@ -1,6 +1,7 @@
 """Result tables in the layout of the replication's Tables 1 and 2: rows = swept value, columns = model.
 
-The best cell of each row is marked (bold in Markdown, ``\\textbf`` in LaTeX, a ``best`` column in CSV).
+The best cell of each row is marked (bold in Markdown, ``\\textbf`` in LaTeX, a ``best`` column in CSV); in a
+table of one model of ours, whose every row would be marked, the best row's cell is.
 Published numbers can be added as extra rows, each labelled with its source. Output is deterministic
 (sorted rows and columns, fixed float formatting) so committed tables regenerate byte for byte.
 """
@@ -40,6 +41,7 @@ class Table:
     columns: list[str]
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
+    best_of: str = "row"  # what the marked cell is best of: "row", or "column" in a table of one model of ours
 
     @property
     def title(self) -> str:
@@ -133,6 +135,9 @@ def build_table(runset: RunSet, metric: str, epoch: int | None = None, published
         candidates = {model: value for model, value in values.items() if (row_values, model) not in failed}
         best = (max if larger else min)(candidates, key=candidates.get) if candidates else None
         ours.append((tuple(sort_key(v) for v in row_values), Row(row_label(keys, row_values), values, best=best)))
+    one_model = len({model for row in cells.values() for model in row}) == 1
+    if one_model:
+        _mark_the_best_row([row for _, row in ours], larger)
 
     # Published rows with a swept value of ours sort among our rows (each below ours of the same value);
     # the others (other row keys, single results) go at the end in the order given.
@@ -153,7 +158,15 @@ def build_table(runset: RunSet, metric: str, epoch: int | None = None, published
                      + f"; {QUOTED}.")
     sources = sorted({r.source for r in rows if r.source})
     notes += [f"{source}: {SOURCES[source]}" for source in sources]
-    return Table(metric, epoch, ", ".join(keys) or "runs", columns, rows, notes)
+    return Table(metric, epoch, ", ".join(keys) or "runs", columns, rows, notes, "column" if one_model else "row")
+
+
+def _mark_the_best_row(rows: list[Row], larger: bool) -> None:
+    """In a table of one model, the best value over the rows is marked, not every row's only one."""
+    candidates = [(row.values[row.best], i) for i, row in enumerate(rows) if row.best is not None]
+    winner = (max if larger else min)(candidates, key=lambda item: item[0])[1] if candidates else None
+    for i, row in enumerate(rows):
+        row.best = row.best if i == winner else None
 
 
 def _cell(row: Row, column: str, exact: bool = False) -> str:
