@@ -163,10 +163,11 @@ def build_table(runset: RunSet, metric: str, epoch: int | None = None, published
 
 def _mark_the_best_row(rows: list[Row], larger: bool) -> None:
     """In a table of one model, the best value over the rows is marked, not every row's only one."""
-    candidates = [(row.values[row.best], i) for i, row in enumerate(rows) if row.best is not None]
-    winner = (max if larger else min)(candidates, key=lambda item: item[0])[1] if candidates else None
-    for i, row in enumerate(rows):
-        row.best = row.best if i == winner else None
+    marked = [row for row in rows if row.best is not None]
+    winner = (max if larger else min)(marked, key=lambda row: row.values[row.best], default=None)
+    for row in rows:
+        if row is not winner:
+            row.best = None
 
 
 def _cell(row: Row, column: str, exact: bool = False) -> str:
