@@ -95,6 +95,27 @@ def test_refuses_to_mix_runs_and_checks_resume_config(tmp_path):
         train(None, tmp_path / "empty", resume=True, progress=False, log=lambda *_: None)
 
 
+def test_a_finished_run_resumed_for_more_epochs_has_no_summary_until_it_ends(tmp_path, monkeypatch):
+    from deeprnn.training import trainer
+
+    run, quiet = tmp_path / "run", (lambda *_: None)
+    train(tiny_config(), run, progress=False, log=quiet)
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 1
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "run_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config("train.epochs=2"), run, resume=True, progress=False, log=quiet)
+    # the config now asks for 2 epochs: the 1-epoch summary beside it would pass for a finished 2-epoch run
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 2
+    assert not (run / "summary.json").exists()
+    monkeypatch.undo()
+    assert train(None, run, resume=True, progress=False, log=quiet)["epochs"] == 2
+    assert train(None, run, resume=True, progress=False, log=quiet)["epochs"] == 2  # finished: resumes to itself
+
+
 def test_resuming_under_other_code_is_recorded_once_in_env_json(tmp_path, monkeypatch):
     from deeprnn.reports.results_md import code_versions
     from deeprnn.training import provenance

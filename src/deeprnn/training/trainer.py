@@ -276,6 +276,10 @@ def _resume(run: RunObjects, config: Config, run_dir: Path, log) -> TrainingStat
     _check_resumable(Config.from_dict(SavedModel.of(payload).config, source=str(last)), config)
     state = run.restore(payload, last)
     _clear_interrupted_writes(run_dir, state.epoch, log)
+    if state.stopped is None and state.epoch < config.train.epochs:
+        # summary.json marks a finished run: one resumed for more epochs has none until it ends again, so an
+        # interruption cannot leave the old, shorter run's summary beside its new config
+        (run_dir / "summary.json").unlink(missing_ok=True)
     log(f"resuming {run_dir} after epoch {state.epoch} (step {state.step})")
     return state
 
