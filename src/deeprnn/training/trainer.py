@@ -109,7 +109,7 @@ def _train_locked(config: Config | None, run_dir: Path, resume: bool, overwrite:
     board = TensorBoardLog(run_dir, config.to_json(), state.step) if config.train.tensorboard else None
     on_step = (lambda index, result: board.after_step(state.step, result.loss, result.units)) if board else None
     with closing(board) if board else nullcontext():
-        while state.stopped is None and state.epoch < config.train.epochs:
+        while _trains_on(state, config):
             record = run_epoch(run, config, state, progress, on_step)  # train, validate, keep the best, decide to stop
             # the record before the checkpoint: a resume drops the records after its checkpoint's epoch, replays them
             append_record(run_dir / "metrics.jsonl", record)
@@ -276,12 +276,17 @@ def _resume(run: RunObjects, config: Config, run_dir: Path, log) -> TrainingStat
     _check_resumable(Config.from_dict(SavedModel.of(payload).config, source=str(last)), config)
     state = run.restore(payload, last)
     _clear_interrupted_writes(run_dir, state.epoch, log)
-    if state.stopped is None and state.epoch < config.train.epochs:
+    if _trains_on(state, config):
         # summary.json marks a finished run: one resumed for more epochs has none until it ends again, so an
         # interruption cannot leave the old, shorter run's summary beside its new config
         (run_dir / "summary.json").unlink(missing_ok=True)
     log(f"resuming {run_dir} after epoch {state.epoch} (step {state.step})")
     return state
+
+
+def _trains_on(state: TrainingState, config: Config) -> bool:
+    """Whether the run has epochs left: nothing stopped it and its budget is not spent."""
+    return state.stopped is None and state.epoch < config.train.epochs
 
 
 def _clear_interrupted_writes(run_dir: Path, last_epoch: int, log) -> None:
